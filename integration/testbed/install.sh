@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs the pinned servers and clients that s3seal's integration suite runs
+# against into a cache directory outside the repository, reusing binaries that
+# are already there. Safe to run repeatedly; prints the bin directory it filled.
+#
+#   S3SEAL_TESTBED_DIR   cache root (default: $XDG_CACHE_HOME/s3seal-testbed or ~/.cache/s3seal-testbed)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="${S3SEAL_TESTBED_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3seal-testbed}"
+bin="$root/bin"
+mkdir -p "$bin"
+
+# Pinned versions. Change them here only; the stamp files make a pin change
+# trigger a rebuild.
+MINIO=github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+VERSITYGW=github.com/versity/versitygw/cmd/versitygw@v1.8.0
+PEBBLE=github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+CHALLTESTSRV=github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@v2.10.3
+MC=github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+
+# goinstall NAME PKG@VERSION: go install into $bin unless the same pin is there.
+goinstall() {
+  local name="$1" spec="$2" stamp="$bin/.$1.pin"
+  if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$spec" ]]; then
+    return 0
+  fi
+  log "installing $spec (this can take minutes the first time)"
+  GOBIN="$bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install "$spec"
+  printf '%s' "$spec" >"$stamp"
+}
+
+# The loopback wrapper around local-kms lives in its own module in the
+# repository so its dependencies stay out of s3seal's go.mod.
+kmsinstall() {
+  local src="$here/localkms" stamp="$bin/.localkms.pin" sum
+  sum="$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-16)"
+  if [[ -x "$bin/s3seal-localkms" && -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+    return 0
+  fi
+  log "installing local-kms (loopback wrapper)"
+  (cd "$src" && GOBIN="$bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install .)
+  printf '%s' "$sum" >"$stamp"
+}
+
+aptinstall() {
+  local missing=()
+  for p in "$@"; do
+    command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing ${missing[*]}; install them with apt-get (needs root)"
+    return 1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+what="${1:-all}"
+case "$what" in
+  all)
+    # Quick ones first so a failure shows early; MinIO last (slowest).
+    kmsinstall
+    goinstall versitygw "$VERSITYGW"
+    goinstall pebble "$PEBBLE"
+    goinstall pebble-challtestsrv "$CHALLTESTSRV"
+    goinstall mc "$MC"
+    goinstall minio "$MINIO"
+    aptinstall s3cmd:s3cmd rclone:rclone aws:awscli
+    ;;
+  *) echo "usage: $0 [all]" >&2; exit 2 ;;
+esac
+echo "$bin"
