@@ -1,0 +1,263 @@
+// Package config defines s3seal's configuration: its types, defaults, how it
+// is loaded from a YAML file, environment variables and flags, and how it is
+// validated.
+//
+// # Sources and precedence
+//
+// Later sources override earlier ones: built-in defaults, then the YAML file
+// (--config or S3SEAL_CONFIG), then S3SEAL_* environment variables, then
+// command-line flags. The upstream S3 endpoint, region and credentials follow
+// the AWS SDK conventions (AWS_ENDPOINT_URL_S3, AWS_REGION, the default
+// credential chain, AWS_CA_BUNDLE) unless the file sets them.
+//
+// # Errors
+//
+// Every validation error names the field that is wrong, as its YAML path and,
+// where one exists, the environment variable that sets it, for example
+// "listen (S3SEAL_LISTEN): missing port in address".
+//
+// This package imports nothing else from s3seal; main translates a Config
+// into the options of the packages that use it.
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is s3seal's whole configuration. The zero value of each field means
+// its default; call [Config.Validate] (Load does) to fill defaults and check
+// the result.
+type Config struct {
+	// Listen is the S3 listener's host:port. Default 127.0.0.1:8443.
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin listener (health, readiness, metrics).
+	// Default 127.0.0.1:9180. It is never the S3 listener, where paths
+	// such as /healthz are valid bucket names.
+	AdminListen string `yaml:"admin_listen"`
+	// DataDir holds the self-signed certificate and local certificate
+	// storage. Default: $STATE_DIRECTORY (systemd), else
+	// $XDG_DATA_HOME/s3seal, else ~/.local/share/s3seal.
+	DataDir string `yaml:"data_dir"`
+	// BaseDomains enable virtual-hosted addressing: a request for host
+	// "b.<base>" addresses bucket b. Path-style addressing always works.
+	BaseDomains []string `yaml:"base_domains"`
+
+	TLS      TLS      `yaml:"tls"`
+	Clients  []Client `yaml:"clients"`
+	Sidecar  Sidecar  `yaml:"sidecar"`
+	Upstream Upstream `yaml:"upstream"`
+
+	// Mode is the default policy for buckets no rule matches:
+	// passthrough, sse-s3, sse-kms, sse-c or envelope. Default passthrough.
+	Mode string `yaml:"mode"`
+	// Keys selects the key provider for envelope and sse-c modes:
+	// "local:<key ring file>" or "aws-kms:<key id, ARN or alias>".
+	Keys string `yaml:"keys"`
+
+	Log    Log    `yaml:"log"`
+	Limits Limits `yaml:"limits"`
+}
+
+// TLS configures the S3 listener's TLS.
+type TLS struct {
+	// Mode is self-signed (default), files, acme or off. Off is accepted
+	// only on a loopback listener unless AllowInsecure is set.
+	Mode string `yaml:"mode"`
+	// CertFile and KeyFile are the PEM files for files mode.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// ClientCAFile enables client-certificate verification (mTLS) against
+	// these CAs; ClientAuth is "request" or "require" (default "require"
+	// when ClientCAFile is set).
+	ClientCAFile string `yaml:"client_ca_file"`
+	ClientAuth   string `yaml:"client_auth"`
+	// AllowInsecure permits mode off on a non-loopback listener.
+	AllowInsecure bool `yaml:"allow_insecure"`
+	// HTTPListen is an optional plain-HTTP listener serving ACME HTTP-01
+	// challenges and redirecting everything else to HTTPS.
+	HTTPListen string `yaml:"http_listen"`
+	ACME       ACME   `yaml:"acme"`
+	// Storage is where ACME certificates and locks are kept.
+	Storage CertStorage `yaml:"storage"`
+}
+
+// ACME configures certificates from an ACME directory.
+type ACME struct {
+	Domains []string `yaml:"domains"`
+	Email   string   `yaml:"email"`
+	// CA is the directory URL; default Let's Encrypt production.
+	CA string `yaml:"ca"`
+	// CARoot is a PEM bundle trusted for the ACME server (private CAs).
+	CARoot string `yaml:"ca_root"`
+	// Challenges are http-01 and/or tls-alpn-01; default both.
+	Challenges []string `yaml:"challenges"`
+	// AltHTTPPort and AltTLSALPNPort are the ports the ACME server
+	// validates on when they are not 80 and 443 (test CAs).
+	AltHTTPPort    int `yaml:"alt_http_port"`
+	AltTLSALPNPort int `yaml:"alt_tls_alpn_port"`
+	// OnDemand issues certificates for <bucket>.<base domain> names on
+	// first use, limited to buckets some client may access.
+	OnDemand bool `yaml:"on_demand"`
+}
+
+// CertStorage selects certificate storage.
+type CertStorage struct {
+	// Type is "file" (default: under DataDir) or "s3" (shared by replicas).
+	Type string `yaml:"type"`
+	// Bucket and Prefix locate the storage for type s3. It is reached
+	// through the same upstream and credentials as client traffic.
+	Bucket string `yaml:"bucket"`
+	Prefix string `yaml:"prefix"`
+}
+
+// Client is one identity allowed to call s3seal.
+type Client struct {
+	// Name identifies the client in logs and audit records. Default: the
+	// access key id.
+	Name            string `yaml:"name"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey Secret `yaml:"secret_access_key"`
+	// Buckets limits the client to these buckets (exact names or globs
+	// with * and ?). Empty means every bucket.
+	Buckets []string `yaml:"buckets"`
+}
+
+// Sidecar configures trust for applications that keep their own AWS
+// credentials, which s3seal cannot verify. Off by default.
+type Sidecar struct {
+	// TrustLoopback accepts requests from loopback peers without
+	// checking their signature secret.
+	TrustLoopback bool `yaml:"trust_loopback"`
+	// TrustClientCert accepts requests over connections that presented
+	// a client certificate verified against tls.client_ca_file.
+	TrustClientCert bool `yaml:"trust_client_cert"`
+	// Client is the Name of the client identity such requests act as
+	// (its bucket limits apply). Default "sidecar", allowed every bucket.
+	Client string `yaml:"client"`
+}
+
+// Upstream configures the real S3 endpoint s3seal forwards to.
+type Upstream struct {
+	// Endpoint is the S3 endpoint URL. Default: AWS_ENDPOINT_URL_S3,
+	// else AWS_ENDPOINT_URL, else AWS S3 in Region.
+	Endpoint string `yaml:"endpoint"`
+	// Region used to sign upstream requests. Default AWS_REGION, else
+	// AWS_DEFAULT_REGION, else us-east-1. Buckets in other regions are
+	// followed automatically.
+	Region string `yaml:"region"`
+	// Static credentials. When empty, the AWS default chain is used
+	// (environment, shared config and Profile, web identity, ECS, EC2).
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey Secret `yaml:"secret_access_key"`
+	SessionToken    Secret `yaml:"session_token"`
+	Profile         string `yaml:"profile"`
+	// PathStyle forces path-style upstream URLs. Default: true for custom
+	// endpoints, false (virtual-hosted) for AWS.
+	PathStyle *bool `yaml:"path_style"`
+	// CABundle adds PEM roots to the system roots for upstream TLS.
+	// Default AWS_CA_BUNDLE.
+	CABundle string `yaml:"ca_bundle"`
+	// AllowInsecureHTTP permits a plain-HTTP endpoint that is not on
+	// loopback.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// Checksum is the checksum s3seal adds to uploads whose client sent
+	// none: "crc32c" (default) or "none" for stores that do not support
+	// aws-chunked trailers.
+	Checksum string `yaml:"checksum"`
+	// Timeouts for the upstream connection.
+	DialTimeout           Duration `yaml:"dial_timeout"`
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	IdleConnTimeout       Duration `yaml:"idle_conn_timeout"`
+	MaxIdleConnsPerHost   int      `yaml:"max_idle_conns_per_host"`
+}
+
+// Log configures the JSON request log.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or console.
+	Format string `yaml:"format"`
+}
+
+// Limits bounds what one client connection may hold.
+type Limits struct {
+	// ReadHeaderTimeout bounds reading request headers (slowloris).
+	// Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// BodyReadTimeout aborts a request whose body makes no progress for
+	// this long. Default 60s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ShutdownTimeout bounds graceful shutdown. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Secret is a string that never prints its value.
+type Secret string
+
+// String redacts the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "REDACTED"
+}
+
+// GoString redacts the value for %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalText redacts the value, so a Config marshalled for display never
+// carries secrets.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText stores the value.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+// Value returns the secret itself. Call it only where the secret is used.
+func (s Secret) Value() string { return string(s) }
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m)", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Modes lists the valid policy modes.
+var modes = []string{"passthrough", "sse-s3", "sse-kms", "sse-c", "envelope"}
+
+// FieldError is a validation error for one field.
+type FieldError struct {
+	// Field is the YAML path, e.g. "upstream.endpoint" or "clients[1].access_key_id".
+	Field string
+	// Env is the environment variable that sets the field, if any.
+	Env string
+	// Msg says what is wrong and what is expected.
+	Msg string
+}
+
+func (e *FieldError) Error() string {
+	if e.Env != "" {
+		return fmt.Sprintf("config: %s (%s): %s", e.Field, e.Env, e.Msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Field, e.Msg)
+}

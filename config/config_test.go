@@ -1,0 +1,157 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func minimalEnv() map[string]string {
+	return map[string]string{
+		"S3SEAL_CLIENT_ACCESS_KEY_ID":     "app",
+		"S3SEAL_CLIENT_SECRET_ACCESS_KEY": "app-secret-123",
+		"AWS_ENDPOINT_URL_S3":             "http://127.0.0.1:9000",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(Source{LookupEnv: envMap(minimalEnv()), HomeDir: "/home/u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]string{
+		"listen":       {c.Listen, DefaultListen},
+		"admin_listen": {c.AdminListen, DefaultAdminListen},
+		"mode":         {c.Mode, "passthrough"},
+		"tls.mode":     {c.TLS.Mode, "self-signed"},
+		"region":       {c.Upstream.Region, "us-east-1"},
+		"data_dir":     {c.DataDir, "/home/u/.local/share/s3seal"},
+		"client name":  {c.Clients[0].Name, "env"},
+		"checksum":     {c.Upstream.Checksum, "crc32c"},
+	}
+	for name, v := range checks {
+		if v[0] != v[1] {
+			t.Errorf("%s = %q, want %q", name, v[0], v[1])
+		}
+	}
+	if c.Clients[0].SecretAccessKey.Value() != "app-secret-123" {
+		t.Errorf("client secret not loaded")
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s3seal.yaml")
+	yaml := `
+listen: 127.0.0.1:7000
+clients:
+  - name: alice
+    access_key_id: AKALICE
+    secret_access_key: alice-secret
+    buckets: [photos, "logs-*"]
+upstream:
+  endpoint: https://s3.example.test
+  region: eu-west-1
+`
+	if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := minimalEnv()
+	env["S3SEAL_LISTEN"] = "127.0.0.1:7001"
+	delete(env, "AWS_ENDPOINT_URL_S3")
+	c, err := Load(Source{File: f, LookupEnv: envMap(env), HomeDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:7001" {
+		t.Errorf("listen = %s, want the environment's", c.Listen)
+	}
+	if c.Upstream.Endpoint != "https://s3.example.test" || c.Upstream.Region != "eu-west-1" {
+		t.Errorf("upstream = %+v", c.Upstream)
+	}
+	if len(c.Clients) != 2 || c.Clients[0].Name != "alice" || c.Clients[1].Name != "env" {
+		t.Fatalf("clients = %+v", c.Clients)
+	}
+	// Overrides (flags) win over both.
+	c, err = Load(Source{File: f, LookupEnv: envMap(env), HomeDir: dir, Overrides: func(c *Config) { c.Listen = "127.0.0.1:7002" }})
+	if err != nil || c.Listen != "127.0.0.1:7002" {
+		t.Fatalf("override: %v %v", c.Listen, err)
+	}
+}
+
+func TestUnknownFieldRefused(t *testing.T) {
+	var c Config
+	err := Parse([]byte("listen: x\nlisten_adress: y\n"), &c)
+	if err == nil || !strings.Contains(err.Error(), "listen_adress") {
+		t.Fatalf("err = %v, want it to name the unknown field", err)
+	}
+}
+
+func TestValidationNamesField(t *testing.T) {
+	cases := []struct {
+		name  string
+		env   map[string]string
+		field string
+		want  string
+	}{
+		{"bad listen", map[string]string{"S3SEAL_LISTEN": "nope"}, "listen (S3SEAL_LISTEN)", "host:port"},
+		{"bad tls", map[string]string{"S3SEAL_TLS": "maybe"}, "tls.mode (S3SEAL_TLS)", "self-signed"},
+		{"tls off public", map[string]string{"S3SEAL_TLS": "off", "S3SEAL_LISTEN": "0.0.0.0:8443"}, "tls.mode", "loopback"},
+		{"files need cert", map[string]string{"S3SEAL_TLS": "files"}, "tls.cert_file (S3SEAL_TLS_CERT)", "required"},
+		{"short secret", map[string]string{"S3SEAL_CLIENT_SECRET_ACCESS_KEY": "short"}, "clients[0].secret_access_key (S3SEAL_CLIENT_SECRET_ACCESS_KEY)", "8 characters"},
+		{"bad mode", map[string]string{"S3SEAL_MODE": "rot13"}, "mode (S3SEAL_MODE)", "unknown mode"},
+		{"envelope needs keys", map[string]string{"S3SEAL_MODE": "envelope"}, "keys (S3SEAL_KEYS)", "key provider"},
+		{"bad keys", map[string]string{"S3SEAL_KEYS": "vault:x"}, "keys (S3SEAL_KEYS)", "local:"},
+		{"insecure upstream", map[string]string{"AWS_ENDPOINT_URL_S3": "http://s3.example.test"}, "upstream.endpoint (AWS_ENDPOINT_URL_S3)", "loopback"},
+		{"proxy loop", map[string]string{"AWS_ENDPOINT_URL_S3": "https://localhost:8443"}, "upstream.endpoint", "itself"},
+		{"proxy loop wildcard", map[string]string{"S3SEAL_LISTEN": "0.0.0.0:9443", "AWS_ENDPOINT_URL_S3": "https://127.0.0.1:9443"}, "upstream.endpoint", "itself"},
+		{"admin equals listen", map[string]string{"S3SEAL_ADMIN_LISTEN": DefaultListen}, "admin_listen", "bucket names"},
+		{"no clients", map[string]string{"S3SEAL_CLIENT_ACCESS_KEY_ID": "", "S3SEAL_CLIENT_SECRET_ACCESS_KEY": ""}, "clients", "no client identities"},
+		{"bad bool", map[string]string{"S3SEAL_SIDECAR_TRUST_LOOPBACK": "yes please"}, "sidecar.trust_loopback (S3SEAL_SIDECAR_TRUST_LOOPBACK)", "true or false"},
+		{"bad storage", map[string]string{"S3SEAL_CERT_STORAGE": "redis"}, "tls.storage (S3SEAL_CERT_STORAGE)", "s3:"},
+		{"acme no domains", map[string]string{"S3SEAL_TLS": "acme"}, "tls.acme.domains", "at least one"},
+		{"bad challenge", map[string]string{"S3SEAL_TLS": "acme", "S3SEAL_ACME_DOMAINS": "a.test", "S3SEAL_ACME_CHALLENGES": "dns-01"}, "tls.acme.challenges[0]", "http-01"},
+		{"old tls", map[string]string{"S3SEAL_TLS_MIN_VERSION": "1.0"}, "tls.min_version", "1.2 or 1.3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := minimalEnv()
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			_, err := Load(Source{LookupEnv: envMap(env), HomeDir: t.TempDir()})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %T is not a FieldError: %v", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not name %q with %q", err, tc.field, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := Load(Source{LookupEnv: envMap(minimalEnv()), HomeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		strings.Join([]string{c.Clients[0].SecretAccessKey.String()}, ""),
+		strings.TrimSpace(fmt.Sprintf("%v %+v %#v", c, c, c)),
+	} {
+		if strings.Contains(s, "app-secret-123") {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+}
