@@ -28,8 +28,10 @@ goinstall() {
     return 0
   fi
   log "installing $spec (this can take minutes the first time)"
+  local start=$SECONDS
   GOBIN="$bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install "$spec"
   printf '%s' "$spec" >"$stamp"
+  log "installed $name in $((SECONDS - start))s"
 }
 
 # The loopback wrapper around local-kms lives in its own module in the
@@ -41,8 +43,11 @@ kmsinstall() {
     return 0
   fi
   log "installing local-kms (loopback wrapper)"
-  (cd "$src" && GOBIN="$bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install .)
+  local start=$SECONDS
+  (cd "$src" && GOFLAGS=-buildvcs=false CGO_ENABLED=0 go build -trimpath -o "$bin/.s3seal-localkms.tmp" .)
+  mv -f "$bin/.s3seal-localkms.tmp" "$bin/s3seal-localkms"
   printf '%s' "$sum" >"$stamp"
+  log "installed s3seal-localkms in $((SECONDS - start))s"
 }
 
 aptinstall() {
