@@ -1,0 +1,73 @@
+// Command s3seal is an encrypting HTTPS reverse proxy for S3.
+//
+//	s3seal serve     run the proxy (configuration: --config FILE, S3SEAL_* and AWS_* variables)
+//	s3seal demo      run s3seal in front of an embedded S3 store in a local folder
+//	s3seal keygen    create a local key ring
+//	s3seal inspect   show what an object's s3seal metadata says
+//	s3seal decrypt   decrypt a downloaded object without a running proxy
+//	s3seal version   print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+const usage = `s3seal: an encrypting HTTPS reverse proxy for S3
+
+Usage:
+  s3seal serve [--config FILE] [flags]   run the proxy
+  s3seal demo [--dir DIR]                run s3seal in front of an embedded S3 store
+  s3seal keygen -o FILE                  create a local key ring
+  s3seal inspect --metadata FILE         show what an object's metadata says
+  s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K IN OUT
+                                         decrypt a downloaded object offline
+  s3seal version                         print the version
+
+Run "s3seal COMMAND -h" for a command's flags. The configuration reference
+is in the README.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return serve(ctx, rest, stdout, stderr)
+	case "demo":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return demo(ctx, rest, stdout, stderr)
+	case "keygen", "inspect", "decrypt":
+		return offline(cmd, rest, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "s3seal", version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "s3seal: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

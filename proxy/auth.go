@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"path"
+	"strings"
+)
+
+// Identity is a client s3seal accepts.
+type Identity struct {
+	// Name appears in logs and audit records.
+	Name string
+	// AccessKeyID and Secret authenticate the client's SigV4 signatures.
+	// Secret is empty for the sidecar identity, whose requests are
+	// trusted by their transport instead.
+	AccessKeyID string
+	Secret      string
+	// Buckets limits the client to buckets matching these names or
+	// globs; empty means every bucket.
+	Buckets []string
+}
+
+// Allowed reports whether the identity may address bucket. Service-level
+// requests (bucket "") are always allowed; ListBuckets answers are filtered.
+func (id *Identity) Allowed(bucket string) bool {
+	if len(id.Buckets) == 0 || bucket == "" {
+		return true
+	}
+	for _, b := range id.Buckets {
+		if b == bucket {
+			return true
+		}
+		if strings.ContainsAny(b, "*?[") {
+			if ok, _ := path.Match(b, bucket); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Identities is the set of clients s3seal accepts. It is immutable once
+// built; a configuration reload builds a new one.
+type Identities struct {
+	byKey map[string]*Identity
+	// Sidecar is the identity trusted loopback or mTLS peers act as; nil
+	// when sidecar trust is off.
+	Sidecar *Identity
+	// TrustLoopback and TrustClientCert select which peers are trusted as
+	// Sidecar.
+	TrustLoopback, TrustClientCert bool
+}
+
+// NewIdentities builds the set. Duplicate access key ids are a configuration
+// error caught before this point; the last one wins here.
+func NewIdentities(ids []Identity) *Identities {
+	s := &Identities{byKey: make(map[string]*Identity, len(ids))}
+	for i := range ids {
+		id := ids[i]
+		s.byKey[id.AccessKeyID] = &id
+	}
+	return s
+}
+
+// Lookup returns the secret for an access key id.
+func (s *Identities) Lookup(accessKeyID string) (string, bool) {
+	id, ok := s.byKey[accessKeyID]
+	if !ok {
+		return "", false
+	}
+	return id.Secret, true
+}
+
+// ByKey returns the identity for an access key id.
+func (s *Identities) ByKey(accessKeyID string) *Identity {
+	return s.byKey[accessKeyID]
+}

@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/sigv4"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// dropRequestHeaders are client headers never sent upstream: the client's
+// authentication (s3seal signs afresh), aws-chunked framing that s3seal
+// removed, and hop-by-hop headers.
+var dropRequestHeaders = map[string]bool{
+	"Authorization":                true,
+	"X-Amz-Date":                   true,
+	"Date":                         true,
+	"X-Amz-Content-Sha256":         true,
+	"X-Amz-Security-Token":         true,
+	"X-Amz-Decoded-Content-Length": true,
+	"X-Amz-Trailer":                true,
+	"Content-Length":               true,
+	"Content-Encoding":             true, // re-added without aws-chunked
+	"Transfer-Encoding":            true,
+	"Host":                         true,
+	"Connection":                   true,
+	"Keep-Alive":                   true,
+	"Proxy-Connection":             true,
+	"Proxy-Authorization":          true,
+	"Proxy-Authenticate":           true,
+	"Te":                           true,
+	"Trailer":                      true,
+	"Upgrade":                      true,
+	"Expect":                       true,
+	upstream.LoopHeader:            true,
+}
+
+// dropResponseHeaders are upstream response headers never relayed.
+var dropResponseHeaders = map[string]bool{
+	"Connection":         true,
+	"Keep-Alive":         true,
+	"Proxy-Connection":   true,
+	"Proxy-Authenticate": true,
+	"Te":                 true,
+	"Trailer":            true,
+	"Transfer-Encoding":  true,
+	"Upgrade":            true,
+}
+
+// presignParams are the query parameters of a presigned URL, consumed by
+// s3seal's verification and never forwarded.
+var presignParams = []string{
+	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+}
+
+// upstreamQuery returns the query to forward.
+func upstreamQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for k, v := range q {
+		out[k] = v
+	}
+	for _, p := range presignParams {
+		delete(out, p)
+	}
+	return out
+}
+
+// upstreamHeader returns the client headers to forward.
+func upstreamHeader(h http.Header, auth *sigv4.Result) http.Header {
+	out := make(http.Header, len(h))
+	var conn []string
+	for _, v := range h.Values("Connection") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				conn = append(conn, textproto.CanonicalMIMEHeaderKey(f))
+			}
+		}
+	}
+	for k, v := range h {
+		if dropRequestHeaders[k] {
+			continue
+		}
+		out[k] = v
+	}
+	for _, k := range conn {
+		delete(out, k)
+	}
+	enc := h.Get("Content-Encoding")
+	if auth != nil {
+		enc = auth.ContentEncoding
+	}
+	if enc != "" {
+		out.Set("Content-Encoding", enc)
+	}
+	return out
+}
+
+// forward sends the request upstream unchanged in meaning (passthrough) and
+// relays the answer.
+func (h *Handler) forward(w *responseWriter, q *request, auth *sigv4.Result) {
+	r := q.r
+	ureq := &upstream.Request{
+		Method: r.Method,
+		Bucket: q.target.Bucket,
+		Key:    q.target.Key,
+		Query:  upstreamQuery(q.query),
+		Header: upstreamHeader(r.Header, auth),
+	}
+	var body *trackingReader
+	if auth != nil && auth.Body != nil && auth.Body != http.NoBody {
+		n := auth.ContentLength
+		if n < 0 {
+			h.fail(w, q, s3err.MissingContentLength)
+			return
+		}
+		if n == 0 {
+			// Nothing to stream: verify the (empty) body now, and send a
+			// checksum the client declared in a trailer as a header, since
+			// S3 expects a declared algorithm to come with its value.
+			if _, err := io.Copy(io.Discard, io.LimitReader(auth.Body, 1)); err != nil {
+				h.fail(w, q, err)
+				return
+			}
+			if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
+				if v, ok := auth.ChecksumValue(); ok {
+					ureq.Header.Set(auth.ChecksumAlgorithm.HeaderName(), v)
+				}
+			}
+			goto send
+		}
+		var src io.Reader = auth.Body
+		if h.bodyTO > 0 {
+			src = &stallReader{r: src, rc: http.NewResponseController(w.ResponseWriter), timeout: h.bodyTO, now: h.now}
+		}
+		body = &trackingReader{r: src}
+		ureq.Body, ureq.ContentLength = body, n
+		h.chooseChecksum(ureq, q, auth)
+	} else if auth == nil && r.Body != nil && r.ContentLength > 0 {
+		// Unauthenticated requests (CORS preflight) carry no body.
+		h.fail(w, q, s3err.InvalidRequest.WithMessage("Unauthenticated requests cannot carry a body."))
+		return
+	}
+send:
+	resp, err := h.up.Do(r.Context(), ureq)
+	if body != nil {
+		var berr error
+		q.bytesIn, berr = body.state()
+		if berr != nil && !errors.Is(berr, io.EOF) {
+			// The client's body failed verification or broke: that is
+			// the error to report, whatever the upstream made of the
+			// aborted upload.
+			if resp != nil {
+				drainClose(resp.Body)
+			}
+			if contextErr(r.Context()) {
+				h.fail(w, q, errClientGone)
+				return
+			}
+			h.fail(w, q, berr)
+			return
+		}
+	}
+	if err != nil {
+		if contextErr(r.Context()) {
+			h.fail(w, q, errClientGone)
+			return
+		}
+		h.fail(w, q, err)
+		return
+	}
+	defer resp.Body.Close()
+	h.relay(w, q, resp)
+}
+
+// chooseChecksum decides what checksum goes upstream with a body: the
+// client's trailer checksum is passed on as a trailer (s3seal verified it
+// on the way in; S3 verifies it again); a client checksum header is
+// forwarded as is; without either, PutObject gets s3seal's default.
+func (h *Handler) chooseChecksum(ureq *upstream.Request, q *request, auth *sigv4.Result) {
+	if auth.ChecksumAlgorithm != "" {
+		if auth.ChecksumTrailer {
+			ureq.Trailer = auth.ChecksumAlgorithm
+			ureq.TrailerValue = func() string { v, _ := auth.ChecksumValue(); return v }
+		}
+		return
+	}
+	if q.class.Op == s3.OpPutObject && ureq.Header.Get("Content-Md5") == "" {
+		ureq.Trailer = h.defaultChecksum
+	}
+}
+
+// relay copies an upstream response to the client. Errors are sanitised
+// (upstreamError); a body that breaks after the status went out aborts the
+// connection.
+func (h *Handler) relay(w *responseWriter, q *request, resp *http.Response) {
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
+		e := upstreamError(resp)
+		q.err = e
+		h.writeError(w, q, e)
+		return
+	}
+	dst := w.Header()
+	for k, v := range resp.Header {
+		if dropResponseHeaders[k] {
+			continue
+		}
+		dst[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	if q.r.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		return
+	}
+	h.copyBody(w, q, resp.Body)
+}
+
+// copyBody streams src to the client with a pooled buffer. A read failure
+// after the header went out panics with http.ErrAbortHandler so the client
+// sees an aborted connection, never a short 200.
+func (h *Handler) copyBody(w *responseWriter, q *request, src io.Reader) {
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			q.upstreamN += int64(n)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				q.err = errClientGone
+				return
+			}
+		}
+		if rerr == io.EOF {
+			return
+		}
+		if rerr != nil {
+			q.err = rerr
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// trackingReader counts bytes and keeps the first error its source
+// returned, because the HTTP transport does not always report a request
+// body's own error.
+type trackingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+	mu  sync.Mutex
+}
+
+func (t *trackingReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.mu.Lock()
+	t.n += int64(n)
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+	return n, err
+}
+
+// state returns the bytes read so far and the first error.
+func (t *trackingReader) state() (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n, t.err
+}
+
+func drainClose(rc io.ReadCloser) {
+	if rc == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, rc, 64<<10)
+	_ = rc.Close()
+}

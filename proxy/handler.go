@@ -1,0 +1,318 @@
+// Package proxy is s3seal's HTTP plumbing: the S3 request handler that
+// authenticates, routes and forwards each request, the servers and
+// listeners, the admin endpoints, and the request log.
+//
+// # Request path
+//
+// Each request is authenticated (SigV4 in every form clients send, or, for
+// opted-in sidecars, trusted by its transport), checked against the
+// client's bucket limits, classified into an S3 operation, handed to the
+// policy that applies to its bucket and key, and forwarded upstream with
+// s3seal's own signature. s3seal's own failures and upstream errors reach
+// the client as S3 XML errors (see toS3Error and upstreamError); a failure
+// after the response has started aborts the connection so the client never
+// mistakes a truncated body for a complete one.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/sigv4"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// Runtime is the part of the handler's configuration that a reload
+// replaces as a whole.
+type Runtime struct {
+	Identities *Identities
+	// Verifier checks client signatures; its Lookup must consult
+	// Identities.
+	Verifier *sigv4.Verifier
+	// Decoder parses sidecar requests: payload framing is decoded and
+	// checksums verified, signatures are not checked.
+	Decoder *sigv4.Verifier
+	// BaseDomains enable virtual-hosted addressing.
+	BaseDomains []string
+}
+
+// Options configures a Handler.
+type Options struct {
+	Runtime  *Runtime
+	Upstream *upstream.Client
+	// InstanceID identifies this process in upstream requests (loop
+	// detection) and request ids.
+	InstanceID string
+	// BodyReadTimeout aborts a request whose body stalls this long; 0
+	// means no limit.
+	BodyReadTimeout time.Duration
+	// DefaultChecksum is sent upstream for PutObject bodies without a
+	// client checksum ("" for none).
+	DefaultChecksum checksum.Algorithm
+	Logger          *zap.Logger
+	Now             func() time.Time
+}
+
+// Handler serves the S3 API. It is safe for concurrent use.
+type Handler struct {
+	rt       atomic.Pointer[Runtime]
+	up       *upstream.Client
+	log      *zap.Logger
+	now      func() time.Time
+	instance string
+	bodyTO   time.Duration
+	seq      atomic.Uint64
+	idPrefix string
+	// bufs holds 64 KiB buffers for copying bodies.
+	bufs            sync.Pool
+	defaultChecksum checksum.Algorithm
+}
+
+// NewHandler returns a Handler.
+func NewHandler(o Options) (*Handler, error) {
+	if o.Runtime == nil || o.Runtime.Verifier == nil || o.Runtime.Identities == nil {
+		return nil, errors.New("proxy: runtime configuration incomplete")
+	}
+	if o.Upstream == nil {
+		return nil, errors.New("proxy: no upstream")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.InstanceID == "" {
+		o.InstanceID = NewInstanceID()
+	}
+	h := &Handler{
+		up:       o.Upstream,
+		log:      o.Logger,
+		now:      o.Now,
+		instance: o.InstanceID,
+		bodyTO:   o.BodyReadTimeout,
+		idPrefix: strings.ToUpper(o.InstanceID[:min(8, len(o.InstanceID))]),
+		bufs:     sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }},
+
+		defaultChecksum: o.DefaultChecksum,
+	}
+	h.rt.Store(o.Runtime)
+	return h, nil
+}
+
+// NewInstanceID returns a random identifier for this process.
+func NewInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SetRuntime atomically replaces the reloadable configuration. Requests in
+// flight keep the one they started with.
+func (h *Handler) SetRuntime(rt *Runtime) { h.rt.Store(rt) }
+
+// Runtime returns the current reloadable configuration.
+func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
+
+func (h *Handler) requestID() string {
+	n := h.seq.Add(1)
+	b := make([]byte, 0, 24)
+	b = append(b, h.idPrefix...)
+	b = strconv.AppendUint(b, n, 16)
+	return strings.ToUpper(string(b))
+}
+
+// request is the state of one request as it moves through the handler.
+type request struct {
+	r         *http.Request
+	id        string
+	start     time.Time
+	target    s3.Target
+	class     s3.Classification
+	query     url.Values
+	identity  *Identity
+	auth      *sigv4.Result
+	policy    string
+	err       error
+	bytesIn   int64
+	upstreamN int64
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := h.rt.Load()
+	q := &request{r: r, id: h.requestID(), start: h.now(), policy: "passthrough"}
+	rw := &responseWriter{ResponseWriter: w}
+	defer h.logRequest(q, rw)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				q.err = errors.New("response aborted mid-body")
+				panic(v)
+			}
+			h.log.Error("panic serving request", zap.Any("panic", v), zap.String("request_id", q.id), zap.Stack("stack"))
+			q.err = errors.New("internal error")
+			if !rw.wroteHeader {
+				h.writeError(rw, q, s3err.InternalError)
+				return
+			}
+			panic(http.ErrAbortHandler)
+		}
+	}()
+
+	if via := r.Header.Values(upstream.LoopHeader); len(via) > 0 {
+		for _, v := range via {
+			if strings.Contains(v, h.instance) {
+				h.fail(rw, q, s3err.New("LoopDetected", http.StatusLoopDetected, "s3seal received its own upstream request: its upstream endpoint points back at itself. Set s3seal's upstream to the real S3 endpoint."))
+				return
+			}
+		}
+	}
+	q.query = r.URL.Query()
+	q.target = s3.ParseTarget(r, rt.BaseDomains)
+	q.class = s3.Classify(r.Method, q.target, q.query, r.Header)
+
+	if q.class.Op == s3.OpPreflight {
+		h.forward(rw, q, nil)
+		return
+	}
+	if err := h.authenticate(rt, q); err != nil {
+		h.fail(rw, q, err)
+		return
+	}
+	if !q.identity.Allowed(q.target.Bucket) {
+		h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, q.target.Bucket))
+		return
+	}
+	h.forward(rw, q, q.auth)
+}
+
+// authenticate verifies the request's signature, or trusts a sidecar peer,
+// and records who the client is.
+func (h *Handler) authenticate(rt *Runtime, q *request) error {
+	ids := rt.Identities
+	if ids.Sidecar != nil && h.trustedPeer(ids, q.r) {
+		res, err := rt.Decoder.Verify(q.r)
+		if err != nil {
+			return err
+		}
+		q.auth = res
+		q.identity = ids.Sidecar
+		return nil
+	}
+	res, err := rt.Verifier.Verify(q.r)
+	if err != nil {
+		return err
+	}
+	q.auth = res
+	q.identity = ids.ByKey(res.AccessKeyID)
+	if q.identity == nil {
+		// The verifier found the key, so the identity set changed
+		// between the two lookups (a reload); refuse rather than guess.
+		return s3err.InvalidAccessKeyID
+	}
+	return nil
+}
+
+// trustedPeer reports whether the connection is one sidecar trust covers.
+func (h *Handler) trustedPeer(ids *Identities, r *http.Request) bool {
+	if ids.TrustClientCert && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return true
+	}
+	if ids.TrustLoopback {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fail writes err as an S3 error and records it for the log.
+func (h *Handler) fail(w *responseWriter, q *request, err error) {
+	q.err = err
+	if errors.Is(err, errClientGone) {
+		return
+	}
+	h.writeError(w, q, toS3Error(err))
+}
+
+func (h *Handler) writeError(w *responseWriter, q *request, e *s3err.Error) {
+	if w.wroteHeader {
+		panic(http.ErrAbortHandler)
+	}
+	s3err.Write(w, q.r, e, errorResource(q.r), q.id)
+}
+
+// responseWriter records the status and bytes written for the log.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status = code
+		if code >= 200 {
+			w.wroteHeader = true
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stallReader aborts a request body that makes no progress for the timeout,
+// by extending the connection's read deadline before each read.
+type stallReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	now     func() time.Time
+	n       int64
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.rc != nil {
+		if err := s.rc.SetReadDeadline(s.now().Add(s.timeout)); err != nil {
+			// HTTP/2 streams and test recorders cannot; the server's
+			// own timeouts still apply.
+			s.rc = nil
+		}
+	}
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	return n, err
+}
+
+// contextErr reports whether the client's request context ended.
+func contextErr(ctx context.Context) bool { return ctx.Err() != nil }

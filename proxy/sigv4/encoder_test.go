@@ -1,0 +1,97 @@
+package sigv4
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"testing/iotest"
+
+	"github.com/s3seal/s3seal/proxy/checksum"
+)
+
+func TestEncoderFormat(t *testing.T) {
+	cases := []struct {
+		in    string
+		alg   checksum.Algorithm
+		chunk int
+		want  string
+	}{
+		{"hello world", checksum.CRC32, 0, "b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"},
+		{"hello world", checksum.CRC32C, 4, "4\r\nhell\r\n4\r\no wo\r\n3\r\nrld\r\n0\r\nx-amz-checksum-crc32c:yZRlqg==\r\n\r\n"},
+		{"", checksum.SHA256, 0, "0\r\nx-amz-checksum-sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\r\n\r\n"},
+		{"hello world", "", 0, "b\r\nhello world\r\n0\r\n\r\n"},
+	}
+	for _, c := range cases {
+		out, err := io.ReadAll(NewUnsignedTrailerEncoder(bytes.NewReader([]byte(c.in)), c.alg, nil, c.chunk))
+		if err != nil || string(out) != c.want {
+			t.Errorf("%q %s: %q, %v", c.in, c.alg, out, err)
+		}
+		if n := EncodedLength(int64(len(c.in)), c.chunk, c.alg); n != int64(len(c.want)) {
+			t.Errorf("%q %s: EncodedLength %d, want %d", c.in, c.alg, n, len(c.want))
+		}
+	}
+	out, _ := io.ReadAll(NewUnsignedTrailerEncoder(bytes.NewReader([]byte("ab")), checksum.CRC32, func() string { return "given=" }, 0))
+	if string(out) != "2\r\nab\r\n0\r\nx-amz-checksum-crc32:given=\r\n\r\n" {
+		t.Errorf("given value: %q", out)
+	}
+	if EncodedLength(-1, 0, checksum.CRC32) != -1 {
+		t.Error("negative length")
+	}
+}
+
+// Encoder output decodes through the verifier to the input, for sizes at
+// the chunk boundaries, and EncodedLength is exact.
+func TestEncoderRoundTrip(t *testing.T) {
+	v := newTestVerifier()
+	algs := append(checksum.Algorithms(), "")
+	for _, cs := range []int{1, 7, 8192, 65536} {
+		for _, size := range []int{0, 1, cs - 1, cs, cs + 1, 3*cs - 1, 3 * cs, 3*cs + 5, 100000} {
+			if size < 0 || (cs == 1 && size > 5000) {
+				continue
+			}
+			data := testBody(size)
+			for _, alg := range algs {
+				enc, err := io.ReadAll(NewUnsignedTrailerEncoder(iotest.HalfReader(bytes.NewReader(data)), alg, nil, cs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := EncodedLength(int64(size), cs, alg); n != int64(len(enc)) {
+					t.Fatalf("cs %d size %d %s: EncodedLength %d, encoded %d", cs, size, alg, n, len(enc))
+				}
+				r := newClientRequest(t, http.MethodPut, "k", "", nil)
+				r.Header.Set("Content-Encoding", "aws-chunked")
+				r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(size))
+				if alg != "" {
+					r.Header.Set("X-Amz-Trailer", alg.HeaderName())
+				}
+				r.ContentLength = int64(len(enc))
+				signSDK(t, r, streamingUnsignedTrailer, testTime)
+				r.Body = io.NopCloser(bytes.NewReader(enc))
+				res, err := v.Verify(toServer(t, r))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := readBody(res.Body, 4096)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("cs %d size %d %s: %v", cs, size, alg, err)
+				}
+			}
+		}
+	}
+}
+
+func TestEncoderIOTest(t *testing.T) {
+	data := testBody(70000)
+	want, _ := io.ReadAll(NewUnsignedTrailerEncoder(bytes.NewReader(data), checksum.CRC64NVME, nil, 8192))
+	if err := iotest.TestReader(NewUnsignedTrailerEncoder(bytes.NewReader(data), checksum.CRC64NVME, nil, 8192), want); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	_, err := io.ReadAll(NewUnsignedTrailerEncoder(io.MultiReader(bytes.NewReader(data), iotest.ErrReader(boom)), checksum.CRC32, nil, 8192))
+	if !errors.Is(err, boom) {
+		t.Fatalf("source error: %v", err)
+	}
+}

@@ -1,0 +1,72 @@
+package sigv4
+
+import (
+	"errors"
+
+	"github.com/s3seal/s3seal/proxy/s3err"
+)
+
+var (
+	// ErrSignatureV2 is the cause recorded in the InvalidRequest error for a
+	// request signed with Signature Version 2 (Authorization: AWS ... or
+	// AWSAccessKeyId/Signature query parameters).
+	ErrSignatureV2 = errors.New("sigv4: signature version 2 is not supported")
+	// ErrAnonymous is the cause recorded in the AccessDenied error for a
+	// request that carries no authentication at all.
+	ErrAnonymous = errors.New("sigv4: request is not authenticated")
+	// errUnsupportedAlgorithm is the cause for any other signing scheme.
+	errUnsupportedAlgorithm = errors.New("sigv4: unsupported signing algorithm")
+)
+
+const unsupportedMessage = "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+
+func errSigV2() *s3err.Error {
+	return s3err.InvalidRequest.WithMessage(unsupportedMessage).WithCause(ErrSignatureV2)
+}
+
+func errAnonymous() *s3err.Error {
+	return s3err.AccessDenied.WithMessage("Access Denied: the request is not signed.").WithCause(ErrAnonymous)
+}
+
+func errUnsupported() *s3err.Error {
+	return s3err.InvalidRequest.WithMessage(unsupportedMessage).WithCause(errUnsupportedAlgorithm)
+}
+
+func malformedHeader(format string, args ...any) *s3err.Error {
+	return s3err.AuthorizationHeaderMalformed.WithMessage("The authorization header is malformed; "+format, args...)
+}
+
+func malformedQuery(format string, args ...any) *s3err.Error {
+	return s3err.AuthorizationQueryParametersError.WithMessage(format, args...)
+}
+
+func errSignature() *s3err.Error {
+	return s3err.SignatureDoesNotMatch.WithMessage("The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+}
+
+func errChunkSignature() *s3err.Error {
+	return s3err.SignatureDoesNotMatch.WithMessage("The chunk signature we calculated does not match the chunk signature you provided.")
+}
+
+func errTrailerSignature() *s3err.Error {
+	return s3err.SignatureDoesNotMatch.WithMessage("The trailer signature we calculated does not match the trailer signature you provided.")
+}
+
+// errFraming reports malformed aws-chunked framing.
+func errFraming(format string, args ...any) *s3err.Error {
+	return s3err.InvalidRequest.WithMessage("Malformed aws-chunked body: "+format, args...)
+}
+
+// errTruncated reports an aws-chunked body that ended early.
+func errTruncated() *s3err.Error {
+	return s3err.IncompleteBody.WithMessage("The aws-chunked request body ended before its final chunk.")
+}
+
+// clip shortens client input quoted in error messages.
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/s3seal/s3seal/config"
+	"github.com/s3seal/s3seal/proxy"
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/sigv4"
+	"github.com/s3seal/s3seal/proxy/tlsconf"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// serve runs "s3seal serve".
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration file (default $S3SEAL_CONFIG)")
+	listen := fs.String("listen", "", "S3 listener host:port (S3SEAL_LISTEN)")
+	admin := fs.String("admin-listen", "", "admin listener host:port (S3SEAL_ADMIN_LISTEN)")
+	mode := fs.String("mode", "", "default policy mode (S3SEAL_MODE)")
+	level := fs.String("log-level", "", "log level: debug, info, warn, error (S3SEAL_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "s3seal serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(config.Source{File: *file, Overrides: func(c *config.Config) {
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		set(&c.Listen, *listen)
+		set(&c.AdminListen, *admin)
+		set(&c.Mode, *mode)
+		set(&c.Log.Level, *level)
+	}})
+	if err != nil {
+		fmt.Fprintf(stderr, "s3seal: %v\n", err)
+		return 1
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "s3seal: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	if err := app.Start(ctx); err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "s3seal listening on %s (admin %s)\n", app.server.Addr(), app.server.AdminAddr())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-app.server.Errors():
+		log.Error("listener failed", zap.Error(err))
+		_ = app.Close(time.Duration(cfg.Limits.ShutdownTimeout))
+		return 1
+	}
+	if err := app.Close(time.Duration(cfg.Limits.ShutdownTimeout)); err != nil {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	return 0
+}
+
+// newLogger builds the JSON (or console) logger writing to w.
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "time"
+	ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	var enc zapcore.Encoder = zapcore.NewJSONEncoder(ec)
+	if c.Format == "console" {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.AddSync(w), lvl)
+	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(w))), nil
+}
+
+// app is a running s3seal: its handler, listeners and certificates.
+type app struct {
+	cfg     *config.Config
+	log     *zap.Logger
+	handler *proxy.Handler
+	server  *proxy.Server
+	certs   *tlsconf.Manager
+	up      *upstream.Client
+}
+
+// newApp builds s3seal from a validated configuration.
+func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, error) {
+	up, err := newUpstream(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	rt := newRuntime(cfg)
+	h, err := proxy.NewHandler(proxy.Options{
+		Runtime:         rt,
+		Upstream:        up,
+		BodyReadTimeout: cfg.Limits.BodyReadTimeout.D(),
+		DefaultChecksum: defaultChecksum(cfg.Upstream.Checksum),
+		Logger:          log.Named("s3"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, handler: h, up: up}
+	if cfg.TLS.Mode != "off" {
+		a.certs, err = tlsconf.New(ctx, tlsOptions(cfg, log))
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("TLS is off: clients send credentials and data in plain text", zap.String("listen", cfg.Listen))
+	}
+	if cfg.Sidecar.TrustLoopback || cfg.Sidecar.TrustClientCert {
+		log.Warn("sidecar trust is on: requests from trusted peers are accepted without checking their signature secret",
+			zap.Bool("trust_loopback", cfg.Sidecar.TrustLoopback),
+			zap.Bool("trust_client_cert", cfg.Sidecar.TrustClientCert),
+			zap.String("identity", cfg.Sidecar.Client))
+	}
+	so := proxy.ServerOptions{
+		Listen:            cfg.Listen,
+		Handler:           h,
+		AdminListen:       cfg.AdminListen,
+		Probe:             up.Probe,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Limits.IdleTimeout.D(),
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		Logger:            log.Named("server"),
+	}
+	if a.certs != nil {
+		so.TLS = a.certs.TLSConfig()
+		so.Ready = a.certs.Ready
+		if cfg.TLS.HTTPListen != "" {
+			so.HTTPListen = cfg.TLS.HTTPListen
+			so.HTTPHandler = a.certs.HTTPChallengeHandler(nil)
+		}
+	}
+	a.server, err = proxy.NewServer(so)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start binds the listeners and starts certificate management.
+func (a *app) Start(ctx context.Context) error {
+	if err := a.server.Start(); err != nil {
+		return err
+	}
+	if a.certs != nil {
+		if err := a.certs.Start(ctx); err != nil {
+			return err
+		}
+	}
+	a.log.Info("s3seal started",
+		zap.String("version", version()),
+		zap.Stringer("listen", a.server.Addr()),
+		zap.Stringer("admin", a.server.AdminAddr()),
+		zap.String("tls", a.cfg.TLS.Mode),
+		zap.String("mode", a.cfg.Mode),
+		zap.String("upstream", a.cfg.Upstream.Endpoint),
+		zap.String("region", a.cfg.Upstream.Region))
+	return nil
+}
+
+// Close shuts the listeners down gracefully within timeout.
+func (a *app) Close(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := a.server.Shutdown(ctx)
+	if a.certs != nil {
+		err = errors.Join(err, a.certs.Close())
+	}
+	return err
+}
+
+func defaultChecksum(name string) checksum.Algorithm {
+	if name == "crc32c" {
+		return checksum.CRC32C
+	}
+	return ""
+}
+
+// newRuntime builds the reloadable part of the handler's configuration.
+func newRuntime(cfg *config.Config) *proxy.Runtime {
+	ids := make([]proxy.Identity, 0, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		ids = append(ids, proxy.Identity{Name: c.Name, AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value(), Buckets: c.Buckets})
+	}
+	set := proxy.NewIdentities(ids)
+	if cfg.Sidecar.TrustLoopback || cfg.Sidecar.TrustClientCert {
+		side := &proxy.Identity{Name: cfg.Sidecar.Client}
+		for _, c := range cfg.Clients {
+			if c.Name == cfg.Sidecar.Client {
+				side.Buckets = c.Buckets
+			}
+		}
+		set.Sidecar = side
+		set.TrustLoopback = cfg.Sidecar.TrustLoopback
+		set.TrustClientCert = cfg.Sidecar.TrustClientCert
+	}
+	return &proxy.Runtime{
+		Identities:  set,
+		Verifier:    &sigv4.Verifier{Lookup: set.Lookup},
+		Decoder:     &sigv4.Verifier{SkipSignatures: true},
+		BaseDomains: cfg.BaseDomains,
+	}
+}
+
+// newUpstream builds the upstream client: endpoint, credentials from the
+// file or the AWS default chain, and TLS roots (system + AWS_CA_BUNDLE).
+func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*upstream.Client, error) {
+	u := cfg.Upstream
+	ep, err := url.Parse(u.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.endpoint: %w", err)
+	}
+	var creds aws.CredentialsProvider
+	if u.AccessKeyID != "" {
+		creds = credentials.NewStaticCredentialsProvider(u.AccessKeyID, u.SecretAccessKey.Value(), u.SessionToken.Value())
+	} else {
+		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(u.Region)}
+		if u.Profile != "" {
+			opts = append(opts, awsconfig.WithSharedConfigProfile(u.Profile))
+		}
+		ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("upstream credentials: %w", err)
+		}
+		if ac.Credentials == nil {
+			return nil, errors.New("upstream credentials: none found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or upstream.access_key_id in the file")
+		}
+		creds = ac.Credentials
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if u.CABundle != "" {
+		pem, err := os.ReadFile(u.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("upstream.ca_bundle (AWS_CA_BUNDLE): %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("upstream.ca_bundle (AWS_CA_BUNDLE): %s holds no PEM certificates", u.CABundle)
+		}
+	}
+	pathStyle := ep.Hostname() != "" && !isAWS(ep)
+	if u.PathStyle != nil {
+		pathStyle = *u.PathStyle
+	}
+	return upstream.New(upstream.Options{
+		Endpoint:              ep,
+		Region:                u.Region,
+		PathStyle:             pathStyle,
+		Credentials:           creds,
+		RootCAs:               roots,
+		DialTimeout:           u.DialTimeout.D(),
+		ResponseHeaderTimeout: u.ResponseHeaderTimeout.D(),
+		IdleConnTimeout:       u.IdleConnTimeout.D(),
+		MaxIdleConnsPerHost:   u.MaxIdleConnsPerHost,
+		InstanceID:            proxy.NewInstanceID(),
+		Logger:                log.Named("upstream"),
+	})
+}
+
+func isAWS(u *url.URL) bool {
+	h := u.Hostname()
+	return len(h) > len(".amazonaws.com") && h[len(h)-len(".amazonaws.com"):] == ".amazonaws.com"
+}
+
+// tlsOptions translates the configuration for the certificate manager.
+func tlsOptions(cfg *config.Config, log *zap.Logger) tlsconf.Options {
+	t := cfg.TLS
+	o := tlsconf.Options{
+		Mode:         tlsconf.Mode(t.Mode),
+		DataDir:      cfg.DataDir,
+		CertFile:     t.CertFile,
+		KeyFile:      t.KeyFile,
+		ClientCAFile: t.ClientCAFile,
+		ClientAuth:   t.ClientAuth,
+		Logger:       log.Named("tls"),
+		ACME: tlsconf.ACMEOptions{
+			Domains:        t.ACME.Domains,
+			Email:          t.ACME.Email,
+			CA:             t.ACME.CA,
+			CARoot:         t.ACME.CARoot,
+			Challenges:     t.ACME.Challenges,
+			AltHTTPPort:    t.ACME.AltHTTPPort,
+			AltTLSALPNPort: t.ACME.AltTLSALPNPort,
+			OnDemand:       t.ACME.OnDemand,
+		},
+	}
+	if t.MinVersion == "1.3" {
+		o.MinVersion = 0x0304
+	}
+	return o
+}
