@@ -55,6 +55,9 @@ type Config struct {
 	// Keys selects the key provider for envelope and sse-c modes:
 	// "local:<key ring file>" or "aws-kms:<key id, ARN or alias>".
 	Keys string `yaml:"keys"`
+	// Policies are ordered rules choosing a mode per bucket and key
+	// prefix; the first match applies, Mode applies when none does.
+	Policies []PolicyRule `yaml:"policies"`
 
 	Log    Log    `yaml:"log"`
 	Limits Limits `yaml:"limits"`

@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains(modes, c.Mode) {
 		v.fail("mode", "S3SEAL_MODE", fmt.Sprintf("unknown mode %q; want one of %s", c.Mode, strings.Join(modes, ", ")))
 	}
+	c.validatePolicies(v)
 	if c.Keys != "" {
 		kind, rest, _ := strings.Cut(c.Keys, ":")
 		if (kind != "local" && kind != "aws-kms") || rest == "" {

@@ -103,9 +103,51 @@ func upstreamHeader(h http.Header, auth *sigv4.Result) http.Header {
 	return out
 }
 
+// hooks adapt forwarding to a policy mode.
+type hooks struct {
+	// request edits the upstream request before it is sent (for example
+	// to add server-side encryption headers). An error is sent to the
+	// client instead.
+	request func(*upstream.Request) error
+	// response handles a response itself and reports true, or leaves it
+	// to relay by reporting false. It may edit resp's headers first.
+	response func(w *responseWriter, q *request, resp *http.Response) bool
+}
+
 // forward sends the request upstream unchanged in meaning (passthrough) and
 // relays the answer.
 func (h *Handler) forward(w *responseWriter, q *request, auth *sigv4.Result) {
+	h.forwardWith(w, q, auth, hooks{})
+}
+
+// forwardWith forwards with hooks.
+func (h *Handler) forwardWith(w *responseWriter, q *request, auth *sigv4.Result, hk hooks) {
+	ureq, body, err := h.upstreamRequest(w, q, auth)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if hk.request != nil {
+		if err := hk.request(ureq); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+	}
+	resp, ok := h.send(w, q, ureq, body)
+	if !ok {
+		return
+	}
+	defer resp.Body.Close()
+	if hk.response != nil && hk.response(w, q, resp) {
+		return
+	}
+	h.relay(w, q, resp)
+}
+
+// upstreamRequest builds the upstream request for a client request: the
+// same method, target, query and headers (less authentication and framing),
+// and the verified, decoded body.
+func (h *Handler) upstreamRequest(w *responseWriter, q *request, auth *sigv4.Result) (*upstream.Request, *trackingReader, error) {
 	r := q.r
 	ureq := &upstream.Request{
 		Method: r.Method,
@@ -114,70 +156,71 @@ func (h *Handler) forward(w *responseWriter, q *request, auth *sigv4.Result) {
 		Query:  upstreamQuery(q.query),
 		Header: upstreamHeader(r.Header, auth),
 	}
-	var body *trackingReader
-	if auth != nil && auth.Body != nil && auth.Body != http.NoBody {
-		n := auth.ContentLength
-		if n < 0 {
-			h.fail(w, q, s3err.MissingContentLength)
-			return
+	if auth == nil || auth.Body == nil || auth.Body == http.NoBody {
+		if auth == nil && r.ContentLength > 0 {
+			// Unauthenticated requests (CORS preflight) carry no body.
+			return nil, nil, s3err.InvalidRequest.WithMessage("Unauthenticated requests cannot carry a body.")
 		}
-		if n == 0 {
-			// Nothing to stream: verify the (empty) body now, and send a
-			// checksum the client declared in a trailer as a header, since
-			// S3 expects a declared algorithm to come with its value.
-			if _, err := io.Copy(io.Discard, io.LimitReader(auth.Body, 1)); err != nil {
-				h.fail(w, q, err)
-				return
-			}
-			if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
-				if v, ok := auth.ChecksumValue(); ok {
-					ureq.Header.Set(auth.ChecksumAlgorithm.HeaderName(), v)
-				}
-			}
-			goto send
-		}
-		var src io.Reader = auth.Body
-		if h.bodyTO > 0 {
-			src = &stallReader{r: src, rc: http.NewResponseController(w.ResponseWriter), timeout: h.bodyTO, now: h.now}
-		}
-		body = &trackingReader{r: src}
-		ureq.Body, ureq.ContentLength = body, n
-		h.chooseChecksum(ureq, q, auth)
-	} else if auth == nil && r.Body != nil && r.ContentLength > 0 {
-		// Unauthenticated requests (CORS preflight) carry no body.
-		h.fail(w, q, s3err.InvalidRequest.WithMessage("Unauthenticated requests cannot carry a body."))
-		return
+		return ureq, nil, nil
 	}
-send:
-	resp, err := h.up.Do(r.Context(), ureq)
+	n := auth.ContentLength
+	switch {
+	case n < 0:
+		return nil, nil, s3err.MissingContentLength
+	case n == 0:
+		// Nothing to stream: verify the (empty) body now, and send a
+		// checksum the client declared in a trailer as a header, since S3
+		// expects a declared algorithm to come with its value.
+		if _, err := io.Copy(io.Discard, io.LimitReader(auth.Body, 1)); err != nil {
+			return nil, nil, err
+		}
+		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
+			if v, ok := auth.ChecksumValue(); ok {
+				ureq.Header.Set(auth.ChecksumAlgorithm.HeaderName(), v)
+			}
+		}
+		return ureq, nil, nil
+	}
+	var src io.Reader = auth.Body
+	if h.bodyTO > 0 {
+		src = &stallReader{r: src, rc: http.NewResponseController(w.ResponseWriter), timeout: h.bodyTO, now: h.now}
+	}
+	body := &trackingReader{r: src}
+	ureq.Body, ureq.ContentLength = body, n
+	h.chooseChecksum(ureq, q, auth)
+	return ureq, body, nil
+}
+
+// send sends ureq and returns the response, or reports the failure to the
+// client and returns false. A client body that failed verification is the
+// error reported, whatever the upstream made of the aborted upload.
+func (h *Handler) send(w *responseWriter, q *request, ureq *upstream.Request, body *trackingReader) (*http.Response, bool) {
+	ctx := q.r.Context()
+	resp, err := h.up.Do(ctx, ureq)
 	if body != nil {
 		var berr error
 		q.bytesIn, berr = body.state()
 		if berr != nil && !errors.Is(berr, io.EOF) {
-			// The client's body failed verification or broke: that is
-			// the error to report, whatever the upstream made of the
-			// aborted upload.
 			if resp != nil {
 				drainClose(resp.Body)
 			}
-			if contextErr(r.Context()) {
+			if contextErr(ctx) {
 				h.fail(w, q, errClientGone)
-				return
+				return nil, false
 			}
 			h.fail(w, q, berr)
-			return
+			return nil, false
 		}
 	}
 	if err != nil {
-		if contextErr(r.Context()) {
+		if contextErr(ctx) {
 			h.fail(w, q, errClientGone)
-			return
+			return nil, false
 		}
 		h.fail(w, q, err)
-		return
+		return nil, false
 	}
-	defer resp.Body.Close()
-	h.relay(w, q, resp)
+	return resp, true
 }
 
 // chooseChecksum decides what checksum goes upstream with a body: the

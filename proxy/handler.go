@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/sigv4"
@@ -50,6 +51,9 @@ type Runtime struct {
 	Decoder *sigv4.Verifier
 	// BaseDomains enable virtual-hosted addressing.
 	BaseDomains []string
+	// Policy chooses how each bucket and key is treated; nil means
+	// passthrough everywhere.
+	Policy *policy.Engine
 }
 
 // Options configures a Handler.
@@ -149,6 +153,7 @@ type request struct {
 	identity  *Identity
 	auth      *sigv4.Result
 	policy    string
+	rule      *policy.Rule
 	err       error
 	bytesIn   int64
 	upstreamN int64
@@ -199,8 +204,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, q.target.Bucket))
 		return
 	}
-	h.forward(rw, q, q.auth)
+	h.dispatch(rw, rt, q)
 }
+
+// dispatch hands an authenticated request to the mode its policy rule
+// chooses.
+func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
+	rule := passthroughRule
+	if rt.Policy != nil {
+		rule = rt.Policy.Match(q.target.Bucket, q.target.Key)
+	}
+	q.rule = rule
+	q.policy = rule.Name + ":" + string(rule.Mode)
+	switch rule.Mode {
+	case policy.Passthrough:
+		h.forward(w, q, q.auth)
+	case policy.SSES3, policy.SSEKMS, policy.SSEC:
+		h.serveSSE(w, rt, q)
+	case policy.Deny:
+		msg := rule.Message
+		if msg == "" {
+			msg = "Access Denied by s3seal policy rule " + strconvQuote(rule.Name) + "."
+		}
+		h.fail(w, q, s3err.AccessDenied.WithMessage("%s", msg))
+	default:
+		h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal policy mode %s is not available in this build.", rule.Mode))
+	}
+}
+
+// passthroughRule applies when no policy engine is configured.
+var passthroughRule = &policy.Rule{Name: "default", Mode: policy.Passthrough}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // authenticate verifies the request's signature, or trusts a sidecar peer,
 // and records who the client is.

@@ -281,6 +281,10 @@ func (a *acmeManager) syncDomain(ctx context.Context, domain string) error {
 		return fmt.Errorf("tlsconf: stored certificate for %s: %w", domain, err)
 	}
 	served := a.exactCerts(domain)
+	a.log.Info("DEBUG sync", zap.Int("served", len(served)), zap.String("stored_serial", leaf.SerialNumber.String()), zap.Time("stored_nb", leaf.NotBefore))
+	for _, c := range served {
+		a.log.Info("DEBUG served", zap.String("serial", c.Leaf.SerialNumber.String()), zap.Time("nb", c.Leaf.NotBefore))
+	}
 	var newest time.Time
 	for _, c := range served {
 		if string(c.Leaf.Raw) == string(leaf.Raw) {
