@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"time"
@@ -156,6 +158,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		IdleTimeout:       cfg.Limits.IdleTimeout.D(),
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		Logger:            log.Named("server"),
+	}
+	if cfg.Pprof {
+		so.Admin = map[string]http.Handler{
+			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+			"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+			"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+		}
 	}
 	if a.certs != nil {
 		so.TLS = a.certs.TLSConfig()

@@ -40,6 +40,9 @@ type Config struct {
 	// storage. Default: $STATE_DIRECTORY (systemd), else
 	// $XDG_DATA_HOME/s3seal, else ~/.local/share/s3seal.
 	DataDir string `yaml:"data_dir"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin
+	// listener. Off by default.
+	Pprof bool `yaml:"pprof"`
 	// BaseDomains enable virtual-hosted addressing: a request for host
 	// "b.<base>" addresses bucket b. Path-style addressing always works.
 	BaseDomains []string `yaml:"base_domains"`

@@ -153,6 +153,7 @@ func EnvVars() [][2]string {
 var envTable = []envVar{
 	{"S3SEAL_LISTEN", "listen", str(func(c *Config) *string { return &c.Listen })},
 	{"S3SEAL_ADMIN_LISTEN", "admin_listen", str(func(c *Config) *string { return &c.AdminListen })},
+	{"S3SEAL_PPROF", "pprof", boolean(func(c *Config) *bool { return &c.Pprof })},
 	{"S3SEAL_DATA_DIR", "data_dir", str(func(c *Config) *string { return &c.DataDir })},
 	{"S3SEAL_BASE_DOMAINS", "base_domains", list(func(c *Config) *[]string { return &c.BaseDomains })},
 	{"S3SEAL_MODE", "mode", str(func(c *Config) *string { return &c.Mode })},
