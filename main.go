@@ -27,6 +27,8 @@ Usage:
   s3seal inspect --metadata FILE         show what an object's metadata says
   s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K IN OUT
                                          decrypt a downloaded object offline
+  s3seal healthcheck [--ready] [--url URL]
+                                         check the admin listener (container HEALTHCHECK)
   s3seal version                         print the version
 
 Run "s3seal COMMAND -h" for a command's flags. The configuration reference
@@ -54,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return demo(ctx, rest, stdout, stderr)
 	case "keygen", "inspect", "decrypt":
 		return offline(cmd, rest, stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "s3seal", version())
 		return 0

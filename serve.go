@@ -11,6 +11,8 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +24,7 @@ import (
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/proxy"
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/sdnotify"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/tlsconf"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -43,7 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "s3seal serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := config.Load(config.Source{File: *file, Overrides: func(c *config.Config) {
+	src := config.Source{File: *file, Overrides: func(c *config.Config) {
 		set := func(dst *string, v string) {
 			if v != "" {
 				*dst = v
@@ -53,7 +56,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		set(&c.AdminListen, *admin)
 		set(&c.Mode, *mode)
 		set(&c.Log.Level, *level)
-	}})
+	}}
+	cfg, err := config.Load(src)
 	if err != nil {
 		fmt.Fprintf(stderr, "s3seal: %v\n", err)
 		return 1
@@ -75,18 +79,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "s3seal listening on %s (admin %s)\n", app.server.Addr(), app.server.AdminAddr())
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-app.server.Errors():
-		log.Error("listener failed", zap.Error(err))
-		_ = app.Close(time.Duration(cfg.Limits.ShutdownTimeout))
-		return 1
+	var sd sdnotify.Notifier
+	notify := func(what string, f func() (bool, error)) {
+		if _, err := f(); err != nil {
+			log.Warn("sd_notify failed", zap.String("state", what), zap.Error(err))
+		}
 	}
-	if err := app.Close(time.Duration(cfg.Limits.ShutdownTimeout)); err != nil {
-		log.Warn("shutdown", zap.Error(err))
+	notify("READY", sd.Ready)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			notify("STOPPING", sd.Stopping)
+			if err := app.Close(cfg.Limits.ShutdownTimeout.D()); err != nil {
+				log.Warn("shutdown", zap.Error(err))
+			}
+			return 0
+		case err := <-app.server.Errors():
+			log.Error("listener failed", zap.Error(err))
+			notify("STOPPING", sd.Stopping)
+			_ = app.Close(cfg.Limits.ShutdownTimeout.D())
+			return 1
+		case <-hup:
+			notify("RELOADING", sd.Reloading)
+			if err := app.Reload(ctx, src); err != nil {
+				log.Error("reload refused; the previous configuration stays in force", zap.Error(err))
+			} else {
+				log.Info("configuration reloaded")
+			}
+			notify("READY", sd.Ready)
+		}
 	}
-	return 0
 }
 
 // newLogger builds the JSON (or console) logger writing to w.
@@ -201,6 +227,26 @@ func (a *app) Start(ctx context.Context) error {
 		zap.String("mode", a.cfg.Mode),
 		zap.String("upstream", a.cfg.Upstream.Endpoint),
 		zap.String("region", a.cfg.Upstream.Region))
+	return nil
+}
+
+// Reload re-reads the configuration and atomically replaces what can change
+// while running: client identities, policies and keys. Requests in flight
+// keep the configuration they started with. A new configuration that does
+// not load or validate is refused and the old one kept. Listener addresses,
+// the upstream and TLS mode need a restart; a change to them is reported.
+func (a *app) Reload(ctx context.Context, src config.Source) error {
+	cfg, err := config.Load(src)
+	if err != nil {
+		return err
+	}
+	if cfg.Listen != a.cfg.Listen || cfg.AdminListen != a.cfg.AdminListen || cfg.TLS.Mode != a.cfg.TLS.Mode ||
+		cfg.Upstream.Endpoint != a.cfg.Upstream.Endpoint {
+		a.log.Warn("listener, TLS mode or upstream changed: restart s3seal to apply those; other settings are reloaded")
+	}
+	rt := newRuntime(cfg)
+	a.handler.SetRuntime(rt)
+	a.cfg = cfg
 	return nil
 }
 

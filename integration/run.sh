@@ -63,6 +63,7 @@ check_vet() {
   local rc=0
   go vet ./... || rc=1
   (cd integration/testbed/localkms && go vet ./...) || rc=1
+  (cd deploy/check && go vet ./...) || rc=1
   ((rc == 0)) && echo "go vet: clean"
   return $rc
 }
