@@ -281,38 +281,47 @@ func (a *acmeManager) syncDomain(ctx context.Context, domain string) error {
 		return fmt.Errorf("tlsconf: stored certificate for %s: %w", domain, err)
 	}
 	served := a.exactCerts(domain)
-	a.log.Info("DEBUG sync", zap.Int("served", len(served)), zap.String("stored_serial", leaf.SerialNumber.String()), zap.Time("stored_nb", leaf.NotBefore))
-	for _, c := range served {
-		a.log.Info("DEBUG served", zap.String("serial", c.Leaf.SerialNumber.String()), zap.Time("nb", c.Leaf.NotBefore))
-	}
+	var current *certmagic.Certificate
 	var newest time.Time
-	for _, c := range served {
+	for i, c := range served {
 		if string(c.Leaf.Raw) == string(leaf.Raw) {
-			return nil // already serving it
+			current = &served[i]
 		}
 		if c.Leaf.NotBefore.After(newest) {
 			newest = c.Leaf.NotBefore
 		}
 	}
-	// Issuance time decides which certificate is newer: a renewal may
-	// expire before its predecessor (another profile or lifetime), and two
-	// issued within the same second are equal, in which case storage wins.
-	if len(served) > 0 && leaf.NotBefore.Before(newest) {
-		return nil // storage holds an older certificate than the one served
+	loaded := false
+	if current == nil {
+		// Issuance time decides which certificate is newer: a renewal may
+		// expire before its predecessor (another profile or lifetime), and
+		// two issued within the same second are equal, in which case
+		// storage wins.
+		if len(served) > 0 && leaf.NotBefore.Before(newest) {
+			return nil // storage holds an older certificate than the one served
+		}
+		cert, err := a.cfg.CacheManagedCertificate(ctx, domain)
+		if err != nil {
+			return err
+		}
+		current, loaded = &cert, true
 	}
-	cert, err := a.cfg.CacheManagedCertificate(ctx, domain)
-	if err != nil {
-		return err
-	}
+	// Serve the stored certificate only. Another copy can be cached next to
+	// it when certmagic's own obtain or renewal job loads the same name
+	// concurrently, and the cache would then serve whichever comes first.
 	var old []string
 	for _, c := range served {
-		if c.Hash() != cert.Hash() {
+		if c.Hash() != current.Hash() {
 			old = append(old, c.Hash())
 		}
 	}
-	a.cache.Remove(old)
-	a.log.Info("serving the certificate found in storage", zap.String("domain", domain),
-		zap.Time("not_after", cert.Leaf.NotAfter), zap.Int("replaced", len(old)))
+	if len(old) > 0 {
+		a.cache.Remove(old)
+	}
+	if loaded || len(old) > 0 {
+		a.log.Info("serving the certificate found in storage", zap.String("domain", domain),
+			zap.Time("not_after", current.Leaf.NotAfter), zap.Int("replaced", len(old)))
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package tlsconf
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 )
 
 func acmeOptions(t *testing.T, ao ACMEOptions) Options {
@@ -157,5 +161,111 @@ func TestACMEHTTPHandlerPassesOtherRequests(t *testing.T) {
 	files := newManager(t, Options{DataDir: t.TempDir()})
 	if err := files.RenewNow(t.Context()); err == nil {
 		t.Error("RenewNow outside ACME mode succeeded")
+	}
+}
+
+// storeManaged writes a certificate into a Manager's certmagic storage as
+// another replica's obtain or renewal would.
+func storeManaged(t *testing.T, m *Manager, domain string, certPEM, keyPEM []byte) {
+	t.Helper()
+	a := m.acme
+	ik := a.issuer.IssuerKey()
+	for key, v := range map[string][]byte{
+		certmagic.StorageKeys.SitePrivateKey(ik, domain): keyPEM,
+		certmagic.StorageKeys.SiteCert(ik, domain):       certPEM,
+		certmagic.StorageKeys.SiteMeta(ik, domain):       []byte(`{"sans":["` + domain + `"]}`),
+	} {
+		if err := a.storage.Store(t.Context(), key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestACMEServesCertificateRenewedElsewhere(t *testing.T) {
+	const domain = "s3.sync.example.test"
+	ca := newTestCA(t, "sync CA")
+	issue := func(age time.Duration) ([]byte, []byte, *x509.Certificate) {
+		now := time.Now()
+		c, k := ca.issue(t, leafOpts{names: []string{domain}, notBefore: now.Add(-age), notAfter: now.Add(20 * time.Hour)})
+		b, _ := pem.Decode(c)
+		leaf, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, k, leaf
+	}
+	// No CA is reachable: everything served comes from storage.
+	o := acmeOptions(t, ACMEOptions{
+		Domains: []string{domain}, CA: "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/dir",
+		SyncInterval: 20 * time.Millisecond,
+	})
+	m := newManager(t, o)
+	c1, k1, leaf1 := issue(3 * time.Hour)
+	storeManaged(t, m, domain, c1, k1)
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(t, 5*time.Second, func() bool { return m.Ready() == nil }) {
+		t.Fatalf("certificate in storage not served: %v", m.Ready())
+	}
+	addr := serve(t, m.TLSConfig())
+	client := &tls.Config{ServerName: domain, RootCAs: ca.pool()}
+	served := func() *x509.Certificate {
+		st, err := quickHandshake(addr, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.PeerCertificates[0]
+	}
+	if !served().Equal(leaf1) || !m.NotAfter().Equal(leaf1.NotAfter) {
+		t.Fatal("not serving the stored certificate")
+	}
+
+	// Another replica renews: the new certificate is served, alone.
+	c2, k2, leaf2 := issue(2 * time.Hour)
+	storeManaged(t, m, domain, c2, k2)
+	if !eventually(t, 5*time.Second, func() bool { return served().Equal(leaf2) }) {
+		t.Fatal("renewal in storage not picked up")
+	}
+	if n := len(m.acme.exactCerts(domain)); n != 1 {
+		t.Errorf("%d certificates cached for the name, want 1", n)
+	}
+
+	// An older certificate written to storage does not replace a newer one.
+	c0, k0, _ := issue(4 * time.Hour)
+	storeManaged(t, m, domain, c0, k0)
+	time.Sleep(200 * time.Millisecond)
+	if !served().Equal(leaf2) {
+		t.Error("older certificate from storage replaced the served one")
+	}
+}
+
+func TestACMESyncRemovesDuplicateCopies(t *testing.T) {
+	// certmagic's own obtain job may cache the stored certificate next to
+	// the one the sync loaded before; the sync leaves only the stored one.
+	const domain = "s3.dup.example.test"
+	ca := newTestCA(t, "dup CA")
+	m := newManager(t, acmeOptions(t, ACMEOptions{Domains: []string{domain}, CA: "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/dir"}))
+	now := time.Now()
+	c1, k1 := ca.issue(t, leafOpts{names: []string{domain}, notBefore: now.Add(-2 * time.Hour)})
+	storeManaged(t, m, domain, c1, k1)
+	if _, err := m.acme.cfg.CacheManagedCertificate(t.Context(), domain); err != nil {
+		t.Fatal(err)
+	}
+	c2, k2 := ca.issue(t, leafOpts{names: []string{domain}, notBefore: now.Add(-time.Hour)})
+	storeManaged(t, m, domain, c2, k2)
+	if _, err := m.acme.cfg.CacheManagedCertificate(t.Context(), domain); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.acme.exactCerts(domain)); n != 2 {
+		t.Fatalf("fixture: %d cached copies, want 2", n)
+	}
+	if err := m.acme.syncDomain(t.Context(), domain); err != nil {
+		t.Fatal(err)
+	}
+	certs := m.acme.exactCerts(domain)
+	b, _ := pem.Decode(c2)
+	if len(certs) != 1 || string(certs[0].Leaf.Raw) != string(b.Bytes) {
+		t.Fatalf("after sync: %d copies cached, want only the stored one", len(certs))
 	}
 }
