@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+)
+
+const inspectUsage = `Usage: s3seal inspect --metadata FILE [--size BYTES [--parts N]]
+
+Describes an object encrypted by s3seal from its user metadata: format,
+algorithm, key provider and key id, upload kind, sizes and declared
+checksum. It needs no keys and prints no secrets.
+
+FILE (or - for standard input) is the object's user metadata as JSON, as
+  aws s3api head-object --bucket B --key K --query Metadata
+prints it, or the whole head-object output.
+
+With --size (the object's stored size, ContentLength) the plaintext size
+of a multipart object is computed too; --parts is its part count (the N in
+an ETag ending in -N).
+`
+
+// Inspect prints what an object's metadata says.
+func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("inspect", inspectUsage, stderr)
+	metaFile := fs.String("metadata", "", "the object's user metadata as JSON (`FILE` or -)")
+	size := fs.Int64("size", -1, "the object's stored (ciphertext) size in `BYTES`")
+	parts := fs.Int("parts", 0, "the part count `N` of a multipart object")
+	if code, stop := parse(fs, args); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *metaFile == "" {
+		return usageError(stderr, fs, "--metadata FILE is required")
+	}
+	h, err := readMetadata(*metaFile, stdin)
+	if err != nil {
+		return fail(stderr, "inspect", "%v", err)
+	}
+	w := &lines{w: stdout}
+	w.f("format", "s3seal envelope, version %d", h.Version())
+	w.f("algorithm", "%s", h.Algorithm())
+	w.f("key provider", "%s", h.Provider())
+	w.f("key id", "%s", h.KeyID())
+	w.f("wrapped key", "%d bytes", len(h.WrappedKey()))
+	if h.Multipart() {
+		w.f("upload", "multipart (parts are segments 1..N)")
+		if *size >= 0 && *parts > 0 {
+			if n, err := stream.MultipartPlaintextSize(*size, *parts); err == nil {
+				w.f("plaintext size", "%d bytes (if every part but the last is a multiple of 64 KiB)", n)
+			} else {
+				w.f("plaintext size", "unknown: %v", err)
+			}
+		} else {
+			w.f("plaintext size", "follows from the stored size and part count (--size, --parts)")
+		}
+	} else {
+		w.f("upload", "single PUT (segment 0)")
+		w.f("plaintext size", "%d bytes", h.PlaintextSize())
+		w.f("ciphertext size", "%d bytes", h.CiphertextSize())
+		if *size >= 0 && *size != h.CiphertextSize() {
+			w.f("warning", "stored size %d differs from %d: the object was altered or truncated", *size, h.CiphertextSize())
+		}
+	}
+	if c := h.Checksum(); c.Algorithm != stream.ChecksumNone {
+		w.f("checksum", "%s %s (declared by the client)", c.Algorithm, base64.StdEncoding.EncodeToString(c.Value))
+	} else {
+		w.f("checksum", "none declared up front (a trailing one is inside the ciphertext)")
+	}
+	w.f("metadata", "%d of the %d bytes of user metadata", h.FieldSize(), envelope.MetadataLimit)
+	return ExitOK
+}
+
+type lines struct{ w io.Writer }
+
+func (l *lines) f(label, format string, args ...any) {
+	fmt.Fprintf(l.w, "%-16s %s\n", label+":", fmt.Sprintf(format, args...))
+}
+
+// readMetadata reads head-object's Metadata JSON (or its whole output) and
+// parses the s3seal field.
+func readMetadata(path string, stdin io.Reader) (envelope.Header, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata: %w", err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("metadata file is not a JSON object (expected the output of aws s3api head-object --query Metadata): %v", err)
+	}
+	for k, v := range doc {
+		if k == "Metadata" {
+			var inner map[string]json.RawMessage
+			if json.Unmarshal(v, &inner) == nil {
+				doc = inner
+			}
+			break
+		}
+	}
+	for k, v := range doc {
+		if !envelope.IsReservedMetadata(k) {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, errors.New("metadata field s3seal is not a string")
+		}
+		return envelope.Parse(strings.TrimSpace(s))
+	}
+	return nil, errors.New("no s3seal field in the metadata: the object was not written by s3seal in envelope mode")
+}

@@ -1,0 +1,93 @@
+// Package keys defines how s3seal obtains data keys: the Provider interface
+// that key providers (a local key ring, AWS KMS) implement, the errors they
+// return, key specifications ("local:…", "aws-kms:…"), and Cache, a
+// decorator that keeps unwrapped data keys and reuses generated ones.
+//
+// # Data keys
+//
+// A data key is a random 256-bit key that a provider generates and wraps
+// under one of its master keys. Its wrapped form and the master key's id are
+// stored with every object; its plaintext never is. Package envelope uses a
+// data key to seal each object's own object key, so one data key can serve
+// many objects: the provider's wrapping (KMS encryption context, key ring
+// AAD) therefore never names an object.
+//
+// # Allow-lists
+//
+// Decrypt checks the stored key id against the master keys the provider was
+// configured with before it asks anyone to unwrap, so an object's metadata
+// cannot make s3seal use a key it was not configured for.
+//
+// # Errors
+//
+// Providers return the typed errors of this package: *UnknownKeyError (key
+// id not in the allow-list), *UnwrapError (the wrapped key does not
+// authenticate: wrong key ring, wrong context, tampered), *KeyDisabledError,
+// *AccessDeniedError and *UnavailableError (network failure, throttling, or
+// a failed reuse renewal). All have Unwrap, and none contains key material.
+//
+// Plaintext keys are never logged or put in errors.
+package keys
+
+import (
+	"context"
+)
+
+// DataKeySize is the size of a data key.
+const DataKeySize = 32
+
+// Limits on what a provider may return, so that metadata stays within S3's
+// limits (package envelope encodes these).
+const (
+	// MaxKeyIDSize is the longest master key id (a KMS key ARN is about 75
+	// to 100 bytes; key ring names at most 64).
+	MaxKeyIDSize = 128
+	// MaxWrappedSize is the longest wrapped data key (a KMS ciphertext blob
+	// of a 32-byte key is about 184 bytes; a key ring wrap 61).
+	MaxWrappedSize = 384
+)
+
+// WrappedKey is a data key in the form that is stored: wrapped under the
+// master key KeyID.
+type WrappedKey struct {
+	// KeyID identifies the master key: a key ring key name, or a KMS key
+	// ARN.
+	KeyID string
+	// Ciphertext is the wrapped data key.
+	Ciphertext []byte
+}
+
+// DataKey is a newly generated data key with its wrapped form. The caller
+// owns Plaintext and should Zero it when done.
+type DataKey struct {
+	Plaintext [DataKeySize]byte
+	WrappedKey
+}
+
+// Zero overwrites the plaintext key.
+func (k *DataKey) Zero() { clear(k.Plaintext[:]) }
+
+// Provider generates, unwraps and rewraps data keys. Implementations are
+// safe for concurrent use.
+type Provider interface {
+	// Name is the provider's kind as stored in object metadata: "local"
+	// or "aws-kms".
+	Name() string
+	// GenerateDataKey returns a new data key wrapped under the active
+	// master key.
+	GenerateDataKey(ctx context.Context) (DataKey, error)
+	// Decrypt unwraps a data key that was wrapped under master key keyID,
+	// after checking keyID against the allow-list.
+	Decrypt(ctx context.Context, wrapped []byte, keyID string) ([DataKeySize]byte, error)
+	// Rewrap returns the same data key wrapped under the active master key
+	// (KMS ReEncrypt; unwrap and wrap for a key ring), for key rotation
+	// without touching object data. The source keyID must be allowed.
+	Rewrap(ctx context.Context, wrapped []byte, keyID string) (WrappedKey, error)
+}
+
+// ContextProvider is implemented by providers whose wrapping depends on a
+// context beyond the key id (a KMS encryption context). Cache includes it
+// in its cache keys.
+type ContextProvider interface {
+	EncryptionContext() map[string]string
+}

@@ -1,0 +1,75 @@
+// Package keyspec builds the key provider a keys.Spec names: a local key
+// ring (package local) or AWS KMS (package kms). It is the one place that
+// knows every provider, so that main and the offline tools stay small. A
+// long-running server wraps the result in keys.NewCache; one-shot tools use
+// it as it is.
+package keyspec
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/kms"
+	"github.com/s3seal/s3seal/crypto/keys/local"
+)
+
+// Options are the optional inputs of Open. The zero value gives the
+// defaults.
+type Options struct {
+	// LookupEnv reads environment variables (local:env:VAR). nil means
+	// os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Rand is the randomness of the local provider. nil means crypto/rand.
+	Rand io.Reader
+	// KMSClient, if not nil, is used for aws-kms instead of a client built
+	// from the AWS default configuration.
+	KMSClient kms.Client
+	// AWSConfig are extra options for config.LoadDefaultConfig (for
+	// aws-kms when KMSClient is nil). Note: with AWS_CA_BUNDLE set, do not
+	// pass a plain *http.Client here (the SDK refuses it); use
+	// awshttp.NewBuildableClient instead.
+	AWSConfig []kms.AWSConfigOption
+}
+
+// Open builds the provider spec names. For aws-kms without a KMSClient it
+// loads the AWS default configuration (environment, shared config and
+// profiles, web identity, container and instance roles), which also honours
+// AWS_ENDPOINT_URL_KMS; if no region is configured and the active key is an
+// ARN, the ARN's region is used.
+func Open(ctx context.Context, spec keys.Spec, opts Options) (keys.Provider, error) {
+	switch spec.Kind {
+	case keys.KindLocal:
+		var ring *local.Keyring
+		var err error
+		if spec.Env != "" {
+			ring, err = local.LoadEnv(spec.Env, opts.LookupEnv)
+		} else {
+			ring, err = local.Load(spec.Path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return local.NewProvider(ring, local.Config{Rand: opts.Rand}), nil
+	case keys.KindAWSKMS:
+		if len(spec.KeyIDs) == 0 {
+			return nil, fmt.Errorf("keyspec: aws-kms needs at least one key id")
+		}
+		cfg := kms.Config{KeyIDs: spec.KeyIDs}
+		if opts.KMSClient == nil {
+			return kms.NewFromDefaultConfig(ctx, cfg, opts.AWSConfig...)
+		}
+		return kms.New(opts.KMSClient, cfg)
+	}
+	return nil, fmt.Errorf("keyspec: unknown key provider %q", spec.Kind)
+}
+
+// OpenString parses s with keys.ParseSpec and opens it.
+func OpenString(ctx context.Context, s string, opts Options) (keys.Provider, error) {
+	spec, err := keys.ParseSpec(s)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, spec, opts)
+}

@@ -1,0 +1,105 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+
+	"github.com/s3seal/s3seal/crypto/keys"
+)
+
+// Config configures a Provider. The zero value gives the defaults.
+type Config struct {
+	// Rand is the source of data keys and wrapping nonces. nil means
+	// crypto/rand.Reader. Tests inject a fixed reader for test vectors.
+	Rand io.Reader
+}
+
+// Provider is a keys.Provider over a Keyring. Its allow-list is the key
+// ring: any key in it can unwrap, only the active one wraps.
+type Provider struct {
+	ring *Keyring
+	rand io.Reader
+}
+
+var _ keys.Provider = (*Provider)(nil)
+
+// NewProvider returns a Provider over ring.
+func NewProvider(ring *Keyring, cfg Config) *Provider {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Provider{ring: ring, rand: cfg.Rand}
+}
+
+// Keyring returns the provider's key ring.
+func (p *Provider) Keyring() *Keyring { return p.ring }
+
+// Name returns "local".
+func (p *Provider) Name() string { return keys.KindLocal }
+
+const (
+	wrapVersion = 0x01
+	// WrappedSize is the size of a wrapped data key.
+	WrappedSize = 1 + 12 + keys.DataKeySize + 16
+)
+
+func wrapAAD(name string) []byte { return append([]byte{wrapVersion}, name...) }
+
+// GenerateDataKey returns a random data key wrapped under the active key.
+func (p *Provider) GenerateDataKey(context.Context) (keys.DataKey, error) {
+	var dk keys.DataKey
+	if _, err := io.ReadFull(p.rand, dk.Plaintext[:]); err != nil {
+		return keys.DataKey{}, fmt.Errorf("local: reading randomness: %w", err)
+	}
+	w, err := p.wrap(&dk.Plaintext)
+	if err != nil {
+		dk.Zero()
+		return keys.DataKey{}, err
+	}
+	dk.WrappedKey = w
+	return dk, nil
+}
+
+func (p *Provider) wrap(key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	mk := p.ring.keys[len(p.ring.keys)-1]
+	out := make([]byte, 1+12, WrappedSize)
+	out[0] = wrapVersion
+	if _, err := io.ReadFull(p.rand, out[1:13]); err != nil {
+		return keys.WrappedKey{}, fmt.Errorf("local: reading randomness: %w", err)
+	}
+	out = mk.kek.Seal(out, out[1:13], key[:], wrapAAD(mk.name))
+	return keys.WrappedKey{KeyID: mk.name, Ciphertext: out}, nil
+}
+
+// Decrypt unwraps a data key wrapped under the key named keyID. A name not
+// in the key ring is a *keys.UnknownKeyError; a wrapped key that does not
+// authenticate (another key ring's key of the same name, altered bytes) is
+// a *keys.UnwrapError.
+func (p *Provider) Decrypt(_ context.Context, wrapped []byte, keyID string) ([keys.DataKeySize]byte, error) {
+	var out [keys.DataKeySize]byte
+	mk := p.ring.lookup(keyID)
+	if mk == nil {
+		return out, &keys.UnknownKeyError{Provider: keys.KindLocal, KeyID: keyID}
+	}
+	if len(wrapped) != WrappedSize || wrapped[0] != wrapVersion {
+		return out, &keys.UnwrapError{Provider: keys.KindLocal, KeyID: keyID}
+	}
+	pt, err := mk.kek.Open(out[:0], wrapped[1:13], wrapped[13:], wrapAAD(mk.name))
+	if err != nil || len(pt) != keys.DataKeySize {
+		clear(out[:])
+		return out, &keys.UnwrapError{Provider: keys.KindLocal, KeyID: keyID}
+	}
+	return out, nil
+}
+
+// Rewrap unwraps and wraps again under the active key.
+func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
+	key, err := p.Decrypt(ctx, wrapped, keyID)
+	if err != nil {
+		return keys.WrappedKey{}, err
+	}
+	defer clear(key[:])
+	return p.wrap(&key)
+}

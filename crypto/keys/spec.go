@@ -1,0 +1,78 @@
+package keys
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Provider kinds, as they appear in key specs and in object metadata.
+const (
+	KindLocal  = "local"
+	KindAWSKMS = "aws-kms"
+)
+
+// Spec says which key provider to use and with which master keys. Its
+// textual forms are:
+//
+//	local:PATH             a key ring file (see package local)
+//	local:env:VAR          a key ring in environment variable VAR
+//	                       (S3SEAL_KEYRING by convention)
+//	aws-kms:ID[,ID...]     AWS KMS: the first key (key ID, key ARN, alias
+//	                       name "alias/…" or alias ARN) wraps new data keys;
+//	                       all listed keys may unwrap
+//
+// For aws-kms, keys other than the first are read-only, for objects written
+// before a rotation.
+type Spec struct {
+	Kind string
+	// Path is the key ring file (local, unless Env is set).
+	Path string
+	// Env is the environment variable holding the key ring (local).
+	Env string
+	// KeyIDs are the KMS keys, the active one first (aws-kms).
+	KeyIDs []string
+}
+
+// ParseSpec parses the textual form of a Spec.
+func ParseSpec(s string) (Spec, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || rest == "" {
+		return Spec{}, fmt.Errorf("keys: key spec %q must be local:PATH, local:env:VAR or aws-kms:KEY-ID[,KEY-ID...]", s)
+	}
+	switch kind {
+	case KindLocal:
+		if v, ok := strings.CutPrefix(rest, "env:"); ok {
+			if v == "" || strings.ContainsAny(v, "= \t") {
+				return Spec{}, fmt.Errorf("keys: key spec %q: bad environment variable name", s)
+			}
+			return Spec{Kind: KindLocal, Env: v}, nil
+		}
+		return Spec{Kind: KindLocal, Path: rest}, nil
+	case KindAWSKMS:
+		ids := strings.Split(rest, ",")
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if id == "" || strings.TrimSpace(id) != id || len(id) > 2048 {
+				return Spec{}, fmt.Errorf("keys: key spec %q: empty or padded KMS key id", s)
+			}
+			if seen[id] {
+				return Spec{}, fmt.Errorf("keys: key spec %q: KMS key %q listed twice", s, id)
+			}
+			seen[id] = true
+		}
+		return Spec{Kind: KindAWSKMS, KeyIDs: ids}, nil
+	}
+	return Spec{}, fmt.Errorf("keys: unknown key provider %q in key spec (want %s or %s)", kind, KindLocal, KindAWSKMS)
+}
+
+// String returns the textual form; ParseSpec(s.String()) equals s.
+func (s Spec) String() string {
+	switch {
+	case s.Kind == KindLocal && s.Env != "":
+		return KindLocal + ":env:" + s.Env
+	case s.Kind == KindLocal:
+		return KindLocal + ":" + s.Path
+	default:
+		return s.Kind + ":" + strings.Join(s.KeyIDs, ",")
+	}
+}
