@@ -2,26 +2,34 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/s3seal/s3seal/config"
+	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/keyspec"
+	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/proxy"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/sdnotify"
@@ -145,11 +153,15 @@ type app struct {
 
 // newApp builds s3seal from a validated configuration.
 func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, error) {
-	up, err := newUpstream(ctx, cfg, log)
+	ups, err := newUpstream(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	rt := newRuntime(cfg)
+	up := ups.client
+	rt, err := newRuntime(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := proxy.NewHandler(proxy.Options{
 		Runtime:         rt,
 		Upstream:        up,
@@ -162,7 +174,25 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 	}
 	a := &app{cfg: cfg, log: log, handler: h, up: up}
 	if cfg.TLS.Mode != "off" {
-		a.certs, err = tlsconf.New(ctx, tlsOptions(cfg, log))
+		to := tlsOptions(cfg, log)
+		if cfg.TLS.Storage.Type == "s3" {
+			to.Storage, err = tlsconf.NewS3Storage(tlsconf.S3StorageOptions{
+				Client: ups.s3Client(cfg.Upstream.Region),
+				Bucket: cfg.TLS.Storage.Bucket,
+				Prefix: cfg.TLS.Storage.Prefix,
+				Logger: log.Named("certstorage"),
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if cfg.TLS.ACME.OnDemand {
+			to.ACME.OnDemandAllow = func(_ context.Context, name string) error { return h.AllowCertificateFor(name) }
+		}
+		if _, port, err := net.SplitHostPort(cfg.Listen); err == nil {
+			to.HTTPSPort, _ = strconv.Atoi(port)
+		}
+		a.certs, err = tlsconf.New(ctx, to)
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +274,10 @@ func (a *app) Reload(ctx context.Context, src config.Source) error {
 		cfg.Upstream.Endpoint != a.cfg.Upstream.Endpoint {
 		a.log.Warn("listener, TLS mode or upstream changed: restart s3seal to apply those; other settings are reloaded")
 	}
-	rt := newRuntime(cfg)
+	rt, err := newRuntime(ctx, cfg, a.log)
+	if err != nil {
+		return err
+	}
 	a.handler.SetRuntime(rt)
 	a.cfg = cfg
 	return nil
@@ -268,8 +301,9 @@ func defaultChecksum(name string) checksum.Algorithm {
 	return ""
 }
 
-// newRuntime builds the reloadable part of the handler's configuration.
-func newRuntime(cfg *config.Config) *proxy.Runtime {
+// newRuntime builds the reloadable part of the handler's configuration:
+// identities, policies and the key provider (behind its data-key cache).
+func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger) (*proxy.Runtime, error) {
 	ids := make([]proxy.Identity, 0, len(cfg.Clients))
 	for _, c := range cfg.Clients {
 		ids = append(ids, proxy.Identity{Name: c.Name, AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value(), Buckets: c.Buckets})
@@ -286,17 +320,33 @@ func newRuntime(cfg *config.Config) *proxy.Runtime {
 		set.TrustLoopback = cfg.Sidecar.TrustLoopback
 		set.TrustClientCert = cfg.Sidecar.TrustClientCert
 	}
-	return &proxy.Runtime{
+	rt := &proxy.Runtime{
 		Identities:  set,
 		Verifier:    &sigv4.Verifier{Lookup: set.Lookup},
 		Decoder:     &sigv4.Verifier{SkipSignatures: true},
 		BaseDomains: cfg.BaseDomains,
 	}
+	if cfg.TLS.Storage.Type == "s3" {
+		rt.Reserved = append(rt.Reserved, proxy.Reserved{Bucket: cfg.TLS.Storage.Bucket, Prefix: cfg.TLS.Storage.Prefix,
+			Why: "it holds s3seal's certificates and private keys"})
+	}
+	if cfg.Keys != "" {
+		kp, err := keyspec.OpenString(ctx, cfg.Keys, keyspec.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("keys (S3SEAL_KEYS): %w", err)
+		}
+		if lp, ok := kp.(*local.Provider); ok {
+			rt.Keyring = lp.Keyring()
+		}
+		rt.Keys = keys.NewCache(kp, keys.CacheConfig{})
+		log.Info("key provider ready", zap.String("provider", kp.Name()))
+	}
+	return rt, nil
 }
 
 // newUpstream builds the upstream client: endpoint, credentials from the
 // file or the AWS default chain, and TLS roots (system + AWS_CA_BUNDLE).
-func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*upstream.Client, error) {
+func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*upstreamParts, error) {
 	u := cfg.Upstream
 	ep, err := url.Parse(u.Endpoint)
 	if err != nil {
@@ -336,7 +386,7 @@ func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*ups
 	if u.PathStyle != nil {
 		pathStyle = *u.PathStyle
 	}
-	return upstream.New(upstream.Options{
+	c, err := upstream.New(upstream.Options{
 		Endpoint:              ep,
 		Region:                u.Region,
 		PathStyle:             pathStyle,
@@ -348,6 +398,36 @@ func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*ups
 		MaxIdleConnsPerHost:   u.MaxIdleConnsPerHost,
 		InstanceID:            proxy.NewInstanceID(),
 		Logger:                log.Named("upstream"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upstreamParts{client: c, creds: creds, roots: roots, endpoint: ep, pathStyle: pathStyle}, nil
+}
+
+// upstreamParts are the upstream client and what it was built from, so
+// that other users of the store (certificate storage) reach it the same
+// way.
+type upstreamParts struct {
+	client    *upstream.Client
+	creds     aws.CredentialsProvider
+	roots     *x509.CertPool
+	endpoint  *url.URL
+	pathStyle bool
+}
+
+// s3Client returns an aws-sdk-go-v2 S3 client for the upstream, with
+// s3seal's upstream credentials and trust roots.
+func (u *upstreamParts) s3Client(region string) *s3.Client {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.TLSClientConfig = &tls.Config{RootCAs: u.roots, MinVersion: tls.VersionTLS12}
+	})
+	return s3.New(s3.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(u.endpoint.String()),
+		UsePathStyle: u.pathStyle,
+		Credentials:  u.creds,
+		HTTPClient:   hc,
 	})
 }
 

@@ -74,3 +74,17 @@ func (s *Identities) Lookup(accessKeyID string) (string, bool) {
 func (s *Identities) ByKey(accessKeyID string) *Identity {
 	return s.byKey[accessKeyID]
 }
+
+// AnyAllowed reports whether some identity (including the sidecar one) may
+// use bucket.
+func (s *Identities) AnyAllowed(bucket string) bool {
+	if s.Sidecar != nil && s.Sidecar.Allowed(bucket) {
+		return true
+	}
+	for _, id := range s.byKey {
+		if id.Allowed(bucket) {
+			return true
+		}
+	}
+	return false
+}

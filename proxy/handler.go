@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +32,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -54,6 +57,42 @@ type Runtime struct {
 	// Policy chooses how each bucket and key is treated; nil means
 	// passthrough everywhere.
 	Policy *policy.Engine
+	// Keys is the key provider (behind its data-key cache) of envelope
+	// mode; nil when none is configured.
+	Keys keys.Provider
+	// Keyring is the local key ring when Keys is one (sse-c derives its
+	// keys from it); nil otherwise.
+	Keyring *local.Keyring
+	// Reserved are bucket prefixes s3seal uses itself; clients may not
+	// touch them.
+	Reserved []Reserved
+}
+
+// Reserved is a bucket prefix clients may not use.
+type Reserved struct {
+	Bucket, Prefix string
+	// Why completes "s3seal reserves this prefix: ..." in the error.
+	Why string
+}
+
+// AllowCertificateFor decides whether an on-demand certificate may be
+// obtained for a host name: only <bucket>.<base domain> names for buckets
+// some client may use.
+func (h *Handler) AllowCertificateFor(name string) error {
+	rt := h.rt.Load()
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, base := range rt.BaseDomains {
+		base = strings.ToLower(strings.Trim(base, "."))
+		bucket, ok := strings.CutSuffix(name, "."+base)
+		if !ok || bucket == "" || strings.Contains(bucket, ".") {
+			continue
+		}
+		if rt.Identities.AnyAllowed(bucket) {
+			return nil
+		}
+		return fmt.Errorf("no client may use bucket %q", bucket)
+	}
+	return fmt.Errorf("%q is not <bucket>.<base domain> for a configured base domain", name)
 }
 
 // Options configures a Handler.
@@ -199,6 +238,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.authenticate(rt, q); err != nil {
 		h.fail(rw, q, err)
 		return
+	}
+	for _, res := range rt.Reserved {
+		if q.target.Bucket == res.Bucket && strings.HasPrefix(q.target.Key, res.Prefix) && (res.Prefix == "" || q.target.Key != "") {
+			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: s3seal reserves s3://%s/%s: %s.", res.Bucket, res.Prefix, res.Why))
+			return
+		}
 	}
 	if !q.identity.Allowed(q.target.Bucket) {
 		h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, q.target.Bucket))
