@@ -32,6 +32,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/proxy"
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/sdnotify"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/tlsconf"
@@ -340,6 +341,30 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger) (*prox
 		}
 		rt.Keys = keys.NewCache(kp, keys.CacheConfig{})
 		log.Info("key provider ready", zap.String("provider", kp.Name()))
+	}
+	rules := make([]policy.Rule, 0, len(cfg.Policies))
+	for _, p := range cfg.Policies {
+		rules = append(rules, policy.Rule{
+			Name: p.Name, Bucket: p.Bucket, Prefix: p.Prefix, Mode: policy.Mode(p.Mode),
+			KMSKeyID: p.KMSKeyID, KMSContext: p.KMSContext, BucketKey: p.BucketKey,
+			SSECKey:   p.SSECKey,
+			ClientSSE: policy.ClientSSE(p.ClientSSE), ClientSSEC: policy.ClientSSEC(p.ClientSSEC),
+			AllowHTTP: p.AllowHTTP, AllowPlaintextReads: p.AllowPlaintextReads,
+			Deny: policy.DenyScope(p.Deny), Message: p.Message,
+		})
+	}
+	engine, err := policy.New(rules, policy.Rule{Name: "default", Mode: policy.Mode(cfg.Mode)})
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	rt.Policy = engine
+	upURL, err := url.Parse(cfg.Upstream.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.endpoint: %w", err)
+	}
+	rt.SSE = proxy.NewSSE(proxy.SSEOptions{Keyring: rt.Keyring, PlainHTTPUpstream: upURL.Scheme == "http"})
+	if err := rt.SSE.CheckRules(engine); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
 	}
 	return rt, nil
 }

@@ -30,10 +30,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -57,6 +59,9 @@ type Runtime struct {
 	// Policy chooses how each bucket and key is treated; nil means
 	// passthrough everywhere.
 	Policy *policy.Engine
+	// SSE holds the SSE-C key ring and the caches of the server-side
+	// encryption modes; nil means no key ring.
+	SSE *SSE
 	// Keys is the key provider (behind its data-key cache) of envelope
 	// mode; nil when none is configured.
 	Keys keys.Provider
@@ -125,6 +130,12 @@ type Handler struct {
 	// bufs holds 64 KiB buffers for copying bodies.
 	bufs            sync.Pool
 	defaultChecksum checksum.Algorithm
+	// layouts caches multipart envelope objects' segment layouts by
+	// bucket, key and store ETag.
+	layouts *lru.Cache[string, *stream.Layout]
+	// sizes caches plaintext sizes learnt by HEAD for listed objects whose
+	// stored size is ambiguous, by bucket, key, version and ETag.
+	sizes *lru.Cache[string, int64]
 }
 
 // NewHandler returns a Handler.
@@ -155,6 +166,8 @@ func NewHandler(o Options) (*Handler, error) {
 
 		defaultChecksum: o.DefaultChecksum,
 	}
+	h.layouts, _ = lru.New[string, *stream.Layout](10000)
+	h.sizes, _ = lru.New[string, int64](100000)
 	h.rt.Store(o.Runtime)
 	return h, nil
 }
@@ -261,11 +274,21 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 	}
 	q.rule = rule
 	q.policy = rule.Name + ":" + string(rule.Mode)
+	if isListing(q.class.Op) && envelopeIn(rt.Policy, q.target.Bucket) {
+		if rt.Keys == nil {
+			h.fail(w, q, s3err.InternalError.WithMessage("s3seal has an envelope policy but no key provider; set keys (S3SEAL_KEYS)."))
+			return
+		}
+		h.envList(w, rt, q)
+		return
+	}
 	switch rule.Mode {
 	case policy.Passthrough:
 		h.forward(w, q, q.auth)
 	case policy.SSES3, policy.SSEKMS, policy.SSEC:
 		h.serveSSE(w, rt, q)
+	case policy.Envelope:
+		h.serveEnvelope(w, rt, q)
 	case policy.Deny:
 		msg := rule.Message
 		if msg == "" {

@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// Envelope mode: s3seal encrypts object bodies itself (FORMAT.md) and the
+// store holds only ciphertext plus the x-amz-meta-s3seal field. Clients see
+// plaintext sizes, ranges, checksums and stable ETags (etag.go).
+
+// metaHeader is the request/response header carrying s3seal's metadata.
+const metaHeader = "X-Amz-Meta-" + envelope.MetadataKey
+
+// maxSinglePut is S3's largest single PUT.
+const maxSinglePut = 5 << 30
+
+// serveEnvelope handles a request under an envelope rule.
+func (h *Handler) serveEnvelope(w *responseWriter, rt *Runtime, q *request) {
+	if rt.Keys == nil {
+		h.fail(w, q, s3err.InternalError.WithMessage("s3seal has an envelope policy but no key provider; set keys (S3SEAL_KEYS)."))
+		return
+	}
+	switch q.class.Op {
+	case s3.OpPutObject:
+		h.envPut(w, rt, q)
+	case s3.OpGetObject, s3.OpHeadObject:
+		h.envGet(w, rt, q)
+	case s3.OpCopyObject:
+		h.envCopy(w, rt, q)
+	case s3.OpListObjects, s3.OpListObjectsV2, s3.OpListObjectVersions:
+		h.envList(w, rt, q)
+	case s3.OpCreateMultipartUpload, s3.OpUploadPart, s3.OpUploadPartCopy, s3.OpCompleteMultipartUpload,
+		s3.OpAbortMultipartUpload, s3.OpListParts, s3.OpListMultipartUploads:
+		h.envMultipart(w, rt, q)
+	case s3.OpPostObject:
+		h.fail(w, q, s3err.NotImplemented.WithMessage("Browser-form (POST) uploads cannot be encrypted by s3seal; they are refused under envelope policy %q.", q.rule.Name))
+	case s3.OpSelectObjectContent:
+		h.fail(w, q, s3err.NotImplemented.WithMessage("S3 Select cannot read client-side encrypted objects; refused under envelope policy %q.", q.rule.Name))
+	case s3.OpGetObjectAttributes:
+		h.fail(w, q, s3err.NotImplemented.WithMessage("GetObjectAttributes would reveal ciphertext sizes and checksums; refused under envelope policy %q. Use HeadObject.", q.rule.Name))
+	case s3.OpUnknown:
+		h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal does not recognise this operation and refuses it under envelope policy %q.", q.rule.Name))
+	default:
+		// Operations that carry no object data (tagging, ACLs, deletes,
+		// bucket configuration) pass through, with conditional ETags
+		// mapped.
+		h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
+			mapConditionalHeaders(u.Header)
+			return nil
+		}})
+	}
+}
+
+// keyError maps a key provider failure to the S3 error the client gets.
+func keyError(err error) *s3err.Error {
+	var unavail *keys.UnavailableError
+	var unknown *keys.UnknownKeyError
+	var denied *keys.AccessDeniedError
+	var disabled *keys.KeyDisabledError
+	var unwrap *keys.UnwrapError
+	var mismatch *envelope.ProviderMismatchError
+	switch {
+	case errors.As(err, &unavail):
+		return s3err.ServiceUnavailable.WithMessage("s3seal's key provider is unavailable; retry later.").WithCause(err)
+	case errors.As(err, &unknown), errors.As(err, &mismatch):
+		return s3err.AccessDenied.WithMessage("The object is encrypted under a key s3seal is not configured to use.").WithCause(err)
+	case errors.As(err, &denied):
+		return s3err.InternalError.WithMessage("s3seal's key provider denied access to the key; check its permissions.").WithCause(err)
+	case errors.As(err, &disabled):
+		return s3err.InternalError.WithMessage("The key protecting this object is disabled or scheduled for deletion in the key provider.").WithCause(err)
+	case errors.As(err, &unwrap), errors.Is(err, envelope.ErrAuthentication):
+		return errObjectAuth.WithCause(err)
+	}
+	return s3err.InternalError.WithCause(err)
+}
+
+// errObjectAuth is sent when a stored object fails authentication before
+// any of it was sent: it was changed in the store, moved from another name,
+// or sealed under other keys.
+var errObjectAuth = s3err.New("InternalError", http.StatusInternalServerError,
+	"s3seal: the stored object failed authentication (it was modified in the store, moved from another name, or is sealed under a key s3seal does not hold); no data was returned.")
+
+// errNotSealed is sent for an object without s3seal metadata under an
+// envelope rule that does not allow plaintext reads.
+func errNotSealed(rule string) *s3err.Error {
+	return s3err.AccessDenied.WithMessage("The object is not encrypted by s3seal, and envelope policy %q does not allow reading plaintext objects (allow_plaintext_reads enables it for migrations).", rule)
+}
+
+// userMetadata returns the client's x-amz-meta-* headers by lower-case name
+// without the prefix, and refuses names s3seal reserves.
+func userMetadata(h http.Header) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range h {
+		name, ok := cutFoldPrefix(k, "X-Amz-Meta-")
+		if !ok {
+			continue
+		}
+		name = strings.ToLower(name)
+		if envelope.IsReservedMetadata(name) {
+			return nil, s3err.InvalidArgument.WithMessage("The metadata name x-amz-meta-%s is reserved by s3seal.", name)
+		}
+		out[name] = strings.Join(v, ",")
+	}
+	return out, nil
+}
+
+func cutFoldPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+// plaintextChecksumHeaders are request headers describing the plaintext;
+// they are verified by s3seal and never sent with the ciphertext.
+func dropPlaintextChecksums(h http.Header) {
+	for k := range h {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-amz-checksum-") || lk == "content-md5" || lk == "x-amz-sdk-checksum-algorithm" {
+			delete(h, k)
+		}
+	}
+}
+
+// streamChecksum converts a verified S3 checksum (algorithm and base64
+// value) to the format's representation.
+func streamChecksum(alg checksum.Algorithm, b64 string) (stream.Checksum, error) {
+	if alg == "" || alg == checksum.MD5 {
+		return stream.Checksum{}, nil
+	}
+	a, err := stream.ParseChecksumAlgorithm(string(alg))
+	if err != nil {
+		return stream.Checksum{}, err
+	}
+	v, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return stream.Checksum{}, err
+	}
+	return stream.Checksum{Algorithm: a, Value: v}, nil
+}
+
+// checksumHeader returns the response header for a stored checksum.
+func checksumHeader(c stream.Checksum) (name, value string, ok bool) {
+	if c.Algorithm == stream.ChecksumNone {
+		return "", "", false
+	}
+	alg, err := checksum.ParseAlgorithm(c.Algorithm.String())
+	if err != nil {
+		return "", "", false
+	}
+	return alg.HeaderName(), base64.StdEncoding.EncodeToString(c.Value), true
+}
+
+// envelopeResponseHeaders are store response headers never relayed for
+// envelope objects: s3seal's metadata, checksums over the ciphertext, and
+// lengths that the plaintext replaces.
+func copyEnvelopeHeaders(dst, src http.Header) {
+	for k, v := range src {
+		lk := strings.ToLower(k)
+		switch {
+		case dropResponseHeaders[k], lk == "content-length", lk == "content-range", lk == "content-md5",
+			strings.HasPrefix(lk, "x-amz-checksum-"), lk == "x-amz-meta-"+envelope.MetadataKey:
+			continue
+		case lk == "etag":
+			dst[k] = []string{clientETag(v[0])}
+		default:
+			dst[k] = v
+		}
+	}
+}
+
+// logAuthFailure records an object that failed authentication.
+func (h *Handler) logAuthFailure(q *request, err error) {
+	h.log.Error("stored object failed authentication; nothing of the bad chunk was released",
+		zap.String("request_id", q.id), zap.String("bucket", q.target.Bucket), zap.String("key", q.target.Key),
+		zap.String("reason", fmt.Sprint(err)))
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

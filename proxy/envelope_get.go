@@ -1,0 +1,611 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// smallObject bounds the objects whose whole plaintext s3seal decrypts
+// before answering, so that a checksum known only from the object's trailer
+// can go into the response headers without a second request.
+const smallObject = 1 << 20
+
+// byteRange is a parsed single HTTP byte range.
+type byteRange struct {
+	start, end int64 // end -1: to the end of the object
+	suffix     int64 // > 0: the last suffix bytes (start and end unused)
+}
+
+// parseRange parses a Range header. Like S3, it serves only single ranges:
+// anything else (several ranges, other units, syntax errors) is ignored and
+// the whole object is returned.
+func parseRange(v string) *byteRange {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return nil
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return nil
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return nil
+		}
+		return &byteRange{suffix: n}
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return nil
+	}
+	if b == "" {
+		return &byteRange{start: start, end: -1}
+	}
+	end, err := strconv.ParseInt(b, 10, 64)
+	if err != nil || end < start {
+		return nil
+	}
+	return &byteRange{start: start, end: end}
+}
+
+// resolve turns the range into plaintext offsets [a, b] for an object of
+// size bytes, or reports it unsatisfiable.
+func (r *byteRange) resolve(size int64) (a, b int64, ok bool) {
+	switch {
+	case r.suffix > 0:
+		if size == 0 {
+			return 0, 0, false
+		}
+		return max(0, size-r.suffix), size - 1, true
+	case r.start >= size:
+		return 0, 0, false
+	case r.end < 0 || r.end >= size:
+		return r.start, size - 1, true
+	}
+	return r.start, r.end, true
+}
+
+// speculative is the ciphertext range that holds plaintext range r if the
+// object is a single segment, without knowing its size: whole chunks, and
+// the trailer when the range reaches the last chunk.
+func (r *byteRange) speculative() string {
+	const ec = stream.EncryptedChunkSize
+	switch {
+	case r.suffix > 0:
+		chunks := (r.suffix+stream.ChunkSize-1)/stream.ChunkSize + 1
+		return fmt.Sprintf("bytes=-%d", chunks*ec+stream.TrailerSize)
+	case r.end < 0:
+		return fmt.Sprintf("bytes=%d-", r.start/stream.ChunkSize*ec)
+	}
+	return fmt.Sprintf("bytes=%d-%d", r.start/stream.ChunkSize*ec, (r.end/stream.ChunkSize+1)*ec+stream.TrailerSize-1)
+}
+
+// contentRange parses "bytes X-Y/T".
+func contentRange(v string) (x, y, total int64, ok bool) {
+	spec, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, 0, 0, false
+	}
+	xy, t, ok := strings.Cut(spec, "/")
+	if !ok {
+		return 0, 0, 0, false
+	}
+	xs, ys, ok := strings.Cut(xy, "-")
+	if !ok {
+		return 0, 0, 0, false
+	}
+	var err1, err2, err3 error
+	x, err1 = strconv.ParseInt(xs, 10, 64)
+	y, err2 = strconv.ParseInt(ys, 10, 64)
+	total, err3 = strconv.ParseInt(t, 10, 64)
+	return x, y, total, err1 == nil && err2 == nil && err3 == nil && x <= y && y < total
+}
+
+// sealed is an envelope object as a response revealed it.
+type sealed struct {
+	hdr  envelope.Header
+	key  *envelope.ObjectKey
+	etag string // the store's ETag
+	// cipherSize is the whole object's stored size.
+	cipherSize int64
+}
+
+// openSealed reads s3seal's metadata from a store response and unseals the
+// object key. It returns (nil, nil) for an object without metadata.
+func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr http.Header, cipherSize int64) (*sealed, error) {
+	v := hdr.Get(metaHeader)
+	if v == "" {
+		return nil, nil
+	}
+	eh, err := envelope.Parse(v)
+	if err != nil {
+		h.logAuthFailure(q, err)
+		return nil, errObjectAuth.WithCause(err)
+	}
+	ok, err := envelope.Open(ctx, rt.Keys, eh, q.target.Bucket, q.target.Key)
+	if err != nil {
+		e := keyError(err)
+		if e.Code == errObjectAuth.Code {
+			h.logAuthFailure(q, err)
+		}
+		return nil, e
+	}
+	s := &sealed{hdr: eh, key: ok, etag: hdr.Get("Etag"), cipherSize: cipherSize}
+	if !eh.Multipart() && cipherSize != eh.CiphertextSize() {
+		ok.Zero()
+		err := fmt.Errorf("stored size %d, sealed size %d", cipherSize, eh.CiphertextSize())
+		h.logAuthFailure(q, err)
+		return nil, errObjectAuth.WithCause(err)
+	}
+	return s, nil
+}
+
+// partsFromETag returns N from a multipart ETag "…-N".
+func partsFromETag(etag string) (int, bool) {
+	i := strings.LastIndexByte(etag, '-')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.Trim(etag[i+1:], `"`))
+	return n, err == nil && n > 0
+}
+
+// plainSize is the object's plaintext size.
+func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, error) {
+	if !s.hdr.Multipart() {
+		return s.hdr.PlaintextSize(), nil
+	}
+	if n, ok := partsFromETag(s.etag); ok {
+		if p, err := stream.MultipartPlaintextSize(s.cipherSize, n); err == nil {
+			return p, nil
+		}
+	}
+	l, err := h.layout(ctx, q, s)
+	if err != nil {
+		return 0, err
+	}
+	return l.PlaintextSize(), nil
+}
+
+// layout returns the segment layout of an object: computed for single
+// PUTs; for multipart objects learnt from one HEAD ?partNumber=1 (the part
+// size and count) and cached by ETag.
+func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.Layout, error) {
+	if !s.hdr.Multipart() {
+		l, err := stream.SingleLayout(s.cipherSize)
+		if err != nil {
+			return nil, errObjectAuth.WithCause(err)
+		}
+		return l, nil
+	}
+	ck := q.target.Bucket + "\x00" + q.target.Key + "\x00" + s.etag
+	if l, ok := h.layouts.Get(ck); ok {
+		return l, nil
+	}
+	query := upstreamQuery(q.query)
+	for k := range query {
+		if k != "versionId" {
+			delete(query, k)
+		}
+	}
+	query.Set("partNumber", "1")
+	hdr := http.Header{}
+	if s.etag != "" {
+		hdr.Set("If-Match", s.etag)
+	}
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: hdr})
+	if err != nil {
+		return nil, err
+	}
+	drainClose(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, upstreamError(resp)
+	}
+	parts, err := strconv.Atoi(resp.Header.Get("X-Amz-Mp-Parts-Count"))
+	if err != nil || parts < 1 {
+		parts = 1
+	}
+	l, err := stream.UniformMultipartLayout(s.cipherSize, parts, resp.ContentLength)
+	if err != nil {
+		return nil, errObjectAuth.WithCause(err)
+	}
+	h.layouts.Add(ck, l)
+	return l, nil
+}
+
+// envGet serves GetObject and HeadObject for envelope objects.
+func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
+	ctx := q.r.Context()
+	rg := parseRange(q.r.Header.Get("Range"))
+	head := q.r.Method == http.MethodHead
+	partNumber := q.query.Get("partNumber")
+	ureq := h.baseRequest(q)
+	ureq.Header.Del("Range")
+	ureq.Header.Del("X-Amz-Checksum-Mode")
+	mapConditionalHeaders(ureq.Header)
+	if partNumber != "" {
+		rg = nil
+	}
+	if rg != nil && !head {
+		ureq.Header.Set("Range", rg.speculative())
+	}
+	resp, ok := h.send(w, q, ureq, nil)
+	if !ok {
+		return
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		copyEnvelopeHeaders(w.Header(), resp.Header)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		h.envRangeNotSatisfiable(w, rt, q, resp)
+		return
+	case resp.StatusCode/100 != 2:
+		h.relay(w, q, resp)
+		return
+	}
+	// The whole stored size: from Content-Range on partial answers.
+	cipherSize := resp.ContentLength
+	x, y := int64(0), resp.ContentLength-1
+	if resp.StatusCode == http.StatusPartialContent {
+		var okCR bool
+		x, y, cipherSize, okCR = contentRange(resp.Header.Get("Content-Range"))
+		if !okCR {
+			h.fail(w, q, s3err.InternalError.WithMessage("The store sent an invalid Content-Range."))
+			return
+		}
+	}
+	if head {
+		cipherSize = resp.ContentLength
+		if cr := resp.Header.Get("Content-Range"); cr != "" {
+			_, _, cipherSize, _ = contentRange(cr)
+		}
+	}
+	s, err := h.openSealed(ctx, rt, q, resp.Header, cipherSize)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if s == nil {
+		if q.rule.AllowPlaintextReads {
+			if rg != nil && !head {
+				// The speculative range was for ciphertext; fetch the
+				// plaintext range asked for.
+				drainClose(resp.Body)
+				h.forward(w, q, q.auth)
+				return
+			}
+			h.relay(w, q, resp)
+			return
+		}
+		h.fail(w, q, errNotSealed(q.rule.Name))
+		return
+	}
+	defer s.key.Zero()
+	switch {
+	case partNumber != "":
+		h.envGetPart(w, q, s, resp, partNumber)
+	case head:
+		h.envHead(w, q, s, resp, rg)
+	case rg != nil:
+		h.envGetRange(w, q, s, resp, rg, x, y)
+	default:
+		h.envGetWhole(w, q, s, resp)
+	}
+}
+
+func checksumMode(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED")
+}
+
+// envHead answers HeadObject (and HEAD with a Range) from the metadata.
+func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.Response, rg *byteRange) {
+	size, err := h.plainSize(q.r.Context(), q, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	if checksumMode(q.r) {
+		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
+			w.Header().Set(name, v)
+			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+		}
+	}
+	status := http.StatusOK
+	n := size
+	if rg != nil {
+		a, b, ok := rg.resolve(size)
+		if !ok {
+			h.fail(w, q, rangeError(size))
+			return
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
+		n, status = b-a+1, http.StatusPartialContent
+	}
+	w.Header().Set("Content-Length", itoa(n))
+	w.WriteHeader(status)
+}
+
+func rangeError(size int64) *s3err.Error {
+	e := s3err.InvalidRange.WithField("ActualObjectSize", itoa(size))
+	e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}
+	return e
+}
+
+// envRangeNotSatisfiable answers a range the store refused on the
+// ciphertext: the plaintext size comes from a HEAD, so the error carries it.
+func (h *Handler) envRangeNotSatisfiable(w *responseWriter, rt *Runtime, q *request, resp *http.Response) {
+	drainClose(resp.Body)
+	ctx := q.r.Context()
+	query := upstreamQuery(q.query)
+	hr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: http.Header{}})
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	drainClose(hr.Body)
+	if hr.StatusCode/100 != 2 {
+		h.fail(w, q, upstreamError(hr))
+		return
+	}
+	s, err := h.openSealed(ctx, rt, q, hr.Header, hr.ContentLength)
+	if err != nil || s == nil {
+		if err == nil {
+			err = errNotSealed(q.rule.Name)
+		}
+		h.fail(w, q, err)
+		return
+	}
+	defer s.key.Zero()
+	size, err := h.plainSize(ctx, q, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	h.fail(w, q, rangeError(size))
+}
+
+// envGetWhole streams a whole object's plaintext.
+func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *http.Response) {
+	size, err := h.plainSize(q.r.Context(), q, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var dec *stream.DecryptReader
+	if s.hdr.Multipart() {
+		dec, err = stream.NewMultipartDecryptReader(s.key.SegmentKey, resp.Body)
+	} else {
+		dec, err = stream.NewDecryptReader(s.key.SegmentKey(0), resp.Body)
+	}
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", itoa(size))
+	want := checksumMode(q.r)
+	if want {
+		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
+			w.Header().Set(name, v)
+			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+			want = false
+		}
+	}
+	if want && !s.hdr.Multipart() && s.cipherSize <= smallObject {
+		// The checksum is in the trailer: decrypt the (small) object
+		// first so it can go into the headers.
+		body, err := io.ReadAll(io.LimitReader(dec, smallObject+1))
+		if err != nil || int64(len(body)) != size {
+			h.logAuthFailure(q, err)
+			h.fail(w, q, errObjectAuth.WithCause(err))
+			return
+		}
+		if tr := dec.Trailers(); len(tr) == 1 {
+			if name, v, ok := checksumHeader(tr[0].Checksum); ok {
+				w.Header().Set(name, v)
+				w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		q.upstreamN = s.cipherSize
+		return
+	}
+	h.streamPlaintext(w, q, dec, http.StatusOK, size)
+}
+
+// envGetRange serves a byte range. resp holds the ciphertext bytes [x, y]
+// fetched on the guess that the object is a single segment.
+func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *http.Response, rg *byteRange, x, y int64) {
+	ctx := q.r.Context()
+	l, err := h.layout(ctx, q, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	size := l.PlaintextSize()
+	a, b, ok := rg.resolve(size)
+	if !ok {
+		h.fail(w, q, rangeError(size))
+		return
+	}
+	plan, err := l.Range(a, b-a+1)
+	if err != nil {
+		h.fail(w, q, errObjectAuth.WithCause(err))
+		return
+	}
+	body := io.Reader(resp.Body)
+	if plan.CipherOffset < x || plan.CipherOffset+plan.CipherLength-1 > y {
+		// The guess did not hold (a multipart object): fetch the planned
+		// bytes of exactly this object version.
+		drainClose(resp.Body)
+		ureq := h.baseRequest(q)
+		ureq.Method = http.MethodGet
+		ureq.Header = http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", plan.CipherOffset, plan.CipherOffset+plan.CipherLength-1)}}
+		if s.etag != "" {
+			ureq.Header.Set("If-Match", s.etag)
+		}
+		r2, ok := h.send(w, q, ureq, nil)
+		if !ok {
+			return
+		}
+		defer r2.Body.Close()
+		if r2.StatusCode != http.StatusPartialContent {
+			h.relay(w, q, r2)
+			return
+		}
+		body = r2.Body
+	} else if skip := plan.CipherOffset - x; skip > 0 {
+		if _, err := io.CopyN(io.Discard, body, skip); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+	}
+	rr, err := stream.NewRangeReader(s.key.SegmentKey, l, plan, io.LimitReader(body, plan.CipherLength))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
+	w.Header().Set("Content-Length", itoa(b-a+1))
+	h.streamPlaintext(w, q, rr, http.StatusPartialContent, b-a+1)
+}
+
+// envGetPart serves GET ?partNumber=N.
+func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *http.Response, partNumber string) {
+	ctx := q.r.Context()
+	n, err := strconv.ParseUint(partNumber, 10, 32)
+	if err != nil || n < 1 || n > 10000 {
+		h.fail(w, q, s3err.InvalidArgument.WithMessage("Part number must be an integer between 1 and 10000, inclusive."))
+		return
+	}
+	l, err := h.layout(ctx, q, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if int(n) > l.Segments() {
+		h.fail(w, q, rangeError(l.PlaintextSize()))
+		return
+	}
+	seg := l.Segment(int(n) - 1)
+	var dec *stream.DecryptReader
+	if s.hdr.Multipart() {
+		dec, err = stream.NewDecryptReader(s.key.SegmentKey(seg.Number), resp.Body)
+	} else {
+		dec, err = stream.NewDecryptReader(s.key.SegmentKey(0), resp.Body)
+	}
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", itoa(seg.PlainSize))
+	status := resp.StatusCode
+	if status == http.StatusPartialContent {
+		end := seg.PlainOffset + seg.PlainSize - 1
+		if seg.PlainSize == 0 {
+			end = seg.PlainOffset
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", seg.PlainOffset, end, l.PlaintextSize()))
+	}
+	h.streamPlaintext(w, q, dec, status, seg.PlainSize)
+}
+
+// streamPlaintext sends decrypted bytes. The first chunk is decrypted before
+// the status goes out, so an object that fails authentication at once gets
+// an S3 error; a failure later aborts the connection, never a short 200.
+func (h *Handler) streamPlaintext(w *responseWriter, q *request, src io.Reader, status int, size int64) {
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	buf := *bp
+	n, err := io.ReadFull(src, buf[:min(int64(len(buf)), size)])
+	if err == nil && int64(n) == size {
+		// The whole object fits: authenticate its end before answering.
+		err = expectEOF(src, buf)
+	}
+	if err != nil {
+		h.logAuthFailure(q, err)
+		h.fail(w, q, errObjectAuth.WithCause(err))
+		return
+	}
+	w.WriteHeader(status)
+	if n > 0 {
+		if _, werr := w.Write(buf[:n]); werr != nil {
+			q.err = errClientGone
+			return
+		}
+	}
+	sent := int64(n)
+	if sent == size {
+		return
+	}
+	for sent < size {
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			sent += int64(m)
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				q.err = errClientGone
+				return
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			h.logAuthFailure(q, rerr)
+			q.err = rerr
+			panic(http.ErrAbortHandler)
+		}
+	}
+	if sent != size {
+		err := fmt.Errorf("sent %d of %d plaintext bytes", sent, size)
+		h.logAuthFailure(q, err)
+		q.err = err
+		panic(http.ErrAbortHandler)
+	}
+	// Read to EOF so the final chunk and trailer authenticate (an object
+	// truncated or extended in the store fails here).
+	if err := expectEOF(src, buf); err != nil {
+		h.logAuthFailure(q, err)
+		q.err = err
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// expectEOF reads src and requires its end (and the authentication that
+// comes with it) and nothing more.
+func expectEOF(src io.Reader, buf []byte) error {
+	m, err := src.Read(buf[:1])
+	switch {
+	case m != 0:
+		return errors.New("object longer than its authenticated size")
+	case err == io.EOF:
+		return nil
+	case err == nil:
+		m, err = src.Read(buf[:1])
+		if m == 0 && err == io.EOF {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("object longer than its authenticated size")
+		}
+	}
+	return err
+}

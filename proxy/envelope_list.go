@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/policy"
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// isListing reports the object listing operations, whose sizes and ETags
+// envelope mode rewrites.
+func isListing(op s3.Op) bool {
+	return op == s3.OpListObjects || op == s3.OpListObjectsV2 || op == s3.OpListObjectVersions
+}
+
+// envelopeIn reports whether any rule for bucket is an envelope rule.
+func envelopeIn(e *policy.Engine, bucket string) bool {
+	if e == nil {
+		return false
+	}
+	if e.Default().Mode == policy.Envelope {
+		return true
+	}
+	for _, r := range e.Rules() {
+		if r.Mode == policy.Envelope && (&r).MatchesBucket(bucket) {
+			return true
+		}
+	}
+	return false
+}
+
+// envList relays a listing with plaintext sizes and client ETags for the
+// keys envelope rules govern. Sizes are arithmetic (FORMAT.md); an object
+// whose stored size the format cannot produce (a plaintext object from
+// before a migration, say) costs one HEAD, cached by its ETag.
+func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
+	ureq := h.baseRequest(q)
+	resp, ok := h.send(w, q, ureq, nil)
+	if !ok {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20+1))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	urlEncoded := q.query.Get("encoding-type") == "url"
+	ctx := q.r.Context()
+	out, err := s3.RewriteXML(doc, []string{"Contents", "Version"}, func(e *s3.Entry) error {
+		key := e.Fields["Key"]
+		if urlEncoded {
+			if k, err := url.QueryUnescape(key); err == nil {
+				key = k
+			}
+		}
+		if rt.Policy.Match(q.target.Bucket, key).Mode != policy.Envelope {
+			return nil
+		}
+		etag, hasETag := e.Fields["ETag"]
+		sizeText, hasSize := e.Fields["Size"]
+		if !hasSize {
+			return nil
+		}
+		c, err := strconv.ParseInt(sizeText, 10, 64)
+		if err != nil {
+			return nil
+		}
+		size, err := h.listedSize(ctx, q, key, e.Fields["VersionId"], etag, c)
+		if err != nil {
+			return err
+		}
+		e.Fields["Size"] = strconv.FormatInt(size, 10)
+		if hasETag {
+			e.Fields["ETag"] = clientETag(etag)
+		}
+		return nil
+	})
+	if err != nil {
+		if se, ok := s3err.As(err); ok {
+			h.fail(w, q, se)
+			return
+		}
+		h.fail(w, q, s3err.InternalError.WithMessage("The store sent a listing s3seal could not read.").WithCause(err))
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// listedSize is the plaintext size of a listed object of c stored bytes.
+func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, etag string, c int64) (int64, error) {
+	if n, ok := partsFromETag(etag); ok {
+		if p, err := stream.MultipartPlaintextSize(c, n); err == nil {
+			return p, nil
+		}
+	} else if p, err := stream.PlaintextSize(c); err == nil {
+		return p, nil
+	}
+	// Not a size the format produces: ask the object itself, once.
+	ck := q.target.Bucket + "\x00" + key + "\x00" + versionID + "\x00" + etag
+	if p, ok := h.sizes.Get(ck); ok {
+		return p, nil
+	}
+	query := url.Values{}
+	if versionID != "" && versionID != "null" {
+		query.Set("versionId", versionID)
+	}
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: key, Query: query, Header: http.Header{}})
+	if err != nil {
+		return 0, err
+	}
+	drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		// Gone since the listing: report what the store listed.
+		return c, nil
+	}
+	p := c
+	if v := resp.Header.Get(metaHeader); v != "" {
+		if eh, err := envelope.Parse(v); err == nil {
+			if eh.Multipart() {
+				n, _ := partsFromETag(etag)
+				if mp, err := stream.MultipartPlaintextSize(c, max(n, 1)); err == nil {
+					p = mp
+				}
+			} else {
+				p = eh.PlaintextSize()
+			}
+		}
+	}
+	h.sizes.Add(ck, p)
+	return p, nil
+}

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// maxEnvelopePut is the largest plaintext a single PUT can carry once
+// encrypted (S3's 5 GiB single-PUT limit on the ciphertext).
+var maxEnvelopePut = func() int64 {
+	lo, hi := int64(0), int64(maxSinglePut)
+	for lo < hi { // largest n with CiphertextSize(n) <= 5 GiB
+		mid := (lo + hi + 1) / 2
+		if c, err := stream.CiphertextSize(mid); err == nil && c <= maxSinglePut {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}()
+
+// envPut encrypts a PutObject body while it streams upstream.
+func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
+	auth := q.auth
+	n := auth.ContentLength
+	switch {
+	case n < 0:
+		h.fail(w, q, s3err.MissingContentLength)
+		return
+	case n > maxEnvelopePut:
+		h.fail(w, q, s3err.EntityTooLarge.WithMessage("Your proposed upload exceeds the maximum allowed size for one PUT once encrypted (%d bytes); use a multipart upload.", maxEnvelopePut).
+			WithField("ProposedSize", itoa(n)).WithField("MaxSizeAllowed", itoa(maxEnvelopePut)))
+		return
+	}
+	user, err := userMetadata(q.r.Header)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	// Checksums the client sent in headers describe the plaintext: verify
+	// them on the way in (the final byte is held back until they pass).
+	checks, err := checksum.HeaderChecks(q.r.Header)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if err := auth.CheckBody(checks...); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var upfront stream.Checksum
+	if alg, v, ok, _ := checksum.FromHeader(q.r.Header); ok {
+		if upfront, err = streamChecksum(alg, v); err != nil {
+			h.fail(w, q, s3err.InvalidRequest.WithCause(err))
+			return
+		}
+	}
+	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n, Checksum: upfront})
+	if err != nil {
+		h.fail(w, q, keyError(err))
+		return
+	}
+	defer ok.Zero()
+	if err := envelope.CheckMetadataSize(user, hdr); err != nil {
+		var tl *envelope.MetadataTooLargeError
+		if errors.As(err, &tl) {
+			h.fail(w, q, s3err.New("MetadataTooLarge", http.StatusBadRequest, tl.Error()))
+			return
+		}
+		h.fail(w, q, err)
+		return
+	}
+	lateChecksum := func(int64) (stream.Checksum, error) {
+		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
+			v, ok := auth.ChecksumValue()
+			if !ok {
+				return stream.Checksum{}, s3err.IncompleteBody
+			}
+			return streamChecksum(auth.ChecksumAlgorithm, v)
+		}
+		return upfront, nil
+	}
+	body := auth.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	src := h.clientBody(w, body)
+	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), src, &stream.EncryptOptions{Checksum: lateChecksum})
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	size, _ := stream.CiphertextSize(n)
+	ureq := h.baseRequest(q)
+	dropPlaintextChecksums(ureq.Header)
+	mapConditionalHeaders(ureq.Header)
+	ureq.Header.Set(metaHeader, hdr.String())
+	ureq.Body, ureq.ContentLength = enc, size
+	ureq.Trailer = h.defaultChecksum
+	resp, sent := h.send(w, q, ureq, src)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	// Report the client's own checksum, verified on the way in.
+	if auth.ChecksumAlgorithm != "" {
+		if v, ok := auth.ChecksumValue(); ok {
+			w.Header().Set(auth.ChecksumAlgorithm.HeaderName(), v)
+		}
+	} else if name, v, ok := checksumHeader(upfront); ok {
+		w.Header().Set(name, v)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// baseRequest is the upstream request for q before any body: same method,
+// target, query, and the client's headers less authentication and framing.
+func (h *Handler) baseRequest(q *request) *upstream.Request {
+	return &upstream.Request{
+		Method: q.r.Method,
+		Bucket: q.target.Bucket,
+		Key:    q.target.Key,
+		Query:  upstreamQuery(q.query),
+		Header: upstreamHeader(q.r.Header, q.auth),
+	}
+}
+
+// clientBody wraps a verified client body with the stall timeout and byte
+// accounting.
+func (h *Handler) clientBody(w *responseWriter, body io.Reader) *trackingReader {
+	var src io.Reader = body
+	if h.bodyTO > 0 {
+		src = &stallReader{r: src, rc: http.NewResponseController(w.ResponseWriter), timeout: h.bodyTO, now: h.now}
+	}
+	return &trackingReader{r: src}
+}
