@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -163,6 +164,11 @@ func partsFromETag(etag string) (int, bool) {
 
 // plainSize is the object's plaintext size.
 func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, error) {
+	return h.plainSizeOf(ctx, q.target.Bucket, q.target.Key, q.query.Get("versionId"), s)
+}
+
+// plainSizeOf is plainSize for any object.
+func (h *Handler) plainSizeOf(ctx context.Context, bucket, key, versionID string, s *sealed) (int64, error) {
 	if !s.hdr.Multipart() {
 		return s.hdr.PlaintextSize(), nil
 	}
@@ -171,7 +177,7 @@ func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, 
 			return p, nil
 		}
 	}
-	l, err := h.layout(ctx, q, s)
+	l, err := h.layoutOf(ctx, bucket, key, versionID, s)
 	if err != nil {
 		return 0, err
 	}
@@ -182,6 +188,11 @@ func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, 
 // PUTs; for multipart objects learnt from one HEAD ?partNumber=1 (the part
 // size and count) and cached by ETag.
 func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.Layout, error) {
+	return h.layoutOf(ctx, q.target.Bucket, q.target.Key, q.query.Get("versionId"), s)
+}
+
+// layoutOf is layout for any object.
+func (h *Handler) layoutOf(ctx context.Context, bucket, key, versionID string, s *sealed) (*stream.Layout, error) {
 	if !s.hdr.Multipart() {
 		l, err := stream.SingleLayout(s.cipherSize)
 		if err != nil {
@@ -189,22 +200,19 @@ func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.La
 		}
 		return l, nil
 	}
-	ck := q.target.Bucket + "\x00" + q.target.Key + "\x00" + s.etag
+	ck := bucket + "\x00" + key + "\x00" + versionID + "\x00" + s.etag
 	if l, ok := h.layouts.Get(ck); ok {
 		return l, nil
 	}
-	query := upstreamQuery(q.query)
-	for k := range query {
-		if k != "versionId" {
-			delete(query, k)
-		}
+	query := url.Values{"partNumber": {"1"}}
+	if versionID != "" {
+		query.Set("versionId", versionID)
 	}
-	query.Set("partNumber", "1")
 	hdr := http.Header{}
 	if s.etag != "" {
 		hdr.Set("If-Match", s.etag)
 	}
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: hdr})
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: bucket, Key: key, Query: query, Header: hdr})
 	if err != nil {
 		return nil, err
 	}

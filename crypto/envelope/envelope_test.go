@@ -420,3 +420,25 @@ func TestSwapCiphertexts(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadTag(t *testing.T) {
+	dk := &keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: "k1", Ciphertext: []byte{1, 2, 3}}}
+	a, _, err := Seal(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := Seal(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := a.UploadTag("upload-1"), a.UploadTag("upload-2")
+	if len(t1) != 32 || bytes.Equal(t1, t2) {
+		t.Fatal("tags of different uploads are equal")
+	}
+	if !bytes.Equal(t1, a.UploadTag("upload-1")) {
+		t.Fatal("tag not deterministic")
+	}
+	if bytes.Equal(t1, b.UploadTag("upload-1")) {
+		t.Fatal("tags under different object keys are equal")
+	}
+}

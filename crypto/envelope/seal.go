@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -28,6 +29,7 @@ const (
 	labelCommit  = "s3seal\x01\x01commit"
 	labelContent = "s3seal\x01\x01content"
 	labelSeal    = "s3seal\x01\x01seal"
+	labelUpload  = "s3seal\x01\x01upload"
 )
 
 // ObjectKey is an object's unsealed key. It derives the content key of each
@@ -67,6 +69,19 @@ func (k *ObjectKey) SegmentKey(n uint32) []byte {
 	copy(info[:], labelContent)
 	binary.BigEndian.PutUint32(info[len(labelContent):], n)
 	return k.expand(string(info[:]), stream.KeySize)
+}
+
+// UploadTag authenticates the store's id of a multipart upload for this
+// object key: HMAC-SHA256 keyed with HKDF-Expand(PRK, "s3seal" 01 01
+// "upload", 32) over the id. The proxy puts it in the upload id it hands
+// out, so that an upload id cannot be moved to another upload of the same
+// object name (FORMAT.md, "Multipart uploads").
+func (k *ObjectKey) UploadTag(uploadID string) []byte {
+	key := k.expand(labelUpload, 32)
+	defer clear(key)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(uploadID))
+	return m.Sum(nil)
 }
 
 // Zero overwrites the key material.

@@ -1,0 +1,329 @@
+package proxy
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// copySource is a parsed x-amz-copy-source.
+type copySource struct {
+	Bucket, Key, VersionID string
+}
+
+// parseCopySource parses "bucket/key[?versionId=v]" (with or without a
+// leading slash, URL-encoded as S3 expects).
+func parseCopySource(v string) (copySource, error) {
+	path, rawQuery, _ := strings.Cut(strings.TrimPrefix(v, "/"), "?")
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	b, k, ok := strings.Cut(p, "/")
+	if !ok || b == "" || k == "" {
+		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	cs := copySource{Bucket: b, Key: k}
+	if rawQuery != "" {
+		qv, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return copySource{}, s3err.InvalidArgument.WithMessage("Invalid copy source version id.")
+		}
+		cs.VersionID = qv.Get("versionId")
+	}
+	return cs, nil
+}
+
+// escaped is the x-amz-copy-source value for the store.
+func (c copySource) escaped() string {
+	v := c.Bucket + "/" + escapeKey(c.Key)
+	if c.VersionID != "" {
+		v += "?versionId=" + url.QueryEscape(c.VersionID)
+	}
+	return v
+}
+
+func escapeKey(k string) string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// copiedHeaders are the object properties CopyObject carries over under the
+// COPY metadata directive.
+var copiedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
+
+// headSource fetches the source's headers, applying the client's
+// copy-source conditions to it (mapped to the store's ETags).
+func (h *Handler) headSource(q *request, src copySource) (*http.Response, error) {
+	hdr := http.Header{}
+	for from, to := range map[string]string{
+		"X-Amz-Copy-Source-If-Match":            "If-Match",
+		"X-Amz-Copy-Source-If-None-Match":       "If-None-Match",
+		"X-Amz-Copy-Source-If-Modified-Since":   "If-Modified-Since",
+		"X-Amz-Copy-Source-If-Unmodified-Since": "If-Unmodified-Since",
+	} {
+		if v := q.r.Header.Get(from); v != "" {
+			hdr.Set(to, storeETagList(v))
+		}
+	}
+	query := url.Values{}
+	if src.VersionID != "" {
+		query.Set("versionId", src.VersionID)
+	}
+	resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodHead, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})
+	if err != nil {
+		return nil, err
+	}
+	drainClose(resp.Body)
+	switch {
+	case resp.StatusCode == http.StatusNotModified, resp.StatusCode == http.StatusPreconditionFailed:
+		return nil, s3err.PreconditionFailed
+	case resp.StatusCode/100 != 2:
+		return nil, upstreamError(resp)
+	}
+	return resp, nil
+}
+
+// envCopy serves CopyObject into an envelope key. An envelope source is
+// copied server-side with its object key resealed for the new name (no data
+// passes through s3seal), pinned to the exact source that was unsealed. A
+// plaintext source is read, encrypted and written through s3seal.
+func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
+	ctx := q.r.Context()
+	src, err := parseCopySource(q.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if !q.identity.Allowed(src.Bucket) {
+		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
+		return
+	}
+	sh, err := h.headSource(q, src)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	replace := strings.EqualFold(q.r.Header.Get("X-Amz-Metadata-Directive"), "REPLACE")
+	var user map[string]string
+	if replace {
+		if user, err = userMetadata(q.r.Header); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+	} else {
+		user = map[string]string{}
+		for k, v := range sh.Header {
+			if name, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok && !envelope.IsReservedMetadata(strings.ToLower(name)) {
+				user[strings.ToLower(name)] = strings.Join(v, ",")
+			}
+		}
+	}
+	v := sh.Header.Get(metaHeader)
+	if v == "" {
+		h.copyReencrypt(w, rt, q, src, sh, user, replace)
+		return
+	}
+	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}}
+	eh, err := envelope.Parse(v)
+	if err != nil {
+		h.logAuthFailure(sq, err)
+		h.fail(w, q, errObjectAuth.WithCause(err))
+		return
+	}
+	nh, err := envelope.Copy(ctx, rt.Keys, eh, src.Bucket, src.Key, q.target.Bucket, q.target.Key, nil)
+	if err != nil {
+		h.fail(w, q, keyError(err))
+		return
+	}
+	if err := checkMetaSize(user, nh); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if eh.Multipart() {
+		h.copyMultipartSealed(w, q, src, sh, nh, user, replace)
+		return
+	}
+	ureq := h.baseRequest(q)
+	dropPlaintextChecksums(ureq.Header)
+	for k := range ureq.Header {
+		if _, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok || strings.HasPrefix(strings.ToLower(k), "x-amz-copy-source-if") {
+			delete(ureq.Header, k)
+		}
+	}
+	ureq.Header.Set("X-Amz-Copy-Source", src.escaped())
+	// Pin the copy to the source that was unsealed, so a concurrent
+	// overwrite cannot get this metadata.
+	ureq.Header.Set("X-Amz-Copy-Source-If-Match", sh.Header.Get("Etag"))
+	ureq.Header.Set("X-Amz-Metadata-Directive", "REPLACE")
+	for k, v := range user {
+		ureq.Header.Set("X-Amz-Meta-"+k, v)
+	}
+	ureq.Header.Set(metaHeader, nh.String())
+	if !replace {
+		for _, name := range copiedHeaders {
+			ureq.Header.Del(name)
+			if v := sh.Header.Get(name); v != "" {
+				ureq.Header.Set(name, v)
+			}
+		}
+	}
+	resp, ok := h.send(w, q, ureq, nil)
+	if !ok {
+		return
+	}
+	defer resp.Body.Close()
+	h.relayCopyResult(w, q, resp)
+}
+
+// checkMetaSize applies S3's 2 KB user-metadata limit to the client's
+// metadata plus s3seal's.
+func checkMetaSize(user map[string]string, hdr envelope.Header) error {
+	if err := envelope.CheckMetadataSize(user, hdr); err != nil {
+		var tl *envelope.MetadataTooLargeError
+		if errors.As(err, &tl) {
+			return s3err.New("MetadataTooLarge", http.StatusBadRequest, tl.Error())
+		}
+		return err
+	}
+	return nil
+}
+
+// copyResult is the body of CopyObject and UploadPartCopy answers.
+type copyResult struct {
+	XMLName      xml.Name
+	ETag         string `xml:"ETag"`
+	LastModified string `xml:"LastModified"`
+}
+
+// relayCopyResult relays a store copy answer with the client's ETag and
+// without checksums of the ciphertext.
+func (h *Handler) relayCopyResult(w *responseWriter, q *request, resp *http.Response) {
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var res copyResult
+	if err := xml.Unmarshal(body, &res); err != nil || res.ETag == "" {
+		// S3 reports late copy failures as an error document in a 200.
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		resp.StatusCode = http.StatusInternalServerError
+		h.relay(w, q, resp)
+		return
+	}
+	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: res.XMLName.Local},
+		ETag: clientETag(res.ETag), LastModified: res.LastModified}
+	b, _ := xml.Marshal(out)
+	b = append([]byte(xml.Header), b...)
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// copyReencrypt copies a plaintext source into an envelope key by reading
+// it through s3seal and encrypting it, pinned to the source's ETag.
+func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src copySource, sh *http.Response, user map[string]string, replace bool) {
+	ctx := q.r.Context()
+	n := sh.ContentLength
+	if n > maxEnvelopePut {
+		h.fail(w, q, s3err.NotImplemented.WithMessage("Copying a plaintext object larger than %d bytes into an envelope key is not supported; download and upload it instead.", maxEnvelopePut))
+		return
+	}
+	query := url.Values{}
+	if src.VersionID != "" {
+		query.Set("versionId", src.VersionID)
+	}
+	gresp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query,
+		Header: http.Header{"If-Match": {sh.Header.Get("Etag")}}})
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	defer gresp.Body.Close()
+	if gresp.StatusCode != http.StatusOK {
+		h.relay(w, q, gresp)
+		return
+	}
+	ok, hdr, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n})
+	if err != nil {
+		h.fail(w, q, keyError(err))
+		return
+	}
+	defer ok.Zero()
+	if err := checkMetaSize(user, hdr); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), io.LimitReader(gresp.Body, n), nil)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	size, _ := stream.CiphertextSize(n)
+	ureq := h.baseRequest(q)
+	for k := range ureq.Header {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-amz-copy-source") || strings.HasPrefix(lk, "x-amz-meta-") || lk == "x-amz-metadata-directive" {
+			delete(ureq.Header, k)
+		}
+	}
+	dropPlaintextChecksums(ureq.Header)
+	for k, v := range user {
+		ureq.Header.Set("X-Amz-Meta-"+k, v)
+	}
+	ureq.Header.Set(metaHeader, hdr.String())
+	if !replace {
+		for _, name := range copiedHeaders {
+			ureq.Header.Del(name)
+			if v := sh.Header.Get(name); v != "" {
+				ureq.Header.Set(name, v)
+			}
+		}
+	}
+	ureq.Body, ureq.ContentLength, ureq.Trailer = enc, size, h.defaultChecksum
+	resp, sent := h.send(w, q, ureq, nil)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyObjectResult"},
+		ETag: clientETag(resp.Header.Get("Etag")), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	b, _ := xml.Marshal(out)
+	b = append([]byte(xml.Header), b...)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
+		w.Header().Set("X-Amz-Version-Id", v)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}

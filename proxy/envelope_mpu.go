@@ -1,0 +1,852 @@
+package proxy
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3"
+	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/s3seal/s3seal/proxy/upstream"
+)
+
+// Multipart uploads in envelope mode.
+//
+// CreateMultipartUpload seals a new object key for the object and creates
+// the upload in the store with that header as its metadata. The upload id
+// s3seal hands out carries what every later part needs: the store's upload
+// id, the header, and a tag binding the two (ObjectKey.UploadTag). Any
+// replica, after a restart too, can therefore encrypt any part without
+// shared state; parts go up in parallel, in any order, and may be retried.
+// ListMultipartUploads shows the store's upload ids (the store keeps no
+// header for them): they serve AbortMultipartUpload and ListParts, while
+// UploadPart and CompleteMultipartUpload need the id CreateMultipartUpload
+// returned.
+
+// uploadIDPrefix marks upload ids minted by s3seal.
+const uploadIDPrefix = "S3S1"
+
+var uploadB64 = base64.RawURLEncoding
+
+// encodeUploadID builds the upload id s3seal hands out.
+func encodeUploadID(storeID string, hdr envelope.Header, tag []byte) string {
+	b := make([]byte, 0, 4+len(storeID)+len(hdr)+len(tag))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(storeID)))
+	b = append(b, storeID...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(hdr)))
+	b = append(b, hdr...)
+	b = append(b, tag...)
+	return uploadIDPrefix + uploadB64.EncodeToString(b)
+}
+
+// uploadRef is a decoded s3seal upload id.
+type uploadRef struct {
+	storeID string
+	hdr     envelope.Header
+	tag     []byte
+}
+
+var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
+	"The specified upload does not exist, or its id is not one s3seal handed out. UploadPart and CompleteMultipartUpload need the upload id CreateMultipartUpload returned through s3seal.")
+
+// decodeUploadID parses an upload id. Ids not minted by s3seal (the store's
+// own, as ListMultipartUploads shows them) return a ref with only storeID.
+func decodeUploadID(id string) (*uploadRef, error) {
+	raw, ok := strings.CutPrefix(id, uploadIDPrefix)
+	if !ok {
+		return &uploadRef{storeID: id}, nil
+	}
+	b, err := uploadB64.DecodeString(raw)
+	if err != nil || len(b) < 2 {
+		return nil, errUploadID
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n+2 {
+		return nil, errUploadID
+	}
+	ref := &uploadRef{storeID: string(b[2 : 2+n])}
+	b = b[2+n:]
+	m := int(binary.BigEndian.Uint16(b))
+	if len(b) != 2+m+32 {
+		return nil, errUploadID
+	}
+	hdr, err := envelope.ParseBinary(b[2 : 2+m])
+	if err != nil || !hdr.Multipart() {
+		return nil, errUploadID
+	}
+	ref.hdr, ref.tag = hdr, b[2+m:]
+	return ref, nil
+}
+
+// openUpload decodes the request's upload id and unseals the upload's
+// object key, checking the id's tag.
+func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.ObjectKey, error) {
+	ref, err := decodeUploadID(q.query.Get("uploadId"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if ref.hdr == nil {
+		return nil, nil, errUploadID
+	}
+	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.target.Bucket, q.target.Key)
+	if err != nil {
+		if envelopeAuthFailure(err) {
+			return nil, nil, errUploadID
+		}
+		return nil, nil, keyError(err)
+	}
+	if !hmac.Equal(ok.UploadTag(ref.storeID), ref.tag) {
+		ok.Zero()
+		return nil, nil, errUploadID
+	}
+	return ref, ok, nil
+}
+
+func envelopeAuthFailure(err error) bool {
+	return errors.Is(err, envelope.ErrAuthentication)
+}
+
+// envMultipart dispatches the multipart operations.
+func (h *Handler) envMultipart(w *responseWriter, rt *Runtime, q *request) {
+	switch q.class.Op {
+	case s3.OpCreateMultipartUpload:
+		h.envCreateUpload(w, rt, q)
+	case s3.OpUploadPart:
+		h.envUploadPart(w, rt, q)
+	case s3.OpUploadPartCopy:
+		h.envUploadPartCopy(w, rt, q)
+	case s3.OpCompleteMultipartUpload:
+		h.envComplete(w, rt, q)
+	case s3.OpAbortMultipartUpload:
+		ref, err := decodeUploadID(q.query.Get("uploadId"))
+		if err != nil {
+			h.fail(w, q, err)
+			return
+		}
+		h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
+			u.Query.Set("uploadId", ref.storeID)
+			return nil
+		}})
+	case s3.OpListParts:
+		h.envListParts(w, q)
+	default: // ListMultipartUploads
+		h.forward(w, q, q.auth)
+	}
+}
+
+// envCreateUpload creates the upload with a sealed header.
+func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
+	user, err := userMetadata(q.r.Header)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
+	if err != nil {
+		h.fail(w, q, keyError(err))
+		return
+	}
+	defer ok.Zero()
+	if err := checkMetaSize(user, hdr); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ureq := h.baseRequest(q)
+	dropPlaintextChecksums(ureq.Header)
+	ureq.Header.Del("X-Amz-Checksum-Type")
+	ureq.Header.Set(metaHeader, hdr.String())
+	resp, sent := h.send(w, q, ureq, nil)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	out, err := s3.RewriteXML(doc, []string{"InitiateMultipartUploadResult"}, func(e *s3.Entry) error {
+		id := e.Fields["UploadId"]
+		if id == "" {
+			return errors.New("no UploadId")
+		}
+		e.Fields["UploadId"] = encodeUploadID(id, hdr, ok.UploadTag(id))
+		return nil
+	})
+	if err != nil {
+		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read.").WithCause(err))
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	if v := q.r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", v)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// maxPartCipher is S3's largest part.
+const maxPartCipher = 5 << 30
+
+// partNumber parses a part number 1..10000.
+func partNumber(v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n < 1 || n > 10000 {
+		return 0, s3err.InvalidArgument.WithMessage("Part number must be an integer between 1 and 10000, inclusive.")
+	}
+	return uint32(n), nil
+}
+
+// envUploadPart encrypts a part as segment n of the upload.
+func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
+	n, err := partNumber(q.query.Get("partNumber"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ref, ok, err := h.openUpload(rt, q)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	defer ok.Zero()
+	auth := q.auth
+	size := auth.ContentLength
+	if size < 0 {
+		h.fail(w, q, s3err.MissingContentLength)
+		return
+	}
+	cipher, err := stream.CiphertextSize(size)
+	if err != nil || cipher > maxPartCipher {
+		h.fail(w, q, s3err.EntityTooLarge.WithMessage("A part of %d bytes exceeds the 5 GiB part limit once encrypted.", size))
+		return
+	}
+	checks, err := checksum.HeaderChecks(q.r.Header)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if err := auth.CheckBody(checks...); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var upfront stream.Checksum
+	if alg, v, found, _ := checksum.FromHeader(q.r.Header); found {
+		if upfront, err = streamChecksum(alg, v); err != nil {
+			h.fail(w, q, s3err.InvalidRequest.WithCause(err))
+			return
+		}
+	}
+	late := func(int64) (stream.Checksum, error) {
+		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
+			v, found := auth.ChecksumValue()
+			if !found {
+				return stream.Checksum{}, s3err.IncompleteBody
+			}
+			return streamChecksum(auth.ChecksumAlgorithm, v)
+		}
+		return upfront, nil
+	}
+	body := auth.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	src := h.clientBody(w, body)
+	enc, err := stream.NewEncryptReader(ok.SegmentKey(n), src, &stream.EncryptOptions{Checksum: late})
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ureq := h.baseRequest(q)
+	ureq.Query.Set("uploadId", ref.storeID)
+	dropPlaintextChecksums(ureq.Header)
+	ureq.Body, ureq.ContentLength = enc, cipher
+	resp, sent := h.send(w, q, ureq, src)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	if auth.ChecksumAlgorithm != "" {
+		if v, found := auth.ChecksumValue(); found {
+			w.Header().Set(auth.ChecksumAlgorithm.HeaderName(), v)
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// completeRequest is the body of CompleteMultipartUpload.
+type completeRequest struct {
+	XMLName xml.Name       `xml:"CompleteMultipartUpload"`
+	Parts   []completePart `xml:"Part"`
+}
+
+type completePart struct {
+	PartNumber        int    `xml:"PartNumber"`
+	ETag              string `xml:"ETag"`
+	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+}
+
+// storePart is what the store lists about a part.
+type storePart struct {
+	Number int
+	ETag   string
+	Size   int64
+}
+
+// listStoreParts lists every part of a store upload.
+func (h *Handler) listStoreParts(ctx context.Context, bucket, key, storeID string) ([]storePart, error) {
+	var parts []storePart
+	marker := ""
+	for page := 0; page < 20; page++ {
+		query := url.Values{"uploadId": {storeID}, "max-parts": {"1000"}}
+		if marker != "" {
+			query.Set("part-number-marker", marker)
+		}
+		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: bucket, Key: key, Query: query, Header: http.Header{}})
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			e := upstreamError(resp)
+			resp.Body.Close()
+			return nil, e
+		}
+		var res struct {
+			IsTruncated          bool   `xml:"IsTruncated"`
+			NextPartNumberMarker string `xml:"NextPartNumberMarker"`
+			Parts                []struct {
+				PartNumber int    `xml:"PartNumber"`
+				ETag       string `xml:"ETag"`
+				Size       int64  `xml:"Size"`
+			} `xml:"Part"`
+		}
+		err = xml.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&res)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("proxy: reading the store's part list: %w", err)
+		}
+		for _, p := range res.Parts {
+			parts = append(parts, storePart{Number: p.PartNumber, ETag: p.ETag, Size: p.Size})
+		}
+		if !res.IsTruncated || res.NextPartNumberMarker == "" || res.NextPartNumberMarker == marker {
+			return parts, nil
+		}
+		marker = res.NextPartNumberMarker
+	}
+	return nil, errors.New("proxy: the store's part list does not end")
+}
+
+// envComplete completes an upload after checking that its parts are
+// numbered 1..N (FORMAT.md: readers number segments in order) and that the
+// store holds exactly those parts with the ETags the client names.
+func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
+	ctx := q.r.Context()
+	ref, ok, err := h.openUpload(rt, q)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ok.Zero()
+	body := q.auth.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	doc, err := io.ReadAll(io.LimitReader(body, 4<<20+1))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var req completeRequest
+	if len(doc) > 4<<20 || xml.Unmarshal(doc, &req) != nil || len(req.Parts) == 0 {
+		h.fail(w, q, s3err.MalformedXML)
+		return
+	}
+	for i, p := range req.Parts {
+		if p.PartNumber != i+1 {
+			h.fail(w, q, s3err.New("InvalidPartOrder", http.StatusBadRequest,
+				fmt.Sprintf("s3seal needs the parts of an encrypted upload numbered 1, 2, 3, ... without gaps, in order; part %d is listed at position %d.", p.PartNumber, i+1)))
+			return
+		}
+	}
+	stored, err := h.listStoreParts(ctx, q.target.Bucket, q.target.Key, ref.storeID)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	byNumber := map[int]storePart{}
+	for _, p := range stored {
+		byNumber[p.Number] = p
+	}
+	sizes := make([]int64, len(req.Parts))
+	out := completeRequest{}
+	for i, p := range req.Parts {
+		sp, found := byNumber[p.PartNumber]
+		if !found || strings.Trim(sp.ETag, `"`) != strings.Trim(storeETag(p.ETag), `"`) {
+			h.fail(w, q, s3err.New("InvalidPart", http.StatusBadRequest,
+				fmt.Sprintf("One or more of the specified parts could not be found; part %d is missing or its ETag does not match.", p.PartNumber)))
+			return
+		}
+		sizes[i] = sp.Size
+		out.Parts = append(out.Parts, completePart{PartNumber: p.PartNumber, ETag: sp.ETag})
+	}
+	if !regularParts(sizes) {
+		h.fail(w, q, s3err.New("InvalidPart", http.StatusBadRequest,
+			"s3seal stores encrypted multipart objects whose parts, except the last, have the same size, a multiple of 64 KiB (every SDK's default part sizes are); upload with such a part size."))
+		return
+	}
+	xb, _ := xml.Marshal(out)
+	ureq := h.baseRequest(q)
+	ureq.Query.Set("uploadId", ref.storeID)
+	dropPlaintextChecksums(ureq.Header)
+	ureq.Header.Del("X-Amz-Checksum-Type")
+	ureq.Header.Del("X-Amz-Mp-Object-Size")
+	ureq.Body, ureq.ContentLength = strings.NewReader(string(xb)), int64(len(xb))
+	resp, sent := h.send(w, q, ureq, nil)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	h.relayComplete(w, q, resp)
+}
+
+// regularParts reports whether a multipart object's stored part sizes keep
+// its plaintext size and ranges arithmetic: all parts but the last the same
+// size, holding whole 64 KiB chunks.
+func regularParts(cipher []int64) bool {
+	if len(cipher) < 2 {
+		return true
+	}
+	first := cipher[0]
+	p, err := stream.PlaintextSize(first)
+	if err != nil || p%stream.ChunkSize != 0 {
+		return false
+	}
+	for _, c := range cipher[1 : len(cipher)-1] {
+		if c != first {
+			return false
+		}
+	}
+	return cipher[len(cipher)-1] <= first
+}
+
+// relayComplete relays a Complete answer with the client's ETag. S3 may
+// answer 200 with an error document after keeping the connection alive.
+func (h *Handler) relayComplete(w *responseWriter, q *request, resp *http.Response) {
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if code, _, _ := parseErrorBody([]byte(strings.TrimSpace(string(doc)))); code != "" {
+		resp.Body = io.NopCloser(strings.NewReader(string(doc)))
+		resp.StatusCode = http.StatusInternalServerError
+		h.relay(w, q, resp)
+		return
+	}
+	out, err := s3.RewriteXML(doc, []string{"CompleteMultipartUploadResult"}, func(e *s3.Entry) error {
+		if v, ok := e.Fields["ETag"]; ok {
+			e.Fields["ETag"] = clientETag(v)
+		}
+		return nil
+	})
+	if err != nil {
+		h.fail(w, q, s3err.InternalError.WithCause(err))
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// envListParts lists parts with plaintext sizes and client ETags.
+func (h *Handler) envListParts(w *responseWriter, q *request) {
+	clientID := q.query.Get("uploadId")
+	ref, err := decodeUploadID(clientID)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ureq := h.baseRequest(q)
+	ureq.Query.Set("uploadId", ref.storeID)
+	resp, sent := h.send(w, q, ureq, nil)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	out, err := s3.RewriteXML(doc, []string{"ListPartsResult", "Part"}, func(e *s3.Entry) error {
+		if e.Name == "ListPartsResult" {
+			if _, ok := e.Fields["UploadId"]; ok {
+				e.Fields["UploadId"] = clientID
+			}
+			return nil
+		}
+		if v, ok := e.Fields["Size"]; ok {
+			if c, err := strconv.ParseInt(v, 10, 64); err == nil {
+				if p, err := stream.PlaintextSize(c); err == nil {
+					e.Fields["Size"] = strconv.FormatInt(p, 10)
+				}
+			}
+		}
+		if v, ok := e.Fields["ETag"]; ok {
+			e.Fields["ETag"] = clientETag(v)
+		}
+		return nil
+	})
+	if err != nil {
+		h.fail(w, q, s3err.InternalError.WithCause(err))
+		return
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// envUploadPartCopy fills part n from a byte range of another object: the
+// source plaintext is read (decrypted when it is an envelope object) and
+// encrypted under this upload's key, streamed through s3seal. A
+// server-side copy cannot serve here: the upload has its own object key.
+func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) {
+	n, err := partNumber(q.query.Get("partNumber"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ref, ok, err := h.openUpload(rt, q)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	defer ok.Zero()
+	src, err := parseCopySource(q.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	if !q.identity.Allowed(src.Bucket) {
+		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
+		return
+	}
+	sh, err := h.headSource(q, src)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	rd, length, err := h.openPlaintext(q, rt, src, sh, q.r.Header.Get("X-Amz-Copy-Source-Range"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	defer rd.Close()
+	cipher, err := stream.CiphertextSize(length)
+	if err != nil || cipher > maxPartCipher {
+		h.fail(w, q, s3err.EntityTooLarge)
+		return
+	}
+	enc, err := stream.NewEncryptReader(ok.SegmentKey(n), rd, nil)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	ureq := h.baseRequest(q)
+	ureq.Method = http.MethodPut
+	ureq.Query.Set("uploadId", ref.storeID)
+	for k := range ureq.Header {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-copy-source") {
+			delete(ureq.Header, k)
+		}
+	}
+	dropPlaintextChecksums(ureq.Header)
+	ureq.Body, ureq.ContentLength = enc, cipher
+	resp, sent := h.send(w, q, ureq, nil)
+	if !sent {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return
+	}
+	res := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyPartResult"},
+		ETag: clientETag(resp.Header.Get("Etag")), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	b, _ := xml.Marshal(res)
+	b = append([]byte(xml.Header), b...)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// openPlaintext opens a plaintext byte range ("bytes=a-b", or "" for all)
+// of a source object whose HEAD is sh, decrypting it when it is an envelope
+// object, pinned to that exact object version.
+func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *http.Response, rangeSpec string) (io.ReadCloser, int64, error) {
+	ctx := q.r.Context()
+	etag := sh.Header.Get("Etag")
+	query := url.Values{}
+	if src.VersionID != "" {
+		query.Set("versionId", src.VersionID)
+	}
+	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}, query: query}
+	var s *sealed
+	size := sh.ContentLength
+	if sh.Header.Get(metaHeader) != "" {
+		var err error
+		s, err = h.openSealed(ctx, rt, sq, sh.Header, sh.ContentLength)
+		if err != nil {
+			return nil, 0, err
+		}
+		if size, err = h.plainSizeOf(ctx, src.Bucket, src.Key, src.VersionID, s); err != nil {
+			s.key.Zero()
+			return nil, 0, err
+		}
+	}
+	a, b := int64(0), size-1
+	if rangeSpec != "" {
+		rg := parseRange(rangeSpec)
+		if rg == nil || rg.suffix > 0 || rg.end < 0 {
+			return nil, 0, s3err.InvalidArgument.WithMessage("The x-amz-copy-source-range value must be of the form bytes=first-last.")
+		}
+		var ok bool
+		if a, b, ok = rg.resolve(size); !ok || rg.end >= size {
+			return nil, 0, s3err.InvalidRange.WithMessage("The specified copy source range is not within the source object (size %d).", size)
+		}
+	}
+	length := b - a + 1
+	if size == 0 {
+		length = 0
+	}
+	hdr := http.Header{"If-Match": {etag}}
+	if s == nil {
+		if length > 0 {
+			hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", a, b))
+		}
+		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp.StatusCode/100 != 2 {
+			defer resp.Body.Close()
+			return nil, 0, upstreamError(resp)
+		}
+		return readCloser{io.LimitReader(resp.Body, length), resp.Body}, length, nil
+	}
+	defer s.key.Zero()
+	l, err := h.layoutOf(ctx, src.Bucket, src.Key, src.VersionID, s)
+	if err != nil {
+		return nil, 0, err
+	}
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), 0, nil
+	}
+	plan, err := l.Range(a, length)
+	if err != nil {
+		return nil, 0, errObjectAuth.WithCause(err)
+	}
+	hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", plan.CipherOffset, plan.CipherOffset+plan.CipherLength-1))
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, 0, upstreamError(resp)
+	}
+	keyCopy := make(map[uint32][]byte, plan.LastSegment-plan.FirstSegment+1)
+	for i := plan.FirstSegment; i <= plan.LastSegment; i++ {
+		num := l.Segment(i).Number
+		keyCopy[num] = s.key.SegmentKey(num)
+	}
+	rr, err := stream.NewRangeReader(func(n uint32) []byte { return keyCopy[n] }, l, plan, io.LimitReader(resp.Body, plan.CipherLength))
+	if err != nil {
+		resp.Body.Close()
+		return nil, 0, err
+	}
+	return readCloser{authLogged{rr, h, sq}, resp.Body}, length, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// authLogged logs an authentication failure of a source read.
+type authLogged struct {
+	r io.Reader
+	h *Handler
+	q *request
+}
+
+func (a authLogged) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err != nil && err != io.EOF {
+		a.h.logAuthFailure(a.q, err)
+	}
+	return n, err
+}
+
+// copyMultipartSealed copies a multipart envelope object server-side, part
+// by part (UploadPartCopy of each stored part's byte range), into an upload
+// carrying the resealed header: the object key is unchanged, so the parts
+// stay valid, and the part structure (and so the layout) is preserved.
+func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySource, sh *http.Response, nh envelope.Header, user map[string]string, replace bool) {
+	ctx := q.r.Context()
+	etag := sh.Header.Get("Etag")
+	s := &sealed{hdr: nh, etag: etag, cipherSize: sh.ContentLength}
+	l, err := h.layoutOf(ctx, src.Bucket, src.Key, src.VersionID, s)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	create := http.Header{metaHeader: {nh.String()}}
+	for k, v := range user {
+		create.Set("X-Amz-Meta-"+k, v)
+	}
+	from := q.r.Header
+	if !replace {
+		from = sh.Header
+	}
+	for _, name := range copiedHeaders {
+		if v := from.Get(name); v != "" {
+			create.Set(name, v)
+		}
+	}
+	for k, v := range q.r.Header {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-amz-") && !strings.HasPrefix(lk, "x-amz-copy-source") && !strings.HasPrefix(lk, "x-amz-meta-") &&
+			!strings.HasPrefix(lk, "x-amz-checksum") && lk != "x-amz-metadata-directive" && lk != "x-amz-content-sha256" && lk != "x-amz-date" &&
+			lk != "x-amz-security-token" && lk != "x-amz-tagging-directive" && lk != "x-amz-sdk-checksum-algorithm" {
+			create[k] = v
+		}
+	}
+	cr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploads": {""}}, Header: create})
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var init struct {
+		UploadID string `xml:"UploadId"`
+	}
+	if cr.StatusCode != http.StatusOK {
+		defer cr.Body.Close()
+		h.relay(w, q, cr)
+		return
+	}
+	err = xml.NewDecoder(io.LimitReader(cr.Body, 1<<20)).Decode(&init)
+	cr.Body.Close()
+	if err != nil || init.UploadID == "" {
+		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read."))
+		return
+	}
+	abort := func() {
+		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}})
+		if err == nil {
+			drainClose(resp.Body)
+		}
+	}
+	var parts []completePart
+	for i := 0; i < l.Segments(); i++ {
+		seg := l.Segment(i)
+		hdr := http.Header{
+			"X-Amz-Copy-Source":          {src.escaped()},
+			"X-Amz-Copy-Source-If-Match": {etag},
+			"X-Amz-Copy-Source-Range":    {fmt.Sprintf("bytes=%d-%d", seg.CipherOffset, seg.CipherOffset+seg.CipherSize-1)},
+		}
+		num := strconv.Itoa(int(seg.Number))
+		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPut, Bucket: q.target.Bucket, Key: q.target.Key,
+			Query: url.Values{"uploadId": {init.UploadID}, "partNumber": {num}}, Header: hdr})
+		if err != nil {
+			abort()
+			h.fail(w, q, err)
+			return
+		}
+		var res copyResult
+		if resp.StatusCode == http.StatusOK {
+			err = xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res)
+		}
+		if resp.StatusCode != http.StatusOK || err != nil || res.ETag == "" {
+			abort()
+			defer resp.Body.Close()
+			h.relay(w, q, resp)
+			return
+		}
+		resp.Body.Close()
+		parts = append(parts, completePart{PartNumber: int(seg.Number), ETag: res.ETag})
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
+	xb, _ := xml.Marshal(completeRequest{Parts: parts})
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key,
+		Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}, Body: strings.NewReader(string(xb)), ContentLength: int64(len(xb))})
+	if err != nil {
+		abort()
+		h.fail(w, q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		abort()
+		h.relay(w, q, resp)
+		return
+	}
+	doc, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var done struct {
+		ETag string `xml:"ETag"`
+	}
+	if xml.Unmarshal(doc, &done) != nil || done.ETag == "" {
+		abort()
+		h.fail(w, q, s3err.InternalError.WithMessage("The store did not complete the copy."))
+		return
+	}
+	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyObjectResult"},
+		ETag: clientETag(done.ETag), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	b, _ := xml.Marshal(out)
+	b = append([]byte(xml.Header), b...)
+	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
+		w.Header().Set("X-Amz-Version-Id", v)
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
