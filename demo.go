@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/s3seal/s3seal/config"
+	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/proxy/demostore"
 	"github.com/s3seal/s3seal/proxy/tlsconf"
 )
@@ -31,12 +33,12 @@ import (
 // demo runs "s3seal demo": an embedded S3 store in a folder with s3seal in
 // front of it, a self-check, and instructions for any S3 client.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "s3seal-demo", "folder for the demo's store, keys and certificate")
-	listen := fs.String("listen", "127.0.0.1:8443", "address s3seal listens on")
-	check := fs.Bool("check", false, "run the self-check and exit instead of serving")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dir := flags.String("dir", "s3seal-demo", "folder for the demo's store, key ring and certificate")
+	listen := flags.String("listen", "127.0.0.1:8443", "address s3seal listens on")
+	check := flags.Bool("check", false, "run the self-check and exit instead of serving")
+	if err := flags.Parse(args); err != nil {
 		return 2
 	}
 	if err := runDemo(ctx, *dir, *listen, *check, stdout, stderr); err != nil {
@@ -64,6 +66,12 @@ func runDemo(ctx context.Context, dir, listen string, checkOnly bool, stdout, st
 		return fmt.Errorf("creating bucket: %w", err)
 	}
 	accessKey, secretKey := "demo", randomSecret()
+	ring := filepath.Join(dir, "keyring")
+	if _, err := os.Stat(ring); errors.Is(err, fs.ErrNotExist) {
+		if _, err := local.Create(ring, rand.Reader, time.Now()); err != nil {
+			return fmt.Errorf("creating the demo key ring: %w", err)
+		}
+	}
 	admin, err := freeLoopbackAddr()
 	if err != nil {
 		return err
@@ -72,7 +80,8 @@ func runDemo(ctx context.Context, dir, listen string, checkOnly bool, stdout, st
 		Listen:      listen,
 		AdminListen: admin,
 		DataDir:     filepath.Join(dir, "data"),
-		Mode:        "passthrough",
+		Mode:        "envelope",
+		Keys:        "local:" + ring,
 		Clients:     []config.Client{{Name: "demo", AccessKeyID: accessKey, SecretAccessKey: config.Secret(secretKey)}},
 		Upstream: config.Upstream{
 			Endpoint:        store.Endpoint,
@@ -114,7 +123,8 @@ func runDemo(ctx context.Context, dir, listen string, checkOnly bool, stdout, st
   TLS certificate    %s   (self-signed; trust it with AWS_CA_BUNDLE)
   stored files       %s
 
-Self-check passed: an object written through s3seal was read back intact.
+Self-check passed: an object written through s3seal was read back intact,
+and the store's file for it holds only ciphertext.
 
 Try it with the AWS CLI:
 
@@ -123,10 +133,19 @@ Try it with the AWS CLI:
   echo hello > hello.txt
   aws --endpoint-url %s s3 cp hello.txt s3://%s/
   aws --endpoint-url %s s3 ls s3://%s/
+  aws --endpoint-url %s s3 cp s3://%s/hello.txt -
+
+The store keeps ciphertext; look at what it holds:
+
+  head -c 200 %s | od -c | head
+
+Objects are encrypted with the key ring %s (back it up:
+nothing stored can be read without it).
 
 Press Ctrl-C to stop.
 `, endpoint, accessKey, secretKey, bucket, caFile, filepath.Join(store.Dir, "buckets", bucket),
-		accessKey, secretKey, caFile, endpoint, bucket, endpoint, bucket)
+		accessKey, secretKey, caFile, endpoint, bucket, endpoint, bucket, endpoint, bucket,
+		filepath.Join(store.Dir, "buckets", bucket, "hello.txt"), ring)
 	if checkOnly {
 		return nil
 	}
@@ -176,8 +195,12 @@ func demoCheck(ctx context.Context, endpoint, caFile, ak, sk, bucket string, sto
 	if !bytes.Equal(got, want) {
 		return errors.New("read back other bytes than were written")
 	}
-	if _, err := os.Stat(store.ObjectPath(bucket, key)); err != nil {
+	stored, err := os.ReadFile(store.ObjectPath(bucket, key))
+	if err != nil {
 		return fmt.Errorf("the store holds no file for the object: %w", err)
+	}
+	if bytes.Contains(stored, want[:20]) {
+		return errors.New("the store holds the plaintext")
 	}
 	return nil
 }
