@@ -159,6 +159,50 @@ func TestEnvelopeMultipart(t *testing.T) {
 				}
 			})
 
+			t.Run("unusual-part-sizes", func(t *testing.T) {
+				key := "odd/parts"
+				sizes := []int{5_300_001, 5_300_001, 5_300_001, 1234}
+				cr, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), ContentType: aws.String("application/x-odd")})
+				must(t, err, "Create")
+				var done []types.CompletedPart
+				var want []byte
+				off := 0
+				for i, n := range sizes {
+					part := body[off : off+n]
+					off += n
+					want = append(want, part...)
+					out, err := c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(part)})
+					must(t, err, "UploadPart")
+					done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+				}
+				res, err := c.CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+				must(t, err, "Complete")
+				if got := getBytes(t, c, bucket, key); !bytes.Equal(got, want) {
+					t.Fatalf("read back %d bytes, differ from the %d uploaded", len(got), len(want))
+				}
+				h, err := c.HeadObject(ctx(t), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+				must(t, err, "HEAD")
+				if aws.ToInt64(h.ContentLength) != int64(len(want)) || aws.ToString(h.ContentType) != "application/x-odd" || aws.ToString(h.ETag) != aws.ToString(res.ETag) {
+					t.Errorf("HEAD: length %d type %s etag %s (Complete said %s)", aws.ToInt64(h.ContentLength), aws.ToString(h.ContentType), aws.ToString(h.ETag), aws.ToString(res.ETag))
+				}
+				out, err := c.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("odd/")})
+				must(t, err, "list")
+				if len(out.Contents) != 1 || aws.ToInt64(out.Contents[0].Size) != int64(len(want)) {
+					t.Errorf("listed size %+v, want %d", out.Contents, len(want))
+				}
+				for _, b := range []int{5_300_001, 10_600_002} {
+					got := getBytes(t, c, bucket, key, func(in *s3.GetObjectInput) { in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", b-2, b+1)) })
+					if !bytes.Equal(got, want[b-2:b+2]) {
+						t.Errorf("range around %d: wrong bytes", b)
+					}
+				}
+				ups, err := direct.ListMultipartUploads(ctx(t), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String("odd/")})
+				must(t, err, "direct ListMultipartUploads")
+				if len(ups.Uploads) != 0 {
+					t.Errorf("%d uploads left behind", len(ups.Uploads))
+				}
+			})
+
 			t.Run("abort-leaves-nothing", func(t *testing.T) {
 				cr, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("aborted")})
 				must(t, err, "Create")

@@ -14,6 +14,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/stream"
@@ -373,7 +377,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	ok.Zero()
+	defer ok.Zero()
 	body := q.auth.Body
 	if body == nil {
 		body = http.NoBody
@@ -416,11 +420,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 		sizes[i] = sp.Size
 		out.Parts = append(out.Parts, completePart{PartNumber: p.PartNumber, ETag: sp.ETag})
 	}
-	if !regularParts(sizes) {
-		h.fail(w, q, s3err.New("InvalidPart", http.StatusBadRequest,
-			"s3seal stores encrypted multipart objects whose parts, except the last, have the same size, a multiple of 64 KiB (every SDK's default part sizes are); upload with such a part size."))
-		return
-	}
+	regular := regularParts(sizes)
 	xb, _ := xml.Marshal(out)
 	ureq := h.baseRequest(q)
 	ureq.Query.Set("uploadId", ref.storeID)
@@ -433,7 +433,11 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer resp.Body.Close()
-	h.relayComplete(w, q, resp)
+	if regular || resp.StatusCode != http.StatusOK {
+		h.relayComplete(w, q, resp)
+		return
+	}
+	h.relayout(w, rt, q, resp, ok, sizes)
 }
 
 // regularParts reports whether a multipart object's stored part sizes keep
@@ -849,4 +853,269 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 	w.Header().Set("Content-Length", itoa(int64(len(b))))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// relayout rewrites a just-completed multipart object whose parts are not
+// of one size holding whole 64 KiB chunks (say 5,000,001-byte parts): such
+// a layout would make plaintext sizes in listings wrong, since a listing
+// shows only the stored size and the part count. s3seal reads the object
+// back, decrypting it with its real layout, and writes it again as a new
+// upload of regular parts (new object key), so that every stored multipart
+// object has arithmetic sizes. The client's Complete waits; as S3 does for
+// long completions, s3seal sends the 200 status early and keeps the
+// connection alive with whitespace, and reports a late failure as an error
+// document. The irregular version is deleted if the bucket keeps versions.
+func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *http.Response, ok *envelope.ObjectKey, sizes []int64) {
+	ctx := q.r.Context()
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	var done struct {
+		ETag string `xml:"ETag"`
+	}
+	if code, _, _ := parseErrorBody([]byte(strings.TrimSpace(string(doc)))); code != "" || xml.Unmarshal(doc, &done) != nil || done.ETag == "" {
+		resp.Body = io.NopCloser(strings.NewReader(string(doc)))
+		h.relayComplete(w, q, resp)
+		return
+	}
+	oldVersion := resp.Header.Get("X-Amz-Version-Id")
+	ka := startKeepAlive(w, 10*time.Second)
+	newETag, newVersion, err := h.rewriteRegular(ctx, rt, q, ok, sizes, done.ETag)
+	if err != nil {
+		h.log.Error("re-laying out an irregular multipart object failed; the object stays readable with its part layout",
+			zap.String("request_id", q.id), zap.String("bucket", q.target.Bucket), zap.String("key", q.target.Key), zap.Error(err))
+		if !ka.stop() {
+			h.fail(w, q, err)
+			return
+		}
+		e := toS3Error(err)
+		_, _ = w.Write(s3err.Marshal(e, errorResource(q.r), q.id))
+		return
+	}
+	if oldVersion != "" && oldVersion != "null" {
+		if dr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key,
+			Query: url.Values{"versionId": {oldVersion}}, Header: http.Header{}}); err == nil {
+			drainClose(dr.Body)
+		}
+	}
+	res := struct {
+		XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
+		Bucket  string   `xml:"Bucket"`
+		Key     string   `xml:"Key"`
+		ETag    string   `xml:"ETag"`
+	}{Bucket: q.target.Bucket, Key: q.target.Key, ETag: clientETag(newETag)}
+	b, _ := xml.Marshal(res)
+	if ka.stop() {
+		_, _ = w.Write(b)
+		return
+	}
+	if newVersion != "" {
+		w.Header().Set("X-Amz-Version-Id", newVersion)
+	}
+	b = append([]byte(xml.Header), b...)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// regularPartSize is the part size s3seal writes re-laid-out objects with.
+func regularPartSize(total int64) int64 {
+	p := int64(8 << 20)
+	for (total+p-1)/p > 9000 {
+		p *= 2
+	}
+	return p
+}
+
+// rewriteRegular streams the completed object at q's key (layout from
+// sizes, key ok, store ETag etag) into a new regular multipart upload of the
+// same key and returns the new ETag and version.
+func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, sizes []int64, etag string) (string, string, error) {
+	l, err := stream.MultipartLayout(sizes)
+	if err != nil {
+		return "", "", err
+	}
+	get, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{}, Header: http.Header{"If-Match": {etag}}})
+	if err != nil {
+		return "", "", err
+	}
+	defer get.Body.Close()
+	if get.StatusCode != http.StatusOK {
+		return "", "", upstreamError(get)
+	}
+	dec, err := stream.NewMultipartDecryptReader(ok.SegmentKey, get.Body)
+	if err != nil {
+		return "", "", err
+	}
+	nk, nh, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
+	if err != nil {
+		return "", "", err
+	}
+	defer nk.Zero()
+	create := http.Header{metaHeader: {nh.String()}}
+	for k, v := range get.Header {
+		lk := strings.ToLower(k)
+		switch {
+		case lk == strings.ToLower(metaHeader):
+		case strings.HasPrefix(lk, "x-amz-meta-"), lk == "content-type", lk == "content-encoding", lk == "content-disposition",
+			lk == "content-language", lk == "cache-control", lk == "expires", lk == "x-amz-storage-class",
+			lk == "x-amz-website-redirect-location":
+			create[k] = v
+		}
+	}
+	if n := get.Header.Get("X-Amz-Tagging-Count"); n != "" && n != "0" {
+		if tags, err := h.objectTagging(ctx, q.target.Bucket, q.target.Key); err == nil && tags != "" {
+			create.Set("X-Amz-Tagging", tags)
+		}
+	}
+	cr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploads": {""}}, Header: create})
+	if err != nil {
+		return "", "", err
+	}
+	var init struct {
+		UploadID string `xml:"UploadId"`
+	}
+	if cr.StatusCode != http.StatusOK {
+		defer cr.Body.Close()
+		return "", "", upstreamError(cr)
+	}
+	err = xml.NewDecoder(io.LimitReader(cr.Body, 1<<20)).Decode(&init)
+	cr.Body.Close()
+	if err != nil || init.UploadID == "" {
+		return "", "", errors.New("proxy: unreadable CreateMultipartUpload answer")
+	}
+	abort := func() {
+		if r, err := h.up.Do(context.WithoutCancel(ctx), &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key,
+			Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}}); err == nil {
+			drainClose(r.Body)
+		}
+	}
+	total := l.PlaintextSize()
+	ps := regularPartSize(total)
+	var parts []completePart
+	for n, off := uint32(1), int64(0); off < total || n == 1; n++ {
+		size := min(ps, total-off)
+		cipher, _ := stream.CiphertextSize(size)
+		enc, err := stream.NewEncryptReader(nk.SegmentKey(n), io.LimitReader(dec, size), nil)
+		if err != nil {
+			abort()
+			return "", "", err
+		}
+		pr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPut, Bucket: q.target.Bucket, Key: q.target.Key,
+			Query: url.Values{"uploadId": {init.UploadID}, "partNumber": {strconv.Itoa(int(n))}}, Header: http.Header{}, Body: enc, ContentLength: cipher})
+		if err != nil {
+			abort()
+			return "", "", err
+		}
+		drainClose(pr.Body)
+		if pr.StatusCode != http.StatusOK {
+			abort()
+			return "", "", upstreamError(pr)
+		}
+		parts = append(parts, completePart{PartNumber: int(n), ETag: pr.Header.Get("Etag")})
+		off += size
+	}
+	if err := expectEOF(dec, make([]byte, 1)); err != nil {
+		abort()
+		return "", "", err
+	}
+	xb, _ := xml.Marshal(completeRequest{Parts: parts})
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key,
+		Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}, Body: strings.NewReader(string(xb)), ContentLength: int64(len(xb))})
+	if err != nil {
+		abort()
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var done struct {
+		ETag string `xml:"ETag"`
+	}
+	if resp.StatusCode != http.StatusOK || xml.Unmarshal(body, &done) != nil || done.ETag == "" {
+		abort()
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		return "", "", upstreamError(resp)
+	}
+	return done.ETag, resp.Header.Get("X-Amz-Version-Id"), nil
+}
+
+// objectTagging returns an object's tags as a URL query string.
+func (h *Handler) objectTagging(ctx context.Context, bucket, key string) (string, error) {
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: bucket, Key: key, Query: url.Values{"tagging": {""}}, Header: http.Header{}})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", upstreamError(resp)
+	}
+	var res struct {
+		Tags []struct {
+			Key   string `xml:"Key"`
+			Value string `xml:"Value"`
+		} `xml:"TagSet>Tag"`
+	}
+	if err := xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
+		return "", err
+	}
+	v := url.Values{}
+	for _, t := range res.Tags {
+		v.Add(t.Key, t.Value)
+	}
+	return v.Encode(), nil
+}
+
+// keepAlive sends a 200 status and whitespace while a long operation runs,
+// as S3 does during CompleteMultipartUpload.
+type keepAlive struct {
+	mu      sync.Mutex // protects started, stopped
+	started bool
+	stopped bool
+	done    chan struct{}
+	w       *responseWriter
+}
+
+func startKeepAlive(w *responseWriter, after time.Duration) *keepAlive {
+	k := &keepAlive{done: make(chan struct{}), w: w}
+	go func() {
+		t := time.NewTimer(after)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.done:
+				return
+			case <-t.C:
+			}
+			k.mu.Lock()
+			if k.stopped {
+				k.mu.Unlock()
+				return
+			}
+			if !k.started {
+				k.started = true
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write([]byte(xml.Header))
+			} else {
+				_, _ = w.Write([]byte(" "))
+			}
+			_ = http.NewResponseController(w.ResponseWriter).Flush()
+			k.mu.Unlock()
+			t.Reset(after)
+		}
+	}()
+	return k
+}
+
+// stop ends the keep-alive and reports whether the status already went
+// out (the rest of the answer is then the body).
+func (k *keepAlive) stop() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	close(k.done)
+	return k.started
 }
