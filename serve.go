@@ -124,6 +124,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// newAuditLogger opens the audit log: "" for none, "stdout", "stderr" or a
+// file path (appended to, mode 0600).
+func newAuditLogger(dest string) (*zap.Logger, func() error, error) {
+	if dest == "" {
+		return zap.NewNop(), func() error { return nil }, nil
+	}
+	var ws zapcore.WriteSyncer
+	closeFn := func() error { return nil }
+	switch dest {
+	case "stdout":
+		ws = zapcore.Lock(os.Stdout)
+	case "stderr":
+		ws = zapcore.Lock(os.Stderr)
+	default:
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit (S3SEAL_AUDIT): %w", err)
+		}
+		ws = zapcore.Lock(f)
+		closeFn = func() error { _ = f.Sync(); return f.Close() }
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "time"
+	ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	ec.LevelKey = ""
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(ec), ws, zapcore.InfoLevel)
+	return zap.New(core).With(zap.String("log", "audit")), closeFn, nil
+}
+
 // newLogger builds the JSON (or console) logger writing to w.
 func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.Level)
@@ -150,6 +179,9 @@ type app struct {
 	server  *proxy.Server
 	certs   *tlsconf.Manager
 	up      *upstream.Client
+	metrics *proxy.Metrics
+	// closeAudit flushes and closes the audit log.
+	closeAudit func() error
 }
 
 // newApp builds s3seal from a validated configuration.
@@ -159,7 +191,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		return nil, err
 	}
 	up := ups.client
-	rt, err := newRuntime(ctx, cfg, log)
+	metrics := proxy.NewMetrics(version())
+	audit, closeAudit, err := newAuditLogger(cfg.Audit)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := newRuntime(ctx, cfg, log, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +205,18 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		Upstream:        up,
 		BodyReadTimeout: cfg.Limits.BodyReadTimeout.D(),
 		DefaultChecksum: defaultChecksum(cfg.Upstream.Checksum),
+		Metrics:         metrics,
+		Audit:           audit,
 		Logger:          log.Named("s3"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, handler: h, up: up}
+	a := &app{cfg: cfg, log: log, handler: h, up: up, metrics: metrics, closeAudit: closeAudit}
+	metrics.Register(proxy.CacheCollector(func() *keys.Cache {
+		c, _ := h.Runtime().Keys.(*keys.Cache)
+		return c
+	}))
 	if cfg.TLS.Mode != "off" {
 		to := tlsOptions(cfg, log)
 		if cfg.TLS.Storage.Type == "s3" {
@@ -206,6 +249,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 			zap.Bool("trust_client_cert", cfg.Sidecar.TrustClientCert),
 			zap.String("identity", cfg.Sidecar.Client))
 	}
+	if a.certs != nil {
+		metrics.Register(proxy.CertificateExpiry(a.certs.NotAfter))
+	}
 	so := proxy.ServerOptions{
 		Listen:            cfg.Listen,
 		Handler:           h,
@@ -216,14 +262,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		Logger:            log.Named("server"),
 	}
+	so.Admin = map[string]http.Handler{"GET /metrics": metrics.Handler()}
 	if cfg.Pprof {
-		so.Admin = map[string]http.Handler{
-			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
-			"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
-			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
-			"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
-			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
-		}
+		so.Admin["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		so.Admin["/debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+		so.Admin["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		so.Admin["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+		so.Admin["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
 	}
 	if a.certs != nil {
 		so.TLS = a.certs.TLSConfig()
@@ -275,7 +320,7 @@ func (a *app) Reload(ctx context.Context, src config.Source) error {
 		cfg.Upstream.Endpoint != a.cfg.Upstream.Endpoint {
 		a.log.Warn("listener, TLS mode or upstream changed: restart s3seal to apply those; other settings are reloaded")
 	}
-	rt, err := newRuntime(ctx, cfg, a.log)
+	rt, err := newRuntime(ctx, cfg, a.log, a.metrics)
 	if err != nil {
 		return err
 	}
@@ -292,6 +337,9 @@ func (a *app) Close(timeout time.Duration) error {
 	if a.certs != nil {
 		err = errors.Join(err, a.certs.Close())
 	}
+	if a.closeAudit != nil {
+		err = errors.Join(err, a.closeAudit())
+	}
 	return err
 }
 
@@ -304,7 +352,7 @@ func defaultChecksum(name string) checksum.Algorithm {
 
 // newRuntime builds the reloadable part of the handler's configuration:
 // identities, policies and the key provider (behind its data-key cache).
-func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger) (*proxy.Runtime, error) {
+func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *proxy.Metrics) (*proxy.Runtime, error) {
 	ids := make([]proxy.Identity, 0, len(cfg.Clients))
 	for _, c := range cfg.Clients {
 		ids = append(ids, proxy.Identity{Name: c.Name, AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value(), Buckets: c.Buckets})
@@ -339,7 +387,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger) (*prox
 		if lp, ok := kp.(*local.Provider); ok {
 			rt.Keyring = lp.Keyring()
 		}
-		rt.Keys = keys.NewCache(kp, keys.CacheConfig{})
+		rt.Keys = keys.NewCache(m.InstrumentProvider(kp), keys.CacheConfig{})
 		log.Info("key provider ready", zap.String("provider", kp.Name()))
 	}
 	rules := make([]policy.Rule, 0, len(cfg.Policies))

@@ -62,6 +62,9 @@ type Config struct {
 	// prefix; the first match applies, Mode applies when none does.
 	Policies []PolicyRule `yaml:"policies"`
 
+	// Audit is where the audit log of key use goes: "" (off), "stdout",
+	// "stderr" or a file path.
+	Audit  string `yaml:"audit"`
 	Log    Log    `yaml:"log"`
 	Limits Limits `yaml:"limits"`
 }

@@ -211,6 +211,7 @@ var envTable = []envVar{
 	}},
 	{"S3SEAL_UPSTREAM_ALLOW_INSECURE_HTTP", "upstream.allow_insecure_http", boolean(func(c *Config) *bool { return &c.Upstream.AllowInsecureHTTP })},
 	{"S3SEAL_UPSTREAM_CHECKSUM", "upstream.checksum", str(func(c *Config) *string { return &c.Upstream.Checksum })},
+	{"S3SEAL_AUDIT", "audit", str(func(c *Config) *string { return &c.Audit })},
 	{"S3SEAL_LOG_LEVEL", "log.level", str(func(c *Config) *string { return &c.Log.Level })},
 	{"S3SEAL_LOG_FORMAT", "log.format", str(func(c *Config) *string { return &c.Log.Format })},
 }

@@ -150,6 +150,7 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	nh, err := envelope.Copy(ctx, rt.Keys, eh, src.Bucket, src.Key, q.target.Bucket, q.target.Key, nil)
+	h.auditKey(q, "reseal", "", eh, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
 		return
@@ -270,6 +271,7 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		return
 	}
 	ok, hdr, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n})
+	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
 		return

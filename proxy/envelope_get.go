@@ -135,6 +135,7 @@ func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr h
 		return nil, errObjectAuth.WithCause(err)
 	}
 	ok, err := envelope.Open(ctx, rt.Keys, eh, q.target.Bucket, q.target.Key)
+	h.auditKey(q, "unseal", "", eh, err)
 	if err != nil {
 		e := keyError(err)
 		if e.Code == errObjectAuth.Code {

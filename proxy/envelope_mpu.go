@@ -106,6 +106,7 @@ func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.Obj
 		return nil, nil, errUploadID
 	}
 	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.target.Bucket, q.target.Key)
+	h.auditKey(q, "unseal", "", ref.hdr, err)
 	if err != nil {
 		if envelopeAuthFailure(err) {
 			return nil, nil, errUploadID
@@ -159,6 +160,7 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
+	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
 		return
@@ -632,7 +634,7 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	if src.VersionID != "" {
 		query.Set("versionId", src.VersionID)
 	}
-	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}, query: query}
+	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}, query: query, identity: q.identity, class: q.class}
 	var s *sealed
 	size := sh.ContentLength
 	if sh.Header.Get(metaHeader) != "" {
@@ -951,6 +953,7 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 		return "", "", err
 	}
 	nk, nh, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
+	h.auditKey(q, "seal", rt.Keys.Name(), nh, err)
 	if err != nil {
 		return "", "", err
 	}

@@ -64,6 +64,7 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 		}
 	}
 	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n, Checksum: upfront})
+	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
 		return

@@ -197,6 +197,9 @@ func (h *Handler) upstreamRequest(w *responseWriter, q *request, auth *sigv4.Res
 func (h *Handler) send(w *responseWriter, q *request, ureq *upstream.Request, body *trackingReader) (*http.Response, bool) {
 	ctx := q.r.Context()
 	resp, err := h.up.Do(ctx, ureq)
+	if resp != nil {
+		q.upstreamStatus = resp.StatusCode
+	}
 	if body != nil {
 		var berr error
 		q.bytesIn, berr = body.state()

@@ -113,8 +113,12 @@ type Options struct {
 	// DefaultChecksum is sent upstream for PutObject bodies without a
 	// client checksum ("" for none).
 	DefaultChecksum checksum.Algorithm
-	Logger          *zap.Logger
-	Now             func() time.Time
+	// Metrics records request metrics; nil disables them.
+	Metrics *Metrics
+	// Audit receives one record per use of a key (nil: none).
+	Audit  *zap.Logger
+	Logger *zap.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the S3 API. It is safe for concurrent use.
@@ -133,6 +137,8 @@ type Handler struct {
 	// layouts caches multipart envelope objects' segment layouts by
 	// bucket, key and store ETag.
 	layouts *lru.Cache[string, *stream.Layout]
+	metrics *Metrics
+	audit   *zap.Logger
 	// sizes caches plaintext sizes learnt by HEAD for listed objects whose
 	// stored size is ambiguous, by bucket, key, version and ETag.
 	sizes *lru.Cache[string, int64]
@@ -165,6 +171,11 @@ func NewHandler(o Options) (*Handler, error) {
 		bufs:     sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }},
 
 		defaultChecksum: o.DefaultChecksum,
+		metrics:         o.Metrics,
+		audit:           o.Audit,
+	}
+	if h.audit == nil {
+		h.audit = zap.NewNop()
 	}
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
@@ -209,6 +220,8 @@ type request struct {
 	err       error
 	bytesIn   int64
 	upstreamN int64
+	// upstreamStatus is the status of the last upstream answer.
+	upstreamStatus int
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

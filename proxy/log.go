@@ -16,6 +16,7 @@ func (h *Handler) logRequest(q *request, w *responseWriter) {
 			status = 0 // aborted before any response
 		}
 	}
+	h.metrics.observe(q, status, w.bytes, h.now().Sub(q.start))
 	lvl := zapcore.InfoLevel
 	if status >= 500 || (q.err != nil && status == 0) {
 		lvl = zapcore.WarnLevel

@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
+)
+
+// auditKey writes one audit record for a use of a key: who (client), what
+// (bucket, key, operation), which key (provider and key id, never key
+// material) and the outcome.
+func (h *Handler) auditKey(q *request, use string, provider string, hdr envelope.Header, err error) {
+	client := ""
+	if q.identity != nil {
+		client = q.identity.Name
+	}
+	keyID := ""
+	if hdr != nil {
+		keyID = hdr.KeyID()
+		provider = hdr.Provider().String()
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+		if e := keyError(err); e.Code == "AccessDenied" {
+			outcome = "denied"
+		} else if e.Code == "ServiceUnavailable" {
+			outcome = "unavailable"
+		}
+	}
+	h.audit.Info("key use",
+		zap.String("request_id", q.id),
+		zap.String("client", client),
+		zap.String("op", string(q.class.Op)),
+		zap.String("bucket", q.target.Bucket),
+		zap.String("key", q.target.Key),
+		zap.String("use", use),
+		zap.String("provider", provider),
+		zap.String("key_id", keyID),
+		zap.String("outcome", outcome))
+}
