@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -149,4 +151,42 @@ func TestEnvelopeTamper(t *testing.T) {
 			t.Fatalf("the untouched ciphertext and metadata rewritten as they were do not read: failed=%v", failed)
 		}
 	})
+}
+
+// TestEnvelopeCopyAcrossModes copies between an envelope prefix and a
+// passthrough prefix in both directions.
+func TestEnvelopeCopyAcrossModes(t *testing.T) {
+	testbed.Require(t)
+	up := shared.minio
+	ring := newKeyring(t)
+	cfg := filepath.Join(t.TempDir(), "s3seal.yaml")
+	must(t, os.WriteFile(cfg, []byte("mode: envelope\nkeys: local:"+ring+"\npolicies:\n  - name: open\n    prefix: plain/\n    mode: passthrough\n"), 0o600), "config")
+	p := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_CONFIG": cfg}})
+	c := p.Client(t)
+	direct := up.Client(t)
+	bucket := newBucket(t, up)
+	body := randBytes(150_000)
+	_, err := c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("sealed/src"), Body: bytes.NewReader(body), Metadata: map[string]string{"m": "1"}})
+	must(t, err, "PutObject")
+	_, err = c.CopyObject(ctx(t), &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("plain/out"), CopySource: aws.String(bucket + "/sealed/src")})
+	must(t, err, "CopyObject envelope -> passthrough")
+	out, err := direct.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("plain/out")})
+	must(t, err, "direct GetObject")
+	stored, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(stored, body) || out.Metadata["s3seal"] != "" || out.Metadata["m"] != "1" {
+		t.Errorf("passthrough copy of an envelope object: stored %d bytes (plaintext: %v), metadata %v", len(stored), bytes.Equal(stored, body), out.Metadata)
+	}
+	_, err = c.CopyObject(ctx(t), &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("sealed/back"), CopySource: aws.String(bucket + "/plain/out")})
+	must(t, err, "CopyObject passthrough -> envelope")
+	if got := getBytes(t, c, bucket, "sealed/back"); !bytes.Equal(got, body) {
+		t.Error("copy back into envelope reads other bytes")
+	}
+	out, err = direct.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("sealed/back")})
+	must(t, err, "direct GetObject")
+	stored, _ = io.ReadAll(out.Body)
+	out.Body.Close()
+	if bytes.Contains(stored, body[:32]) || out.Metadata["s3seal"] == "" {
+		t.Error("copy into an envelope key stored plaintext")
+	}
 }

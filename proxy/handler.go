@@ -297,6 +297,9 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 	}
 	switch rule.Mode {
 	case policy.Passthrough:
+		if q.class.Op == s3.OpCopyObject && h.copyOutOfEnvelope(w, rt, q, nil) {
+			return
+		}
 		h.forward(w, q, q.auth)
 	case policy.SSES3, policy.SSEKMS, policy.SSEC:
 		h.serveSSE(w, rt, q)
