@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -192,3 +193,67 @@ func (h *Handler) logAuthFailure(q *request, err error) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// clientChecksums verifies the checksums a client sent in headers over the
+// plaintext body (the final byte is held back until they pass) and returns
+// the checksum known up front (a header) and the function the encrypter
+// calls at the end of the body for the checksum to keep in the segment
+// trailer (an aws-chunked trailer's, else the header's).
+func clientChecksums(q *request) (stream.Checksum, func(int64) (stream.Checksum, error), error) {
+	auth := q.auth
+	checks, err := checksum.HeaderChecks(q.r.Header)
+	if err != nil {
+		return stream.Checksum{}, nil, err
+	}
+	if err := auth.CheckBody(checks...); err != nil {
+		return stream.Checksum{}, nil, err
+	}
+	var upfront stream.Checksum
+	if alg, v, ok, _ := checksum.FromHeader(q.r.Header); ok {
+		if upfront, err = streamChecksum(alg, v); err != nil {
+			return stream.Checksum{}, nil, s3err.InvalidRequest.WithCause(err)
+		}
+	}
+	late := func(int64) (stream.Checksum, error) {
+		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
+			v, ok := auth.ChecksumValue()
+			if !ok {
+				return stream.Checksum{}, s3err.IncompleteBody
+			}
+			return streamChecksum(auth.ChecksumAlgorithm, v)
+		}
+		return upfront, nil
+	}
+	return upfront, late, nil
+}
+
+// echoClientChecksum puts the checksum the client sent (verified on the
+// way in) into a response.
+func echoClientChecksum(h http.Header, q *request, upfront stream.Checksum) {
+	auth := q.auth
+	if auth.ChecksumAlgorithm != "" {
+		if v, ok := auth.ChecksumValue(); ok {
+			h.Set(auth.ChecksumAlgorithm.HeaderName(), v)
+		}
+		return
+	}
+	if name, v, ok := checksumHeader(upfront); ok {
+		h.Set(name, v)
+	}
+}
+
+// writeResult sends a small XML result document (CopyObjectResult,
+// CopyPartResult, ...) with the given ETag (already the client's) and
+// last-modified time.
+func (h *Handler) writeResult(w *responseWriter, name, etag, lastModified string) {
+	if lastModified == "" {
+		lastModified = h.now().UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: name}, ETag: etag, LastModified: lastModified}
+	b, _ := xml.Marshal(out)
+	b = append([]byte(xml.Header), b...)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}

@@ -235,15 +235,8 @@ func (h *Handler) relayCopyResult(w *responseWriter, q *request, resp *http.Resp
 		h.relay(w, q, resp)
 		return
 	}
-	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: res.XMLName.Local},
-		ETag: clientETag(res.ETag), LastModified: res.LastModified}
-	b, _ := xml.Marshal(out)
-	b = append([]byte(xml.Header), b...)
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	h.writeResult(w, res.XMLName.Local, clientETag(res.ETag), res.LastModified)
 }
 
 // copyReencrypt copies a plaintext source into an envelope key by reading
@@ -317,15 +310,8 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		h.relay(w, q, resp)
 		return
 	}
-	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyObjectResult"},
-		ETag: clientETag(resp.Header.Get("Etag")), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	b, _ := xml.Marshal(out)
-	b = append([]byte(xml.Header), b...)
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
 	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
 		w.Header().Set("X-Amz-Version-Id", v)
 	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	h.writeResult(w, "CopyObjectResult", clientETag(resp.Header.Get("Etag")), "")
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/xml"
 	"net/http"
 	"strings"
 
@@ -85,19 +84,12 @@ func (h *Handler) copyOutOfEnvelope(w *responseWriter, rt *Runtime, q *request, 
 		h.relay(w, q, resp)
 		return true
 	}
-	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyObjectResult"},
-		ETag: resp.Header.Get("Etag"), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	b, _ := xml.Marshal(out)
-	b = append([]byte(xml.Header), b...)
 	for _, k := range []string{"X-Amz-Version-Id", "X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id",
 		"X-Amz-Server-Side-Encryption-Customer-Algorithm"} {
 		if v := resp.Header.Get(k); v != "" {
 			w.Header().Set(k, v)
 		}
 	}
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	h.writeResult(w, "CopyObjectResult", resp.Header.Get("Etag"), "")
 	return true
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/stream"
-	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -245,31 +244,10 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, s3err.EntityTooLarge.WithMessage("A part of %d bytes exceeds the 5 GiB part limit once encrypted.", size))
 		return
 	}
-	checks, err := checksum.HeaderChecks(q.r.Header)
+	upfront, late, err := clientChecksums(q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
-	}
-	if err := auth.CheckBody(checks...); err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	var upfront stream.Checksum
-	if alg, v, found, _ := checksum.FromHeader(q.r.Header); found {
-		if upfront, err = streamChecksum(alg, v); err != nil {
-			h.fail(w, q, s3err.InvalidRequest.WithCause(err))
-			return
-		}
-	}
-	late := func(int64) (stream.Checksum, error) {
-		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
-			v, found := auth.ChecksumValue()
-			if !found {
-				return stream.Checksum{}, s3err.IncompleteBody
-			}
-			return streamChecksum(auth.ChecksumAlgorithm, v)
-		}
-		return upfront, nil
 	}
 	body := auth.Body
 	if body == nil {
@@ -295,11 +273,7 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	if auth.ChecksumAlgorithm != "" {
-		if v, found := auth.ChecksumValue(); found {
-			w.Header().Set(auth.ChecksumAlgorithm.HeaderName(), v)
-		}
-	}
+	echoClientChecksum(w.Header(), q, upfront)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -614,14 +588,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		h.relay(w, q, resp)
 		return
 	}
-	res := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyPartResult"},
-		ETag: clientETag(resp.Header.Get("Etag")), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	b, _ := xml.Marshal(res)
-	b = append([]byte(xml.Header), b...)
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	h.writeResult(w, "CopyPartResult", clientETag(resp.Header.Get("Etag")), "")
 }
 
 // openPlaintext opens a plaintext byte range ("bytes=a-b", or "" for all)
@@ -766,95 +733,28 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 			create[k] = v
 		}
 	}
-	cr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploads": {""}}, Header: create})
+	up, err := h.createStoreUpload(ctx, q.target.Bucket, q.target.Key, create)
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	var init struct {
-		UploadID string `xml:"UploadId"`
-	}
-	if cr.StatusCode != http.StatusOK {
-		defer cr.Body.Close()
-		h.relay(w, q, cr)
-		return
-	}
-	err = xml.NewDecoder(io.LimitReader(cr.Body, 1<<20)).Decode(&init)
-	cr.Body.Close()
-	if err != nil || init.UploadID == "" {
-		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read."))
-		return
-	}
-	abort := func() {
-		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}})
-		if err == nil {
-			drainClose(resp.Body)
-		}
-	}
-	var parts []completePart
 	for i := 0; i < l.Segments(); i++ {
 		seg := l.Segment(i)
-		hdr := http.Header{
-			"X-Amz-Copy-Source":          {src.escaped()},
-			"X-Amz-Copy-Source-If-Match": {etag},
-			"X-Amz-Copy-Source-Range":    {fmt.Sprintf("bytes=%d-%d", seg.CipherOffset, seg.CipherOffset+seg.CipherSize-1)},
-		}
-		num := strconv.Itoa(int(seg.Number))
-		resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPut, Bucket: q.target.Bucket, Key: q.target.Key,
-			Query: url.Values{"uploadId": {init.UploadID}, "partNumber": {num}}, Header: hdr})
-		if err != nil {
-			abort()
+		if err := up.copyPart(seg.Number, src, etag, seg.CipherOffset, seg.CipherSize); err != nil {
+			up.abort()
 			h.fail(w, q, err)
 			return
 		}
-		var res copyResult
-		if resp.StatusCode == http.StatusOK {
-			err = xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res)
-		}
-		if resp.StatusCode != http.StatusOK || err != nil || res.ETag == "" {
-			abort()
-			defer resp.Body.Close()
-			h.relay(w, q, resp)
-			return
-		}
-		resp.Body.Close()
-		parts = append(parts, completePart{PartNumber: int(seg.Number), ETag: res.ETag})
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
-	xb, _ := xml.Marshal(completeRequest{Parts: parts})
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key,
-		Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}, Body: strings.NewReader(string(xb)), ContentLength: int64(len(xb))})
+	newETag, version, err := up.complete()
 	if err != nil {
-		abort()
 		h.fail(w, q, err)
 		return
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		abort()
-		h.relay(w, q, resp)
-		return
+	if version != "" {
+		w.Header().Set("X-Amz-Version-Id", version)
 	}
-	doc, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var done struct {
-		ETag string `xml:"ETag"`
-	}
-	if xml.Unmarshal(doc, &done) != nil || done.ETag == "" {
-		abort()
-		h.fail(w, q, s3err.InternalError.WithMessage("The store did not complete the copy."))
-		return
-	}
-	out := copyResult{XMLName: xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "CopyObjectResult"},
-		ETag: clientETag(done.ETag), LastModified: h.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	b, _ := xml.Marshal(out)
-	b = append([]byte(xml.Header), b...)
-	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
-		w.Header().Set("X-Amz-Version-Id", v)
-	}
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	h.writeResult(w, "CopyObjectResult", clientETag(newETag), "")
 }
 
 // relayout rewrites a just-completed multipart object whose parts are not
@@ -974,62 +874,113 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 			create.Set("X-Amz-Tagging", tags)
 		}
 	}
-	cr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{"uploads": {""}}, Header: create})
+	up, err := h.createStoreUpload(ctx, q.target.Bucket, q.target.Key, create)
 	if err != nil {
 		return "", "", err
 	}
-	var init struct {
-		UploadID string `xml:"UploadId"`
-	}
-	if cr.StatusCode != http.StatusOK {
-		defer cr.Body.Close()
-		return "", "", upstreamError(cr)
-	}
-	err = xml.NewDecoder(io.LimitReader(cr.Body, 1<<20)).Decode(&init)
-	cr.Body.Close()
-	if err != nil || init.UploadID == "" {
-		return "", "", errors.New("proxy: unreadable CreateMultipartUpload answer")
-	}
-	abort := func() {
-		if r, err := h.up.Do(context.WithoutCancel(ctx), &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key,
-			Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}}); err == nil {
-			drainClose(r.Body)
-		}
-	}
 	total := l.PlaintextSize()
 	ps := regularPartSize(total)
-	var parts []completePart
 	for n, off := uint32(1), int64(0); off < total || n == 1; n++ {
 		size := min(ps, total-off)
 		cipher, _ := stream.CiphertextSize(size)
 		enc, err := stream.NewEncryptReader(nk.SegmentKey(n), io.LimitReader(dec, size), nil)
+		if err == nil {
+			err = up.put(n, enc, cipher)
+		}
 		if err != nil {
-			abort()
+			up.abort()
 			return "", "", err
 		}
-		pr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPut, Bucket: q.target.Bucket, Key: q.target.Key,
-			Query: url.Values{"uploadId": {init.UploadID}, "partNumber": {strconv.Itoa(int(n))}}, Header: http.Header{}, Body: enc, ContentLength: cipher})
-		if err != nil {
-			abort()
-			return "", "", err
-		}
-		drainClose(pr.Body)
-		if pr.StatusCode != http.StatusOK {
-			abort()
-			return "", "", upstreamError(pr)
-		}
-		parts = append(parts, completePart{PartNumber: int(n), ETag: pr.Header.Get("Etag")})
 		off += size
 	}
 	if err := expectEOF(dec, make([]byte, 1)); err != nil {
-		abort()
+		up.abort()
 		return "", "", err
 	}
-	xb, _ := xml.Marshal(completeRequest{Parts: parts})
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: q.target.Bucket, Key: q.target.Key,
-		Query: url.Values{"uploadId": {init.UploadID}}, Header: http.Header{}, Body: strings.NewReader(string(xb)), ContentLength: int64(len(xb))})
+	return up.complete()
+}
+
+// storeUpload is a multipart upload s3seal runs in the store itself (to
+// copy or re-lay out objects).
+type storeUpload struct {
+	h           *Handler
+	ctx         context.Context
+	bucket, key string
+	id          string
+	parts       []completePart
+}
+
+// createStoreUpload creates a multipart upload in the store with the given
+// headers.
+func (h *Handler) createStoreUpload(ctx context.Context, bucket, key string, hdr http.Header) (*storeUpload, error) {
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodPost, Bucket: bucket, Key: key, Query: url.Values{"uploads": {""}}, Header: hdr})
 	if err != nil {
-		abort()
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, upstreamError(resp)
+	}
+	var init struct {
+		UploadID string `xml:"UploadId"`
+	}
+	if err := xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&init); err != nil || init.UploadID == "" {
+		return nil, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read.")
+	}
+	return &storeUpload{h: h, ctx: ctx, bucket: bucket, key: key, id: init.UploadID}, nil
+}
+
+func (u *storeUpload) do(method string, query url.Values, hdr http.Header, body io.Reader, n int64) (*http.Response, error) {
+	query.Set("uploadId", u.id)
+	return u.h.up.Do(u.ctx, &upstream.Request{Method: method, Bucket: u.bucket, Key: u.key, Query: query, Header: hdr, Body: body, ContentLength: n})
+}
+
+// put uploads part n.
+func (u *storeUpload) put(n uint32, body io.Reader, size int64) error {
+	resp, err := u.do(http.MethodPut, url.Values{"partNumber": {strconv.Itoa(int(n))}}, http.Header{}, body, size)
+	if err != nil {
+		return err
+	}
+	defer drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return upstreamError(resp)
+	}
+	u.parts = append(u.parts, completePart{PartNumber: int(n), ETag: resp.Header.Get("Etag")})
+	return nil
+}
+
+// copyPart fills part n server-side with size bytes at off of src, pinned
+// to the source's ETag.
+func (u *storeUpload) copyPart(n uint32, src copySource, etag string, off, size int64) error {
+	hdr := http.Header{
+		"X-Amz-Copy-Source":          {src.escaped()},
+		"X-Amz-Copy-Source-If-Match": {etag},
+		"X-Amz-Copy-Source-Range":    {fmt.Sprintf("bytes=%d-%d", off, off+size-1)},
+	}
+	resp, err := u.do(http.MethodPut, url.Values{"partNumber": {strconv.Itoa(int(n))}}, hdr, nil, 0)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var res copyResult
+	if resp.StatusCode == http.StatusOK {
+		err = xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res)
+	}
+	if resp.StatusCode != http.StatusOK || err != nil || res.ETag == "" {
+		return upstreamError(resp)
+	}
+	u.parts = append(u.parts, completePart{PartNumber: int(n), ETag: res.ETag})
+	return nil
+}
+
+// complete completes the upload (aborting it on failure) and returns the
+// object's ETag and version.
+func (u *storeUpload) complete() (string, string, error) {
+	sort.Slice(u.parts, func(i, j int) bool { return u.parts[i].PartNumber < u.parts[j].PartNumber })
+	xb, _ := xml.Marshal(completeRequest{Parts: u.parts})
+	resp, err := u.do(http.MethodPost, url.Values{}, http.Header{}, strings.NewReader(string(xb)), int64(len(xb)))
+	if err != nil {
+		u.abort()
 		return "", "", err
 	}
 	defer resp.Body.Close()
@@ -1038,11 +989,23 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 		ETag string `xml:"ETag"`
 	}
 	if resp.StatusCode != http.StatusOK || xml.Unmarshal(body, &done) != nil || done.ETag == "" {
-		abort()
+		u.abort()
 		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		if resp.StatusCode == http.StatusOK {
+			resp.StatusCode = http.StatusInternalServerError
+		}
 		return "", "", upstreamError(resp)
 	}
 	return done.ETag, resp.Header.Get("X-Amz-Version-Id"), nil
+}
+
+// abort abandons the upload, even when the request's context has ended.
+func (u *storeUpload) abort() {
+	resp, err := u.h.up.Do(context.WithoutCancel(u.ctx), &upstream.Request{Method: http.MethodDelete, Bucket: u.bucket, Key: u.key,
+		Query: url.Values{"uploadId": {u.id}}, Header: http.Header{}})
+	if err == nil {
+		drainClose(resp.Body)
+	}
 }
 
 // objectTagging returns an object's tags as a URL query string.

@@ -1,13 +1,11 @@
 package proxy
 
 import (
-	"errors"
 	"io"
 	"net/http"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/stream"
-	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
@@ -45,23 +43,10 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	// Checksums the client sent in headers describe the plaintext: verify
-	// them on the way in (the final byte is held back until they pass).
-	checks, err := checksum.HeaderChecks(q.r.Header)
+	upfront, lateChecksum, err := clientChecksums(q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
-	}
-	if err := auth.CheckBody(checks...); err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	var upfront stream.Checksum
-	if alg, v, ok, _ := checksum.FromHeader(q.r.Header); ok {
-		if upfront, err = streamChecksum(alg, v); err != nil {
-			h.fail(w, q, s3err.InvalidRequest.WithCause(err))
-			return
-		}
 	}
 	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n, Checksum: upfront})
 	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
@@ -70,24 +55,9 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer ok.Zero()
-	if err := envelope.CheckMetadataSize(user, hdr); err != nil {
-		var tl *envelope.MetadataTooLargeError
-		if errors.As(err, &tl) {
-			h.fail(w, q, s3err.New("MetadataTooLarge", http.StatusBadRequest, tl.Error()))
-			return
-		}
+	if err := checkMetaSize(user, hdr); err != nil {
 		h.fail(w, q, err)
 		return
-	}
-	lateChecksum := func(int64) (stream.Checksum, error) {
-		if auth.ChecksumTrailer && auth.ChecksumAlgorithm != "" {
-			v, ok := auth.ChecksumValue()
-			if !ok {
-				return stream.Checksum{}, s3err.IncompleteBody
-			}
-			return streamChecksum(auth.ChecksumAlgorithm, v)
-		}
-		return upfront, nil
 	}
 	body := auth.Body
 	if body == nil {
@@ -116,14 +86,7 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	// Report the client's own checksum, verified on the way in.
-	if auth.ChecksumAlgorithm != "" {
-		if v, ok := auth.ChecksumValue(); ok {
-			w.Header().Set(auth.ChecksumAlgorithm.HeaderName(), v)
-		}
-	} else if name, v, ok := checksumHeader(upfront); ok {
-		w.Header().Set(name, v)
-	}
+	echoClientChecksum(w.Header(), q, upfront)
 	w.WriteHeader(http.StatusOK)
 }
 
