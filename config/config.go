@@ -53,7 +53,8 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 
 	// Mode is the default policy for buckets no rule matches:
-	// passthrough, sse-s3, sse-kms, sse-c or envelope. Default passthrough.
+	// passthrough, sse-s3, sse-kms, sse-c, envelope or deny (refuse what
+	// no rule allows). Default passthrough.
 	Mode string `yaml:"mode"`
 	// Keys selects the key provider for envelope and sse-c modes:
 	// "local:<key ring file>" or "aws-kms:<key id, ARN or alias>".
@@ -252,7 +253,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Modes lists the valid policy modes.
-var modes = []string{"passthrough", "sse-s3", "sse-kms", "sse-c", "envelope"}
+var modes = []string{"passthrough", "sse-s3", "sse-kms", "sse-c", "envelope", "deny"}
 
 // FieldError is a validation error for one field.
 type FieldError struct {

@@ -66,7 +66,10 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 				key = k
 			}
 		}
-		if rt.Policy.Match(q.target.Bucket, key).Mode != policy.Envelope {
+		if rule := rt.Policy.Match(q.target.Bucket, key); rule.Mode != policy.Envelope {
+			if etag, ok := e.Fields["ETag"]; ok {
+				e.Fields["ETag"] = sseClientETag(rule, etag)
+			}
 			return nil
 		}
 		etag, hasETag := e.Fields["ETag"]

@@ -275,6 +275,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, q.target.Bucket))
 		return
 	}
+	// A copy reads its source bucket: the client must be allowed that too.
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+		if cs, err := parseCopySource(src); err == nil && !q.identity.Allowed(cs.Bucket) {
+			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, cs.Bucket))
+			return
+		}
+	}
 	h.dispatch(rw, rt, q)
 }
 
@@ -295,6 +302,10 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 		h.envList(w, rt, q)
 		return
 	}
+	if isListing(q.class.Op) && sseETagsIn(rt.Policy, q.target.Bucket) {
+		h.sseList(w, rt, q)
+		return
+	}
 	switch rule.Mode {
 	case policy.Passthrough:
 		if q.class.Op == s3.OpCopyObject && h.copyOutOfEnvelope(w, rt, q, nil) {
@@ -306,11 +317,7 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 	case policy.Envelope:
 		h.serveEnvelope(w, rt, q)
 	case policy.Deny:
-		msg := rule.Message
-		if msg == "" {
-			msg = "Access Denied by s3seal policy rule " + strconvQuote(rule.Name) + "."
-		}
-		h.fail(w, q, s3err.AccessDenied.WithMessage("%s", msg))
+		h.serveDeny(w, rt, q)
 	default:
 		h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal policy mode %s is not available in this build.", rule.Mode))
 	}

@@ -35,11 +35,14 @@ package proxy
 //   - SSE-C keys never reach applications (the key digests stores echo are
 //     removed from responses), are never logged, and are never sent to a
 //     plain-HTTP upstream unless the rule says allow_http.
+//   - ETags under sse-kms and sse-c are never shown as 32 hex digits
+//     (sse_etag.go).
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -149,10 +152,8 @@ func (s *SSE) CheckRules(e *policy.Engine) error {
 		if s.ring == nil {
 			return &policy.RuleError{Rule: r.Name, Field: "mode", Err: errors.New("sse-c needs a local key ring: set keys (S3SEAL_KEYS) to local:<key ring file>")}
 		}
-		if r.SSECKey != "" {
-			if _, err := s.ring.DeriveSSECKey(r.SSECKey, "", ""); err != nil {
-				return &policy.RuleError{Rule: r.Name, Field: "sse_c_key", Err: fmt.Errorf("key %q is not in the key ring", r.SSECKey)}
-			}
+		if r.SSECKey != "" && !slices.Contains(s.ring.Names(), r.SSECKey) {
+			return &policy.RuleError{Rule: r.Name, Field: "sse_c_key", Err: fmt.Errorf("key %q is not in the key ring", r.SSECKey)}
 		}
 	}
 	return nil
@@ -192,7 +193,7 @@ func (h *Handler) serveSSE(w *responseWriter, rt *Runtime, q *request) {
 			h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal does not know this operation and cannot apply policy rule %q (%s) to it, so it refuses it.", rule.Name, rule.Mode))
 			return
 		}
-		h.forward(w, q, q.auth)
+		h.sseForward(w, q)
 		return
 	}
 	if hasSSEC(q.r.Header, "") && !rule.AllowsClientSSEC() {
@@ -210,11 +211,28 @@ func (h *Handler) serveSSE(w *responseWriter, rt *Runtime, q *request) {
 		h.sseCopy(w, rt, s, q)
 	case s3.OpUploadPart, s3.OpCompleteMultipartUpload:
 		h.ssePart(w, s, q)
+	case s3.OpListParts:
+		h.sseListParts(w, s, q)
 	case s3.OpGetObject, s3.OpHeadObject, s3.OpGetObjectAttributes:
 		h.sseRead(w, s, q)
+	case s3.OpListObjects, s3.OpListObjectsV2, s3.OpListObjectVersions:
+		h.sseList(w, rt, q)
 	default:
-		h.forward(w, q, q.auth)
+		h.sseForward(w, q)
 	}
+}
+
+// sseForward forwards a request under a server-side encryption rule that
+// needs no encryption headers: only ETags change (conditional headers
+// mapped back, answers' ETags as clients see them).
+func (h *Handler) sseForward(w *responseWriter, q *request) {
+	h.forwardWith(w, q, q.auth, hooks{
+		request: func(u *upstream.Request) error { mapConditionalHeaders(u.Header); return nil },
+		response: func(w *responseWriter, q *request, resp *http.Response) bool {
+			sseResultETags(q.rule, q.class.Op, resp)
+			return false
+		},
+	})
 }
 
 // sseDest is the encryption a write asks the store for.
@@ -279,7 +297,7 @@ func (s *SSE) ssecUsable(rule *policy.Rule) error {
 	return nil
 }
 
-// keysOverPlainHTTP reports whether SSE-C keys may be sent for reads under
+// keysAllowed reports whether SSE-C keys may be sent for reads under
 // rule over this upstream.
 func (s *SSE) keysAllowed(rule *policy.Rule) bool {
 	return s.ring != nil && (!s.plainHTTP || rule.Mode == policy.SSEC && rule.AllowHTTP)
@@ -316,7 +334,10 @@ func (h *Handler) sseWrite(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 	}
 	bucket, key := q.target.Bucket, q.target.Key
 	h.forwardWith(w, q, q.auth, hooks{
-		request: func(u *upstream.Request) error { return s.apply(u.Header, d, bucket, key) },
+		request: func(u *upstream.Request) error {
+			mapConditionalHeaders(u.Header)
+			return s.apply(u.Header, d, bucket, key)
+		},
 		response: func(w *responseWriter, q *request, resp *http.Response) bool {
 			if resp.StatusCode >= 300 {
 				return h.sseWriteRefused(w, q, s, d, resp)
@@ -342,6 +363,7 @@ func (h *Handler) sseWrite(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 			if !d.Client {
 				stripSSECKeyMD5(resp.Header)
 			}
+			sseResultETags(q.rule, q.class.Op, resp)
 			return false
 		},
 	})

@@ -110,8 +110,12 @@ func (h *Handler) sseConfirm(q *request, s *SSE, resp *http.Response, d sseDest,
 				head.Header[n] = v
 			}
 		}
-	} else if err := s.apply(head.Header, d, bucket, key); err != nil {
-		return err
+	} else if d.Master != "" {
+		// Only SSE-C keys: S3 refuses x-amz-server-side-encryption on
+		// reads.
+		if err := s.apply(head.Header, d, bucket, key); err != nil {
+			return err
+		}
 	}
 	hresp, err := h.up.Do(context.WithoutCancel(ctx), head)
 	if err == nil {

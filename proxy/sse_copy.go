@@ -130,6 +130,9 @@ func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 			if !d.Client && !clientSrc {
 				stripSSECKeyMD5(resp.Header)
 			}
+			if !part {
+				sseResultETags(q.rule, q.class.Op, resp)
+			}
 			return false
 		})
 }

@@ -26,23 +26,33 @@ const (
 	hdrSSECKey       = "X-Amz-Server-Side-Encryption-Customer-Key"
 	hdrSSECKeyMD5    = "X-Amz-Server-Side-Encryption-Customer-Key-Md5"
 
-	// copySourcePrefix turns an SSE-C header into its copy-source variant
-	// (CopyObject, UploadPartCopy).
+	// copySourcePrefix selects the copy-source variant of an SSE-C header
+	// (CopyObject, UploadPartCopy): see ssecName.
 	copySourcePrefix = "X-Amz-Copy-Source-"
 
 	sseHdrCopySource = "X-Amz-Copy-Source"
 	sseHdrVersionID  = "X-Amz-Version-Id"
 )
 
-// ssecHeaderNames are the SSE-C headers with an empty prefix; prefix them
-// with copySourcePrefix for the copy source.
+// ssecHeaderNames are the SSE-C headers of the object itself; ssecName
+// gives their copy-source variants.
 var ssecHeaderNames = [...]string{hdrSSECAlgorithm, hdrSSECKey, hdrSSECKeyMD5}
+
+// ssecName returns SSE-C header n for the object (prefix "") or for the
+// copy source (prefix copySourcePrefix): X-Amz-Server-Side-Encryption-…
+// becomes X-Amz-Copy-Source-Server-Side-Encryption-….
+func ssecName(prefix, n string) string {
+	if prefix == "" {
+		return n
+	}
+	return prefix + strings.TrimPrefix(n, "X-Amz-")
+}
 
 // hasSSEC reports whether h carries any SSE-C header with the prefix (""
 // for the object itself, copySourcePrefix for a copy source).
 func hasSSEC(h http.Header, prefix string) bool {
 	for _, n := range ssecHeaderNames {
-		if len(h.Values(prefix+n)) > 0 {
+		if len(h.Values(ssecName(prefix, n))) > 0 {
 			return true
 		}
 	}
@@ -54,15 +64,15 @@ func hasSSEC(h http.Header, prefix string) bool {
 // key.
 func setSSEC(h http.Header, prefix string, key *[32]byte) {
 	sum := md5.Sum(key[:])
-	h.Set(prefix+hdrSSECAlgorithm, "AES256")
-	h.Set(prefix+hdrSSECKey, base64.StdEncoding.EncodeToString(key[:]))
-	h.Set(prefix+hdrSSECKeyMD5, base64.StdEncoding.EncodeToString(sum[:]))
+	h.Set(ssecName(prefix, hdrSSECAlgorithm), "AES256")
+	h.Set(ssecName(prefix, hdrSSECKey), base64.StdEncoding.EncodeToString(key[:]))
+	h.Set(ssecName(prefix, hdrSSECKeyMD5), base64.StdEncoding.EncodeToString(sum[:]))
 }
 
 // delSSEC removes the SSE-C headers with the prefix.
 func delSSEC(h http.Header, prefix string) {
 	for _, n := range ssecHeaderNames {
-		h.Del(prefix + n)
+		h.Del(ssecName(prefix, n))
 	}
 }
 
@@ -71,7 +81,7 @@ func delSSEC(h http.Header, prefix string) {
 // algorithm headers stay: they tell the client the object is SSE-C.
 func stripSSECKeyMD5(h http.Header) {
 	h.Del(hdrSSECKeyMD5)
-	h.Del(copySourcePrefix + hdrSSECKeyMD5)
+	h.Del(ssecName(copySourcePrefix, hdrSSECKeyMD5))
 }
 
 // readClientSSE decodes the x-amz-server-side-encryption headers of a
@@ -181,7 +191,7 @@ func parseSSESource(v string) (sseSource, error) {
 	if src.Bucket, err = url.PathUnescape(bucket); err != nil {
 		return src, bad
 	}
-	if src.Key, err = url.PathUnescape(key); err != nil {
+	if src.Key, err = url.PathUnescape(key); err != nil || strings.Contains(src.Bucket, "/") {
 		return src, bad
 	}
 	return src, nil

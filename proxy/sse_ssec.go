@@ -139,7 +139,10 @@ func (h *Handler) ssecTryKeys(w *responseWriter, q *request, cands []string,
 	for i >= 0 && i < len(cands) {
 		c, next := cands[i], -1
 		h.forwardWith(w, q, q.auth, hooks{
-			request: func(u *upstream.Request) error { return edit(u, c) },
+			request: func(u *upstream.Request) error {
+				mapConditionalHeaders(u.Header)
+				return edit(u, c)
+			},
 			response: func(w *responseWriter, q *request, resp *http.Response) bool {
 				if t.observe(c, resp.StatusCode) {
 					if next = t.next(cands, i); next >= 0 {
@@ -163,7 +166,7 @@ func ssecNoKeyFits(n int) *s3err.Error {
 func (h *Handler) sseRead(w *responseWriter, s *SSE, q *request) {
 	rule := q.rule
 	if hasSSEC(q.r.Header, "") {
-		h.forward(w, q, q.auth) // the client's own keys, allowed by the rule
+		h.sseForward(w, q) // the client's own keys, allowed by the rule
 		return
 	}
 	if rule.Mode == policy.SSEC {
@@ -193,6 +196,7 @@ func (h *Handler) sseRead(w *responseWriter, s *SSE, q *request) {
 				return true
 			}
 			stripSSECKeyMD5(resp.Header)
+			sseResultETags(q.rule, q.class.Op, resp)
 			return false
 		})
 }
@@ -259,6 +263,7 @@ func (h *Handler) ssePart(w *responseWriter, s *SSE, q *request) {
 	}
 	h.forwardWith(w, q, q.auth, hooks{
 		request: func(u *upstream.Request) error {
+			mapConditionalHeaders(u.Header)
 			if d.Master == "" {
 				return nil
 			}
@@ -290,6 +295,29 @@ func (h *Handler) ssePart(w *responseWriter, s *SSE, q *request) {
 			if !d.Client {
 				stripSSECKeyMD5(resp.Header)
 			}
+			return false
+		},
+	})
+}
+
+// sseListParts handles ListParts. Under sse-c it carries the upload's key:
+// AWS wants it when the upload has a checksum algorithm, which SDKs now
+// always set.
+func (h *Handler) sseListParts(w *responseWriter, s *SSE, q *request) {
+	if q.rule.Mode != policy.SSEC || hasSSEC(q.r.Header, "") {
+		h.sseForward(w, q)
+		return
+	}
+	if err := s.ssecUsable(q.rule); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	d := sseDest{Master: s.uploadMaster(q)}
+	bucket, key := q.target.Bucket, q.target.Key
+	h.forwardWith(w, q, q.auth, hooks{
+		request: func(u *upstream.Request) error { return s.apply(u.Header, d, bucket, key) },
+		response: func(w *responseWriter, q *request, resp *http.Response) bool {
+			stripSSECKeyMD5(resp.Header)
 			return false
 		},
 	})
