@@ -328,3 +328,21 @@ func toString(v any) string {
 	}
 	return ""
 }
+
+func TestCopySourceBucketLimits(t *testing.T) {
+	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>") }, func(rt *Runtime) {
+		ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK, Buckets: []string{"allowed-*"}}})
+		rt.Identities = ids
+		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
+	})
+	for src, want := range map[string]int{"/allowed-2/k": 200, "/secret/k": 403, "secret/k%20x": 403} {
+		resp := env.do(t, "PUT", "/allowed-1/dst", nil, http.Header{"X-Amz-Copy-Source": {src}})
+		e, raw := readErr(t, resp)
+		if resp.StatusCode != want {
+			t.Errorf("copy from %s: %d %s %s, want %d", src, resp.StatusCode, e.Code, raw, want)
+		}
+	}
+	if n := len(env.up.requests()); n != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", n)
+	}
+}
