@@ -534,5 +534,15 @@ func tlsOptions(cfg *config.Config, log *zap.Logger) tlsconf.Options {
 	if t.MinVersion == "1.3" {
 		o.MinVersion = 0x0304
 	}
+	// Any challenge listener certmagic opens itself binds where s3seal's
+	// own listeners do, never every interface by surprise.
+	hostOf := func(addr string) string {
+		h, _, _ := net.SplitHostPort(addr)
+		return h
+	}
+	o.ACME.ListenHost = hostOf(cfg.Listen)
+	if t.HTTPListen != "" {
+		o.ACME.ListenHost = hostOf(t.HTTPListen)
+	}
 	return o
 }
