@@ -387,7 +387,11 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		if lp, ok := kp.(*local.Provider); ok {
 			rt.Keyring = lp.Keyring()
 		}
-		rt.Keys = keys.NewCache(m.InstrumentProvider(kp), keys.CacheConfig{})
+		rt.Keys = keys.NewCache(m.InstrumentProvider(kp), keys.CacheConfig{
+			ReuseObjects: cfg.KeysCache.ReuseObjects,
+			ReuseAge:     cfg.KeysCache.ReuseAge.D(),
+			RetryAfter:   cfg.KeysCache.RetryAfter.D(),
+		})
 		log.Info("key provider ready", zap.String("provider", kp.Name()))
 	}
 	rules := make([]policy.Rule, 0, len(cfg.Policies))
@@ -519,6 +523,7 @@ func tlsOptions(cfg *config.Config, log *zap.Logger) tlsconf.Options {
 		KeyFile:      t.KeyFile,
 		ClientCAFile: t.ClientCAFile,
 		ClientAuth:   t.ClientAuth,
+		PreferHTTP2:  t.PreferHTTP2,
 		Logger:       log.Named("tls"),
 		ACME: tlsconf.ACMEOptions{
 			Domains:        t.ACME.Domains,

@@ -68,6 +68,22 @@ type Config struct {
 	Audit  string `yaml:"audit"`
 	Log    Log    `yaml:"log"`
 	Limits Limits `yaml:"limits"`
+	// KeysCache tunes the data-key cache in front of the key provider.
+	KeysCache KeysCache `yaml:"keys_cache"`
+}
+
+// KeysCache tunes the data-key cache. Zero values mean the defaults.
+type KeysCache struct {
+	// ReuseObjects is how many new objects one generated data key serves
+	// (default 10,000); a negative value makes one provider call per
+	// object.
+	ReuseObjects int `yaml:"reuse_objects"`
+	// ReuseAge is how long one generated data key serves new objects.
+	// Default 10m.
+	ReuseAge Duration `yaml:"reuse_age"`
+	// RetryAfter is how long new writes fail at once after the provider
+	// failed to renew the data key, before it is asked again. Default 1s.
+	RetryAfter Duration `yaml:"retry_after"`
 }
 
 // TLS configures the S3 listener's TLS.
@@ -85,6 +101,10 @@ type TLS struct {
 	// when ClientCAFile is set).
 	ClientCAFile string `yaml:"client_ca_file"`
 	ClientAuth   string `yaml:"client_auth"`
+	// PreferHTTP2 makes the listener choose HTTP/2 over HTTP/1.1 when a
+	// client offers both. HTTP/2 is always offered; HTTP/1.1 is preferred
+	// by default because it moves S3 bodies with less CPU.
+	PreferHTTP2 bool `yaml:"prefer_http2"`
 	// AllowInsecure permits mode off on a non-loopback listener.
 	AllowInsecure bool `yaml:"allow_insecure"`
 	// HTTPListen is an optional plain-HTTP listener serving ACME HTTP-01

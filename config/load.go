@@ -164,6 +164,7 @@ var envTable = []envVar{
 	{"S3SEAL_TLS_MIN_VERSION", "tls.min_version", str(func(c *Config) *string { return &c.TLS.MinVersion })},
 	{"S3SEAL_TLS_CLIENT_CA", "tls.client_ca_file", str(func(c *Config) *string { return &c.TLS.ClientCAFile })},
 	{"S3SEAL_TLS_CLIENT_AUTH", "tls.client_auth", str(func(c *Config) *string { return &c.TLS.ClientAuth })},
+	{"S3SEAL_TLS_PREFER_HTTP2", "tls.prefer_http2", boolean(func(c *Config) *bool { return &c.TLS.PreferHTTP2 })},
 	{"S3SEAL_TLS_ALLOW_INSECURE", "tls.allow_insecure", boolean(func(c *Config) *bool { return &c.TLS.AllowInsecure })},
 	{"S3SEAL_HTTP_LISTEN", "tls.http_listen", str(func(c *Config) *string { return &c.TLS.HTTPListen })},
 	{"S3SEAL_ACME_DOMAINS", "tls.acme.domains", list(func(c *Config) *[]string { return &c.TLS.ACME.Domains })},

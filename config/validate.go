@@ -65,6 +65,21 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxHeaderBytes < 4096 {
 		v.fail("limits.max_header_bytes", "", "must be at least 4096")
 	}
+	// A negative timeout would switch the protection off without a word.
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
+		{"limits.body_read_timeout", c.Limits.BodyReadTimeout}, {"limits.shutdown_timeout", c.Limits.ShutdownTimeout},
+		{"upstream.dial_timeout", c.Upstream.DialTimeout}, {"upstream.response_header_timeout", c.Upstream.ResponseHeaderTimeout},
+		{"upstream.idle_conn_timeout", c.Upstream.IdleConnTimeout},
+		{"keys_cache.reuse_age", c.KeysCache.ReuseAge}, {"keys_cache.retry_after", c.KeysCache.RetryAfter},
+	} {
+		if d.v < 0 {
+			v.fail(d.field, "", fmt.Sprintf("must be positive, got %v", time.Duration(d.v)))
+		}
+	}
 	return v.err()
 }
 

@@ -68,7 +68,7 @@ func TestACMEOptionsValidated(t *testing.T) {
 
 func TestACMETLSConfigALPN(t *testing.T) {
 	both := newManager(t, acmeOptions(t, ACMEOptions{Domains: []string{"s3.example.com"}}))
-	if got := both.TLSConfig().NextProtos; !slices.Equal(got, []string{"h2", "http/1.1", "acme-tls/1"}) {
+	if got := both.TLSConfig().NextProtos; !slices.Equal(got, []string{"http/1.1", "h2", "acme-tls/1"}) {
 		t.Errorf("NextProtos %q", got)
 	}
 	httpOnly := newManager(t, acmeOptions(t, ACMEOptions{Domains: []string{"s3.example.com"}, Challenges: []string{"HTTP-01"}}))
@@ -78,7 +78,7 @@ func TestACMETLSConfigALPN(t *testing.T) {
 	// TLSConfig hands out copies.
 	c := both.TLSConfig()
 	c.NextProtos[0] = "changed"
-	if both.TLSConfig().NextProtos[0] != "h2" {
+	if both.TLSConfig().NextProtos[0] != "http/1.1" {
 		t.Error("TLSConfig returned shared state")
 	}
 

@@ -154,21 +154,44 @@ func TestSelfSignedNeedsDataDir(t *testing.T) {
 	}
 }
 
+// TestHTTP2Negotiated: HTTP/2 is offered; a client offering both gets
+// HTTP/1.1 unless PreferHTTP2 is set, and an HTTP/2-only client gets HTTP/2.
 func TestHTTP2Negotiated(t *testing.T) {
-	dir := t.TempDir()
-	m := newManager(t, Options{DataDir: dir})
-	addr := serve(t, m.TLSConfig())
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: selfSignedClient(t, dir), ForceAttemptHTTP2: true}}
-	defer client.CloseIdleConnections()
-	_, port, _ := net.SplitHostPort(addr)
-	resp, err := client.Get("https://localhost:" + port + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 || string(body) != "HTTP/2.0" {
-		t.Errorf("protocol %s (server saw %q), want HTTP/2.0", resp.Proto, body)
+	for _, c := range []struct {
+		name        string
+		prefer      bool
+		clientProto []string
+		want        string
+	}{
+		{"both offered", false, nil, "HTTP/1.1"},
+		{"both offered, prefer h2", true, nil, "HTTP/2.0"},
+		{"h2 only", false, []string{"h2"}, "HTTP/2.0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := newManager(t, Options{DataDir: dir, PreferHTTP2: c.prefer})
+			addr := serve(t, m.TLSConfig())
+			tc := selfSignedClient(t, dir)
+			tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}
+			if c.clientProto != nil {
+				tc.NextProtos = c.clientProto
+				tr = &http.Transport{TLSClientConfig: tc}
+				tr.Protocols = new(http.Protocols)
+				tr.Protocols.SetHTTP2(true)
+			}
+			client := &http.Client{Transport: tr}
+			defer client.CloseIdleConnections()
+			_, port, _ := net.SplitHostPort(addr)
+			resp, err := client.Get("https://localhost:" + port + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != c.want {
+				t.Errorf("server saw %q, want %s", body, c.want)
+			}
+		})
 	}
 }
 
