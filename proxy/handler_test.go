@@ -330,7 +330,9 @@ func toString(v any) string {
 }
 
 func TestCopySourceBucketLimits(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>") }, func(rt *Runtime) {
+	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>")
+	}, func(rt *Runtime) {
 		ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK, Buckets: []string{"allowed-*"}}})
 		rt.Identities = ids
 		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
