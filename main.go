@@ -5,6 +5,7 @@
 //	s3seal keygen    create a local key ring
 //	s3seal inspect   show what an object's s3seal metadata says
 //	s3seal decrypt   decrypt a downloaded object without a running proxy
+//	s3seal rewrap    move every object under a prefix to the active key
 //	s3seal version   print the version
 package main
 
@@ -27,6 +28,7 @@ Usage:
   s3seal inspect --metadata FILE         show what an object's metadata says
   s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K IN OUT
                                          decrypt a downloaded object offline
+  s3seal rewrap --bucket B [flags]       move objects to the active key (key rotation)
   s3seal healthcheck [--ready] [--url URL]
                                          check the admin listener (container HEALTHCHECK)
   s3seal version                         print the version
@@ -56,6 +58,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return demo(ctx, rest, stdout, stderr)
 	case "keygen", "inspect", "decrypt":
 		return offline(cmd, rest, stdin, stdout, stderr)
+	case "rewrap":
+		// rewrapCommand handles SIGINT/SIGTERM itself: the first signal
+		// lets objects in flight finish and saves progress.
+		return rewrapCommand(context.Background(), rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(rest, stdout, stderr)
 	case "version", "--version":
