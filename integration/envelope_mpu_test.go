@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -308,5 +309,48 @@ func TestEnvelopeMultipart(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestEnvelopeMultipartAcrossReplicas alternates the parts of one upload
+// between two s3seal processes, restarts one mid-upload, and completes on
+// the other: no state lives in any process.
+func TestEnvelopeMultipartAcrossReplicas(t *testing.T) {
+	testbed.Require(t)
+	up := shared.minio
+	ring := newKeyring(t)
+	// Two replicas with the same key ring and client identity.
+	ak, sk := "replica-client", "replica-secret-"+randHex(8)
+	env := map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "local:" + ring,
+		"S3SEAL_CLIENT_ACCESS_KEY_ID": ak, "S3SEAL_CLIENT_SECRET_ACCESS_KEY": sk}
+	a := startProxy(t, up, proxyOptions{Env: env})
+	b := startProxy(t, up, proxyOptions{Env: env})
+	a.AccessKey, a.SecretKey, b.AccessKey, b.SecretKey = ak, sk, ak, sk
+	bucket := newBucket(t, up)
+	key := "replicas/object"
+	body := randBytes(4*(5<<20) + 999)
+	cr, err := a.Client(t).CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	must(t, err, "Create on A")
+	var done []types.CompletedPart
+	for i := 0; i < 5; i++ {
+		via := a
+		if i%2 == 1 {
+			via = b
+		}
+		if i == 2 {
+			a.Restart(t) // s3seal A restarts between parts
+			waitReady(t, a.Admin+"/readyz", 20*time.Second)
+		}
+		part := body[i*(5<<20) : min((i+1)*(5<<20), len(body))]
+		out, err := via.Client(t).UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(part)})
+		must(t, err, fmt.Sprintf("UploadPart %d", i+1))
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+	}
+	_, err = b.Client(t).CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+	must(t, err, "Complete on B")
+	for _, p := range []*proxy{a, b} {
+		if got := getBytes(t, p.Client(t), bucket, key); !bytes.Equal(got, body) {
+			t.Errorf("read through %s: other bytes", p.Endpoint)
+		}
 	}
 }
