@@ -175,16 +175,20 @@ func waitReady(t testing.TB, url string, timeout time.Duration) {
 	}
 }
 
-// Client returns an aws-sdk-go-v2 client of s3seal with default settings
-// (default checksums, which over HTTPS means aws-chunked trailers).
+// Client returns an aws-sdk-go-v2 client of s3seal with the settings
+// config.LoadDefaultConfig gives: checksums on every upload that supports
+// them (CRC32, which over HTTPS goes in an aws-chunked trailer) and
+// checksum validation of responses. s3.New alone would leave both unset.
 func (p *proxy) Client(t testing.TB, optFns ...func(*s3.Options)) *s3.Client {
 	t.Helper()
 	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(p.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, ""),
-		HTTPClient:   testbed.SDKHTTPClient(t, p.CAFile),
+		Region:                     "us-east-1",
+		BaseEndpoint:               aws.String(p.Endpoint),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, ""),
+		HTTPClient:                 testbed.SDKHTTPClient(t, p.CAFile),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	}, optFns...)
 }
 

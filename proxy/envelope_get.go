@@ -82,6 +82,17 @@ func (r *byteRange) resolve(size int64) (a, b int64, ok bool) {
 // the trailer when the range reaches the last chunk.
 func (r *byteRange) speculative() string {
 	const ec = stream.EncryptedChunkSize
+	// No object holds more than a segment's largest plaintext: clamping
+	// there keeps the arithmetic below from overflowing on huge values
+	// and leaves the range's meaning for every real object unchanged.
+	if r.suffix > stream.MaxSegmentSize || r.start > stream.MaxSegmentSize || r.end > stream.MaxSegmentSize {
+		c := *r
+		c.suffix, c.start = min(c.suffix, stream.MaxSegmentSize), min(c.start, stream.MaxSegmentSize)
+		if c.end > stream.MaxSegmentSize {
+			c.end = -1
+		}
+		r = &c
+	}
 	switch {
 	case r.suffix > 0:
 		chunks := (r.suffix+stream.ChunkSize-1)/stream.ChunkSize + 1
@@ -494,6 +505,10 @@ func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *ht
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
 	w.Header().Set("Content-Length", itoa(b-a+1))
 	h.streamPlaintext(w, q, rr, http.StatusPartialContent, b-a+1)
+	// The speculative fetch may end a chunk and a trailer beyond what was
+	// needed: read them, so the store's connection is kept for reuse
+	// rather than torn down (a TLS handshake per ranged GET otherwise).
+	_, _ = io.CopyN(io.Discard, body, 2*stream.EncryptedChunkSize)
 }
 
 // envGetPart serves GET ?partNumber=N.

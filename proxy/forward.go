@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -39,7 +40,11 @@ var dropRequestHeaders = map[string]bool{
 	"Trailer":                      true,
 	"Upgrade":                      true,
 	"Expect":                       true,
-	upstream.LoopHeader:            true,
+	// SDK telemetry: meaningless to the store, and every header sent is
+	// one more to sign.
+	"Amz-Sdk-Invocation-Id": true,
+	"Amz-Sdk-Request":       true,
+	upstream.LoopHeader:     true,
 }
 
 // dropResponseHeaders are upstream response headers never relayed.
@@ -206,6 +211,13 @@ func (h *Handler) send(w *responseWriter, q *request, ureq *upstream.Request, bo
 		if berr != nil && !errors.Is(berr, io.EOF) {
 			if resp != nil {
 				drainClose(resp.Body)
+			}
+			// A body that stalled past the body read timeout is the
+			// client's fault, as on S3 (the read error also cancels ctx).
+			var ne net.Error
+			if errors.As(berr, &ne) && ne.Timeout() {
+				h.fail(w, q, s3err.RequestTimeout.WithCause(berr))
+				return nil, false
 			}
 			if contextErr(ctx) {
 				h.fail(w, q, errClientGone)

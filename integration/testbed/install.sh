@@ -18,6 +18,9 @@ VERSITYGW=github.com/versity/versitygw/cmd/versitygw@v1.8.0
 PEBBLE=github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
 CHALLTESTSRV=github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@v2.10.3
 MC=github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
+# Caddy is the second "any TLS reverse proxy" reference of the benchmarks
+# (integration/bench); nginx, the first, comes from the distribution.
+CADDY=github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -61,8 +64,19 @@ aptinstall() {
     return 1
   fi
   log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Packaged servers (nginx) must not start as system services listening on
+  # every interface: the test bed runs them itself, on loopback. A
+  # policy-rc.d that answers 101 keeps invoke-rc.d from starting them.
+  local policy=/usr/sbin/policy-rc.d added=0 rc=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || rc=$?
+  if ((rc == 0)); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  fi
+  if ((added)); then rm -f "$policy"; fi
+  return $rc
 }
 
 what="${1:-all}"
@@ -75,8 +89,15 @@ case "$what" in
     goinstall pebble-challtestsrv "$CHALLTESTSRV"
     goinstall mc "$MC"
     goinstall minio "$MINIO"
-    aptinstall s3cmd:s3cmd rclone:rclone aws:awscli
+    goinstall caddy "$CADDY"
+    aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
     ;;
-  *) echo "usage: $0 [all]" >&2; exit 2 ;;
+  bench)
+    # Only what integration/bench needs beyond the suite's servers.
+    goinstall minio "$MINIO"
+    goinstall caddy "$CADDY"
+    aptinstall nginx:nginx
+    ;;
+  *) echo "usage: $0 [all|bench]" >&2; exit 2 ;;
 esac
 echo "$bin"
