@@ -37,6 +37,14 @@ func RewriteXML(doc []byte, entries []string, fn func(e *Entry) error) ([]byte, 
 	if len(doc) > maxRewriteDoc {
 		return nil, ErrDocumentTooLarge
 	}
+	if out, ok, err := rewriteFast(doc, entries, fn); ok {
+		return out, err
+	}
+	return rewriteGeneral(doc, entries, fn)
+}
+
+// rewriteGeneral is RewriteXML by tokenising the document.
+func rewriteGeneral(doc []byte, entries []string, fn func(e *Entry) error) ([]byte, error) {
 	want := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		want[e] = true
