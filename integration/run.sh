@@ -3,7 +3,7 @@
 #
 #   1. installs the test bed (MinIO, versitygw, local-kms, Pebble, clients)
 #      with integration/testbed/install.sh, reusing what is already installed;
-#   2. checks formatting (gofmt -l) and go vet;
+#   2. checks formatting (gofmt -l), go vet and staticcheck;
 #   3. runs the packages with concurrency under the race detector;
 #   4. runs every test, integration tests included, against real servers;
 #   5. fuzzes every Fuzz* target for a short, bounded time.
@@ -66,6 +66,10 @@ check_vet() {
   (cd deploy/check && go vet ./...) || rc=1
   ((rc == 0)) && echo "go vet: clean"
   return $rc
+}
+
+check_staticcheck() {
+  "$S3SEAL_TESTBED_BIN/staticcheck" ./... && echo "staticcheck: clean"
 }
 
 race_tests() {
@@ -143,6 +147,7 @@ if ((failures > 0)); then
 fi
 step "gofmt" check_gofmt
 step "go vet" check_vet
+step "staticcheck" check_staticcheck
 step "race tests (proxy, crypto)" race_tests
 step "full suite (S3SEAL_INTEGRATION=1)" full_suite
 step "fuzzing (${fuzztime} per target)" fuzz

@@ -232,7 +232,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
-				q.err = errors.New("response aborted mid-body")
+				if q.err == nil {
+					q.err = errors.New("response aborted mid-body")
+				}
 				panic(v)
 			}
 			h.log.Error("panic serving request", zap.Any("panic", v), zap.String("request_id", q.id), zap.Stack("stack"))
@@ -276,8 +278,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A copy reads its source bucket: the client must be allowed that too.
+	// A source s3seal cannot parse is refused, never forwarded unchecked:
+	// the store may read it another way (MinIO copies "b/k?versionId=%zz"
+	// from b/k).
 	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
-		if cs, err := parseCopySource(src); err == nil && !q.identity.Allowed(cs.Bucket) {
+		cs, err := parseCopySource(src)
+		if err != nil {
+			h.fail(rw, q, err)
+			return
+		}
+		if !q.identity.Allowed(cs.Bucket) {
 			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, cs.Bucket))
 			return
 		}
@@ -294,6 +304,11 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 	}
 	q.rule = rule
 	q.policy = rule.Name + ":" + string(rule.Mode)
+	if q.class.Op == s3.OpListBuckets && len(q.identity.Buckets) > 0 {
+		// A client limited to some buckets sees only those.
+		h.forwardWith(w, q, q.auth, hooks{response: h.filterBuckets})
+		return
+	}
 	if isListing(q.class.Op) && envelopeIn(rt.Policy, q.target.Bucket) {
 		if rt.Keys == nil {
 			h.fail(w, q, s3err.InternalError.WithMessage("s3seal has an envelope policy but no key provider; set keys (S3SEAL_KEYS)."))
@@ -325,8 +340,6 @@ func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
 
 // passthroughRule applies when no policy engine is configured.
 var passthroughRule = &policy.Rule{Name: "default", Mode: policy.Passthrough}
-
-func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // authenticate verifies the request's signature, or trusts a sidecar peer,
 // and records who the client is.
@@ -375,7 +388,10 @@ func (h *Handler) trustedPeer(ids *Identities, r *http.Request) bool {
 func (h *Handler) fail(w *responseWriter, q *request, err error) {
 	q.err = err
 	if errors.Is(err, errClientGone) {
-		return
+		// Nothing can be answered. Abort, so that net/http does not
+		// finish the response with an implicit 200 for a client that
+		// half-closed its connection and still reads.
+		panic(http.ErrAbortHandler)
 	}
 	h.writeError(w, q, toS3Error(err))
 }

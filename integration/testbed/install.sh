@@ -21,6 +21,7 @@ MC=github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
 # Caddy is the second "any TLS reverse proxy" reference of the benchmarks
 # (integration/bench); nginx, the first, comes from the distribution.
 CADDY=github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
+STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -90,6 +91,7 @@ case "$what" in
     goinstall mc "$MC"
     goinstall minio "$MINIO"
     goinstall caddy "$CADDY"
+    goinstall staticcheck "$STATICCHECK"
     aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
     ;;
   bench)

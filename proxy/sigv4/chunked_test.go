@@ -157,7 +157,6 @@ func TestStreamingIOTest(t *testing.T) {
 type bodyCase struct {
 	name  string
 	spec  chunkSpec
-	size  int
 	edit  func(frames [][]byte) [][]byte
 	setup func(v *Verifier, h http.Header)
 	code  string

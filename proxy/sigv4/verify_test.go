@@ -145,19 +145,14 @@ func TestSignedPayloadBody(t *testing.T) {
 	for _, pos := range []int{0, 50000, len(body) - 1} {
 		bad := bytes.Clone(body)
 		bad[pos] ^= 0x40
-		s := toServer(t, withBody(t, r, bad))
-		res, err := v.Verify(s)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, step := range []int{1, 1000, 65536, 200000} {
 			s := toServer(t, withBody(t, r, bad))
-			res, err = v.Verify(s)
+			res, err := v.Verify(s)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c := &countingReader{r: res.Body}
-			_, err := readBody(c, step)
+			_, err = readBody(c, step)
 			expectCode(t, err, "XAmzContentSHA256Mismatch")
 			if c.n >= int64(len(body)) {
 				t.Fatalf("flip at %d step %d: released %d of %d bytes", pos, step, c.n, len(body))

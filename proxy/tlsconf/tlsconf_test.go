@@ -228,7 +228,8 @@ func TestProtocolVersions(t *testing.T) {
 }
 
 func TestMinVersionValidated(t *testing.T) {
-	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionSSL30, 0x0305} {
+	// 0x0300 is SSL 3.0 (its crypto/tls constant is deprecated).
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, 0x0300, 0x0305} {
 		_, err := New(t.Context(), Options{DataDir: t.TempDir(), MinVersion: v, Logger: nopLogger()})
 		if err == nil || !strings.Contains(err.Error(), "MinVersion") {
 			t.Errorf("MinVersion %#04x: err %v, want a MinVersion error", v, err)
