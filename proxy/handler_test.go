@@ -348,3 +348,34 @@ func TestCopySourceBucketLimits(t *testing.T) {
 		t.Fatalf("upstream saw %d requests, want 1", n)
 	}
 }
+
+func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
+	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions || r.Header.Get("Origin") != "https://app.example" {
+			t.Errorf("upstream got %s with Origin %q", r.Method, r.Header.Get("Origin"))
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
+		w.WriteHeader(http.StatusOK)
+	}, nil)
+	req, _ := http.NewRequest(http.MethodOptions, env.srv.URL+"/b/k", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "PUT")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Any other unauthenticated request is refused.
+	get, _ := http.NewRequest(http.MethodGet, env.srv.URL+"/b/k", nil)
+	resp, err = http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := readErr(t, resp)
+	if resp.StatusCode != 403 || e.Code != "AccessDenied" || len(env.up.requests()) != 1 {
+		t.Fatalf("anonymous GET: %d %s, upstream saw %d requests", resp.StatusCode, e.Code, len(env.up.requests()))
+	}
+}
