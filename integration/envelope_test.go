@@ -198,6 +198,17 @@ func TestEnvelopeObjects(t *testing.T) {
 				}
 				_, err = c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("fresh"), Body: strings.NewReader("x"), IfNoneMatch: aws.String("*")})
 				must(t, err, "PUT If-None-Match * for a new key")
+				fh, err := c.HeadObject(ctx(t), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("fresh")})
+				must(t, err, "HEAD fresh")
+				_, err = c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("fresh"), Body: strings.NewReader("y"), IfMatch: aws.String(`"0123456789abcdef0123456789abcdef-0"`)})
+				if errorCode(err) != "PreconditionFailed" {
+					t.Errorf("PUT If-Match with another ETag: %v, want PreconditionFailed", err)
+				}
+				_, err = c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("fresh"), Body: strings.NewReader("y"), IfMatch: fh.ETag})
+				must(t, err, "PUT If-Match with the ETag s3seal gave")
+				if got := getBytes(t, c, bucket, "fresh"); string(got) != "y" {
+					t.Errorf("after the conditional PUT: %q", got)
+				}
 			})
 			t.Run("offline-decrypt", func(t *testing.T) {
 				key := fmt.Sprintf("size/%d", 2*65536+500)
