@@ -30,7 +30,9 @@ func parseCopySource(v string) (copySource, error) {
 		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
 	b, k, ok := strings.Cut(p, "/")
-	if !ok || b == "" || k == "" {
+	// Only bucket-name characters: the bucket checked against the client's
+	// limits must be the one any store decodes from the header.
+	if !ok || b == "" || k == "" || strings.Trim(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
 		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
 	cs := copySource{Bucket: b, Key: k}
