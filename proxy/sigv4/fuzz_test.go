@@ -169,12 +169,11 @@ func FuzzPresigned(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzCorpus rewrites the committed seed corpora from the seeds
-// above; run with S3SEAL_WRITE_FUZZ_CORPUS=1 after changing them.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("S3SEAL_WRITE_FUZZ_CORPUS") == "" {
-		t.Skip("set S3SEAL_WRITE_FUZZ_CORPUS=1 to rewrite testdata/fuzz")
-	}
+// TestFuzzCorpusCurrent checks that the committed seed corpora are the
+// ones the seeds below produce; with S3SEAL_WRITE_FUZZ_CORPUS=1 it rewrites
+// them instead (after changing the seeds).
+func TestFuzzCorpusCurrent(t *testing.T) {
+	rewrite := os.Getenv("S3SEAL_WRITE_FUZZ_CORPUS") != ""
 	write := func(name string, i int, vals ...any) {
 		var b strings.Builder
 		b.WriteString("go test fuzz v1\n")
@@ -193,10 +192,18 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			}
 		}
 		dir := filepath.Join("testdata", "fuzz", name)
+		path := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
+		if !rewrite {
+			got, err := os.ReadFile(path)
+			if err != nil || string(got) != b.String() {
+				t.Errorf("%s is missing or stale (%v); run with S3SEAL_WRITE_FUZZ_CORPUS=1", path, err)
+			}
+			return
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
