@@ -78,6 +78,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { _ = log.Sync() }()
 
+	// SIGHUP is caught from here on: one arriving while s3seal starts (or
+	// right after READY=1) becomes a reload instead of ending the process,
+	// which is Go's default for an unhandled SIGHUP.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	app, err := newApp(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -95,9 +102,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	notify("READY", sd.Ready)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
