@@ -87,11 +87,24 @@ func BenchmarkDecode(b *testing.B) {
 
 func BenchmarkEncoder(b *testing.B) {
 	data := testBody(benchSize)
+	b.Run("buffered", func(b *testing.B) {
+		benchEncoder(b, func() io.Reader {
+			return NewUnsignedTrailerEncoder(bytes.NewReader(data), checksum.CRC32C, nil, 64<<10)
+		})
+	})
+	b.Run("length-known", func(b *testing.B) {
+		benchEncoder(b, func() io.Reader {
+			return NewUnsignedTrailerEncoderLen(bytes.NewReader(data), int64(len(data)), checksum.CRC32C, nil, 64<<10)
+		})
+	})
+}
+
+func benchEncoder(b *testing.B, newEncoder func() io.Reader) {
 	buf := make([]byte, 32<<10)
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		e := NewUnsignedTrailerEncoder(bytes.NewReader(data), checksum.CRC32C, nil, 64<<10)
+		e := newEncoder()
 		for {
 			if _, err := e.Read(buf); err != nil {
 				break

@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"errors"
 	"hash"
 	"io"
 	"strconv"
@@ -139,22 +140,28 @@ func (e *trailerEncoder) fill() error {
 	}
 	// Nothing left: the final chunk and the trailer.
 	e.done = true
-	tail := append(e.buf[:0], "0\r\n"...)
-	if e.alg != "" {
-		var v string
-		if e.value != nil {
-			v = e.value()
-		} else {
-			v = checksum.Encode(e.h.Sum(nil))
-		}
-		tail = append(tail, e.alg.HeaderName()...)
-		tail = append(tail, ':')
-		tail = append(tail, v...)
-		tail = append(tail, "\r\n"...)
-	}
-	tail = append(tail, "\r\n"...)
-	e.segs = [3][]byte{tail, nil, nil}
+	e.segs = [3][]byte{appendFinalChunk(e.buf[:0], e.alg, e.value, e.h), nil, nil}
 	return nil
+}
+
+// appendFinalChunk appends the zero-length final chunk, the trailer line
+// when alg is set (its value from value, or else the digest h computed over
+// the data) and the closing CRLF.
+func appendFinalChunk(dst []byte, alg checksum.Algorithm, value func() string, h hash.Hash) []byte {
+	dst = append(dst, "0\r\n"...)
+	if alg != "" {
+		var v string
+		if value != nil {
+			v = value()
+		} else {
+			v = checksum.Encode(h.Sum(nil))
+		}
+		dst = append(dst, alg.HeaderName()...)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
 }
 
 // release returns the chunk buffer once nothing staged refers to it.
@@ -163,4 +170,113 @@ func (e *trailerEncoder) release() {
 		putBuf(e.buf)
 		e.buf = nil
 	}
+}
+
+// NewUnsignedTrailerEncoderLen is NewUnsignedTrailerEncoder for a source
+// of exactly n bytes. Knowing each chunk's length before reading it, it
+// writes chunk headers ahead of the data and reads the data straight into
+// the caller's buffer: no chunk buffer and no copy. After n bytes it reads
+// r once more, to see its end (and any check the source makes there) and to
+// refuse a source longer than n; a shorter one is io.ErrUnexpectedEOF. The
+// output is byte for byte NewUnsignedTrailerEncoder's.
+func NewUnsignedTrailerEncoderLen(r io.Reader, n int64, alg checksum.Algorithm, value func() string, chunkSize int) io.Reader {
+	if chunkSize <= 0 {
+		chunkSize = DefaultEncoderChunkSize
+	}
+	e := &streamEncoder{src: r, remaining: n, chunk: int64(chunkSize), alg: alg, value: value}
+	if alg != "" && value == nil {
+		e.h = alg.New()
+	}
+	return e
+}
+
+// errSourceTooLong is returned when the source of a length-known encoder
+// holds more than its declared length.
+var errSourceTooLong = errors.New("sigv4: encoder source longer than its declared length")
+
+type streamEncoder struct {
+	src       io.Reader
+	remaining int64 // data bytes not yet read
+	inChunk   int64 // data bytes left in the current chunk
+	chunk     int64
+	alg       checksum.Algorithm
+	value     func() string
+	h         hash.Hash
+
+	staged  [160]byte // framing being written: header, CRLF, trailer
+	pending []byte    // unwritten part of staged
+	done    bool      // final chunk and trailer staged
+	err     error
+}
+
+func (e *streamEncoder) stage(parts ...[]byte) {
+	b := e.staged[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	e.pending = b
+}
+
+func (e *streamEncoder) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(e.pending) > 0 {
+			c := copy(p[n:], e.pending)
+			e.pending = e.pending[c:]
+			n += c
+			continue
+		}
+		if e.err != nil {
+			break
+		}
+		if e.inChunk > 0 {
+			want := min(int64(len(p)-n), e.inChunk)
+			k, err := e.src.Read(p[n : n+int(want)])
+			if e.h != nil {
+				e.h.Write(p[n : n+k])
+			}
+			n += k
+			e.inChunk -= int64(k)
+			e.remaining -= int64(k)
+			if e.inChunk == 0 {
+				e.stage([]byte("\r\n"))
+			}
+			switch {
+			case err == io.EOF && e.inChunk > 0:
+				e.err = io.ErrUnexpectedEOF
+			case err != nil && err != io.EOF:
+				e.err = err
+			case k == 0 && err == nil:
+				return n, nil // let the caller come back
+			}
+			continue
+		}
+		if e.remaining > 0 {
+			e.inChunk = min(e.chunk, e.remaining)
+			var hdr [20]byte
+			e.stage(strconv.AppendInt(hdr[:0], e.inChunk, 16), []byte("\r\n"))
+			continue
+		}
+		if !e.done {
+			// See the source's end before taking the trailer value.
+			var one [1]byte
+			k, err := io.ReadAtLeast(e.src, one[:], 1)
+			switch {
+			case k > 0:
+				e.err = errSourceTooLong
+				continue
+			case err != io.EOF:
+				e.err = err
+				continue
+			}
+			e.done = true
+			e.pending = appendFinalChunk(e.staged[:0], e.alg, e.value, e.h)
+			continue
+		}
+		e.err = io.EOF
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, e.err
 }

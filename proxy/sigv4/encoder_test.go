@@ -95,3 +95,67 @@ func TestEncoderIOTest(t *testing.T) {
 		t.Fatalf("source error: %v", err)
 	}
 }
+
+// TestEncoderLenMatchesBuffered: the length-known encoder writes exactly
+// what the buffered one writes, for every size around chunk boundaries and
+// every read size.
+func TestEncoderLenMatchesBuffered(t *testing.T) {
+	for _, alg := range []checksum.Algorithm{"", checksum.CRC32, checksum.SHA256} {
+		for _, cs := range []int{1, 7, 8192} {
+			for _, n := range []int{0, 1, cs - 1, cs, cs + 1, 3*cs + 5} {
+				if n < 0 {
+					continue
+				}
+				data := testBody(n)
+				want, err := io.ReadAll(NewUnsignedTrailerEncoder(bytes.NewReader(data), alg, nil, cs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(want)) != EncodedLength(int64(n), cs, alg) {
+					t.Fatalf("EncodedLength(%d, %d) = %d, output %d", n, cs, EncodedLength(int64(n), cs, alg), len(want))
+				}
+				if err := iotest.TestReader(NewUnsignedTrailerEncoderLen(iotest.HalfReader(bytes.NewReader(data)), int64(n), alg, nil, cs), want); err != nil {
+					t.Fatalf("alg %q chunk %d size %d: %v", alg, cs, n, err)
+				}
+			}
+		}
+	}
+}
+
+func TestEncoderLenSourceLength(t *testing.T) {
+	data := testBody(100)
+	if _, err := io.ReadAll(NewUnsignedTrailerEncoderLen(bytes.NewReader(data[:90]), 100, checksum.CRC32, nil, 32)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short source: %v", err)
+	}
+	if _, err := io.ReadAll(NewUnsignedTrailerEncoderLen(bytes.NewReader(data), 90, checksum.CRC32, nil, 32)); !errors.Is(err, errSourceTooLong) {
+		t.Errorf("long source: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := io.ReadAll(NewUnsignedTrailerEncoderLen(io.MultiReader(bytes.NewReader(data[:50]), iotest.ErrReader(boom)), 100, checksum.CRC32, nil, 32)); !errors.Is(err, boom) {
+		t.Errorf("failing source: %v", err)
+	}
+	// The trailer value is asked for only after the source reported its end.
+	src := &eofWatcher{r: bytes.NewReader(data)}
+	out, err := io.ReadAll(NewUnsignedTrailerEncoderLen(src, 100, checksum.CRC32, func() string {
+		if !src.eof {
+			t.Error("trailer value asked for before the source's end")
+		}
+		return "AAAAAA=="
+	}, 32))
+	if err != nil || !bytes.Contains(out, []byte("x-amz-checksum-crc32:AAAAAA==\r\n\r\n")) {
+		t.Fatalf("%v %q", err, out)
+	}
+}
+
+type eofWatcher struct {
+	r   io.Reader
+	eof bool
+}
+
+func (w *eofWatcher) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err == io.EOF {
+		w.eof = true
+	}
+	return n, err
+}

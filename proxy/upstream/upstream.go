@@ -323,7 +323,7 @@ func (c *Client) send(ctx context.Context, r *Request, region string) (*http.Res
 			req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(n, 10))
 			req.Header.Set("X-Amz-Trailer", r.Trailer.HeaderName())
 			addContentEncoding(req.Header, "aws-chunked")
-			body = sigv4.NewUnsignedTrailerEncoder(body, r.Trailer, r.TrailerValue, trailerChunkSize)
+			body = sigv4.NewUnsignedTrailerEncoderLen(body, n, r.Trailer, r.TrailerValue, trailerChunkSize)
 			n = sigv4.EncodedLength(n, trailerChunkSize, r.Trailer)
 		}
 		req.Body = io.NopCloser(body)
