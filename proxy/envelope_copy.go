@@ -220,13 +220,8 @@ type copyResult struct {
 // relayCopyResult relays a store copy answer with the client's ETag and
 // without checksums of the ciphertext.
 func (h *Handler) relayCopyResult(w *responseWriter, q *request, resp *http.Response) {
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		h.fail(w, q, err)
+	body, ok := h.readOK(w, q, resp, 1<<20)
+	if !ok {
 		return
 	}
 	var res copyResult

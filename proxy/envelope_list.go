@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,13 +47,8 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20+1))
-	if err != nil {
-		h.fail(w, q, err)
+	doc, ok := h.readOK(w, q, resp, 32<<20)
+	if !ok {
 		return
 	}
 	urlEncoded := q.query.Get("encoding-type") == "url"

@@ -178,13 +178,8 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		h.fail(w, q, err)
+	doc, read := h.readOK(w, q, resp, 1<<20)
+	if !read {
 		return
 	}
 	out, err := s3.RewriteXML(doc, []string{"InitiateMultipartUploadResult"}, func(e *s3.Entry) error {
@@ -439,13 +434,8 @@ func regularParts(cipher []int64) bool {
 // relayComplete relays a Complete answer with the client's ETag. S3 may
 // answer 200 with an error document after keeping the connection alive.
 func (h *Handler) relayComplete(w *responseWriter, q *request, resp *http.Response) {
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		h.fail(w, q, err)
+	doc, ok := h.readOK(w, q, resp, 1<<20)
+	if !ok {
 		return
 	}
 	if code, _, _ := parseErrorBody([]byte(strings.TrimSpace(string(doc)))); code != "" {
@@ -485,13 +475,8 @@ func (h *Handler) envListParts(w *responseWriter, q *request) {
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		h.fail(w, q, err)
+	doc, ok := h.readOK(w, q, resp, 32<<20)
+	if !ok {
 		return
 	}
 	out, err := s3.RewriteXML(doc, []string{"ListPartsResult", "Part"}, func(e *s3.Entry) error {

@@ -255,6 +255,26 @@ func (h *Handler) chooseChecksum(ureq *upstream.Request, q *request, auth *sigv4
 	}
 }
 
+// readOK reads the body of a store answer that s3seal rewrites before the
+// client sees it. Any status other than 200 is relayed as it is; a body
+// longer than limit, or one that breaks, fails the request. ok is false
+// when the client already has its answer.
+func (h *Handler) readOK(w *responseWriter, q *request, resp *http.Response, limit int64) (doc []byte, ok bool) {
+	if resp.StatusCode != http.StatusOK {
+		h.relay(w, q, resp)
+		return nil, false
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err == nil && int64(len(doc)) > limit {
+		err = s3err.InternalError.WithMessage("The store's answer is too large for s3seal to rewrite.")
+	}
+	if err != nil {
+		h.fail(w, q, err)
+		return nil, false
+	}
+	return doc, true
+}
+
 // relay copies an upstream response to the client. Errors are sanitised
 // (upstreamError); a body that breaks after the status went out aborts the
 // connection.
