@@ -42,7 +42,9 @@ import (
 // uploadIDPrefix marks upload ids minted by s3seal.
 const uploadIDPrefix = "S3S1"
 
-var uploadB64 = base64.RawURLEncoding
+// uploadB64 is strict: an id whose last character carries stray bits is
+// refused, so every upload has exactly one id.
+var uploadB64 = base64.RawURLEncoding.Strict()
 
 // encodeUploadID builds the upload id s3seal hands out.
 func encodeUploadID(storeID string, hdr envelope.Header, tag []byte) string {
