@@ -205,13 +205,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		return nil, err
 	}
 	h, err := proxy.NewHandler(proxy.Options{
-		Runtime:         rt,
-		Upstream:        up,
-		BodyReadTimeout: cfg.Limits.BodyReadTimeout.D(),
-		DefaultChecksum: defaultChecksum(cfg.Upstream.Checksum),
-		Metrics:         metrics,
-		Audit:           audit,
-		Logger:          log.Named("s3"),
+		Runtime:           rt,
+		Upstream:          up,
+		BodyReadTimeout:   cfg.Limits.BodyReadTimeout.D(),
+		S3ECMaxObjectSize: cfg.Limits.S3ECMaxObjectSize,
+		DefaultChecksum:   defaultChecksum(cfg.Upstream.Checksum),
+		Metrics:           metrics,
+		Audit:             audit,
+		Logger:            log.Named("s3"),
 	})
 	if err != nil {
 		return nil, err
@@ -391,6 +392,9 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		if lp, ok := kp.(*local.Provider); ok {
 			rt.Keyring = lp.Keyring()
 		}
+		if fu, ok := kp.(keys.ForeignUnwrapper); ok {
+			rt.S3EC = m.InstrumentForeign(kp.Name(), fu)
+		}
 		rt.Keys = keys.NewCache(m.InstrumentProvider(kp), keys.CacheConfig{
 			ReuseObjects: cfg.KeysCache.ReuseObjects,
 			ReuseAge:     cfg.KeysCache.ReuseAge.D(),
@@ -405,7 +409,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 			KMSKeyID: p.KMSKeyID, KMSContext: p.KMSContext, BucketKey: p.BucketKey,
 			SSECKey:   p.SSECKey,
 			ClientSSE: policy.ClientSSE(p.ClientSSE), ClientSSEC: policy.ClientSSEC(p.ClientSSEC),
-			AllowHTTP: p.AllowHTTP, AllowPlaintextReads: p.AllowPlaintextReads,
+			AllowHTTP: p.AllowHTTP, AllowPlaintextReads: p.AllowPlaintextReads, AllowS3ECReads: p.AllowS3ECReads,
 			Deny: policy.DenyScope(p.Deny), Message: p.Message,
 		})
 	}

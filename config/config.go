@@ -227,6 +227,11 @@ type Limits struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds graceful shutdown. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// S3ECMaxObjectSize bounds the Amazon S3 Encryption Client objects
+	// s3seal decrypts (allow_s3ec_reads): their one GCM tag covers the
+	// whole body, which is therefore held in memory until it verifies.
+	// Concurrent reads share this budget. Default 64 MiB.
+	S3ECMaxObjectSize int64 `yaml:"s3ec_max_object_size"`
 }
 
 // Secret is a string that never prints its value.

@@ -198,3 +198,30 @@ func TestKeysCacheSettings(t *testing.T) {
 		t.Error("a misspelt keys_cache field was accepted")
 	}
 }
+
+// TestS3ECMaxObjectSize: the S3EC memory budget defaults to 64 MiB and is
+// refused when negative or beyond 16 GiB.
+func TestS3ECMaxObjectSize(t *testing.T) {
+	for doc, want := range map[string]string{
+		"": "",
+		"limits: {s3ec_max_object_size: 1048576}":     "",
+		"limits: {s3ec_max_object_size: -1}":          "limits.s3ec_max_object_size",
+		"limits: {s3ec_max_object_size: 17179869185}": "limits.s3ec_max_object_size",
+	} {
+		var c Config
+		if err := Parse([]byte("clients: [{access_key_id: app, secret_access_key: app-secret-1}]\n"+doc+"\n"), &c); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		err := c.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", doc, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want a refusal naming %s", doc, err, want)
+		case doc == "" && c.Limits.S3ECMaxObjectSize != 64<<20:
+			t.Errorf("default %d, want 64 MiB", c.Limits.S3ECMaxObjectSize)
+		case doc != "" && want == "" && c.Limits.S3ECMaxObjectSize != 1<<20:
+			t.Errorf("set to 1 MiB, got %d", c.Limits.S3ECMaxObjectSize)
+		}
+	}
+}

@@ -70,6 +70,10 @@ type PolicyRule struct {
 	// AllowPlaintextReads (envelope) reads objects that carry no s3seal
 	// encryption metadata as they are.
 	AllowPlaintextReads bool `yaml:"allow_plaintext_reads"`
+	// AllowS3ECReads (envelope) reads objects written by the Amazon S3
+	// Encryption Client (V2 and V3, keys wrapped by one of the configured
+	// KMS keys), decrypting them for the client.
+	AllowS3ECReads bool `yaml:"allow_s3ec_reads"`
 	// Deny (deny) is what the rule refuses: all (default), writes (reads
 	// and listings pass) or plaintext-writes (uploads and copies that do
 	// not ask for server-side encryption).
@@ -137,6 +141,7 @@ func (c *Config) validatePolicies(v *validator) {
 		only("client_sse_c", r.ClientSSEC != "", "sse-s3", "sse-kms", "sse-c")
 		only("allow_http", r.AllowHTTP, "sse-c")
 		only("allow_plaintext_reads", r.AllowPlaintextReads, "envelope")
+		only("allow_s3ec_reads", r.AllowS3ECReads, "envelope")
 		only("deny", r.Deny != "", "deny")
 		only("message", r.Message != "", "deny")
 

@@ -52,6 +52,7 @@ policies:
   - bucket: env
     mode: envelope
     allow_plaintext_reads: true
+    allow_s3ec_reads: true
 `, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ policies:
 	if d := c.Policies[2]; d.Deny != "writes" || d.Message != "legacy is read-only" {
 		t.Errorf("rule 2 = %+v", d)
 	}
-	if e := c.Policies[4]; !e.AllowPlaintextReads {
+	if e := c.Policies[4]; !e.AllowPlaintextReads || !e.AllowS3ECReads {
 		t.Errorf("rule 4 = %+v", e)
 	}
 }

@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxHeaderBytes < 4096 {
 		v.fail("limits.max_header_bytes", "", "must be at least 4096")
 	}
+	if c.Limits.S3ECMaxObjectSize < 0 || c.Limits.S3ECMaxObjectSize > 16<<30 {
+		v.fail("limits.s3ec_max_object_size", "", "must be between 1 byte and 16 GiB (it is held in memory)")
+	}
 	// A negative timeout would switch the protection off without a word.
 	for _, d := range []struct {
 		field string
@@ -159,6 +162,9 @@ func (c *Config) defaults() {
 	}
 	if l.ShutdownTimeout == 0 {
 		l.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if l.S3ECMaxObjectSize == 0 {
+		l.S3ECMaxObjectSize = 64 << 20
 	}
 }
 

@@ -10,14 +10,20 @@ import (
 // (bucket, key, operation), which key (provider and key id, never key
 // material) and the outcome.
 func (h *Handler) auditKey(q *request, use string, provider string, hdr envelope.Header, err error) {
-	client := ""
-	if q.identity != nil {
-		client = q.identity.Name
-	}
 	keyID := ""
 	if hdr != nil {
 		keyID = hdr.KeyID()
 		provider = hdr.Provider().String()
+	}
+	h.auditKeyID(q, use, provider, keyID, err)
+}
+
+// auditKeyID is auditKey for keys that no s3seal header names (objects
+// of the Amazon S3 Encryption Client).
+func (h *Handler) auditKeyID(q *request, use, provider, keyID string, err error) {
+	client := ""
+	if q.identity != nil {
+		client = q.identity.Name
 	}
 	outcome := "ok"
 	if err != nil {

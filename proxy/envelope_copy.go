@@ -134,7 +134,7 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 	} else {
 		user = map[string]string{}
 		for k, v := range sh.Header {
-			if name, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok && !envelope.IsReservedMetadata(strings.ToLower(name)) {
+			if name, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok && !envelope.IsReservedMetadata(strings.ToLower(name)) && !isS3ECHeader(strings.ToLower(k)) {
 				user[strings.ToLower(name)] = strings.Join(v, ",")
 			}
 		}
@@ -236,30 +236,21 @@ func (h *Handler) relayCopyResult(w *responseWriter, q *request, resp *http.Resp
 	h.writeResult(w, res.XMLName.Local, clientETag(res.ETag), res.LastModified)
 }
 
-// copyReencrypt copies a plaintext source into an envelope key by reading
-// it through s3seal and encrypting it, pinned to the source's ETag.
+// copyReencrypt copies a plaintext source (or one the Amazon S3 Encryption
+// Client wrote, decrypted) into an envelope key by reading it through
+// s3seal and encrypting it, pinned to the source's ETag.
 func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src copySource, sh *http.Response, user map[string]string, replace bool) {
 	ctx := q.r.Context()
-	n := sh.ContentLength
-	if n > maxEnvelopePut {
+	if sh.ContentLength > maxEnvelopePut {
 		h.fail(w, q, s3err.NotImplemented.WithMessage("Copying a plaintext object larger than %d bytes into an envelope key is not supported; download and upload it instead.", maxEnvelopePut))
 		return
 	}
-	query := url.Values{}
-	if src.VersionID != "" {
-		query.Set("versionId", src.VersionID)
-	}
-	gresp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query,
-		Header: http.Header{"If-Match": {sh.Header.Get("Etag")}}})
+	body, n, err := h.openPlaintext(q, rt, src, sh, "")
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	defer gresp.Body.Close()
-	if gresp.StatusCode != http.StatusOK {
-		h.relay(w, q, gresp)
-		return
-	}
+	defer body.Close()
 	ok, hdr, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n})
 	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
 	if err != nil {
@@ -271,7 +262,7 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		h.fail(w, q, err)
 		return
 	}
-	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), io.LimitReader(gresp.Body, n), nil)
+	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), io.LimitReader(body, n), nil)
 	if err != nil {
 		h.fail(w, q, err)
 		return

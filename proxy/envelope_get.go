@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/s3ec"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -300,6 +301,13 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	if s == nil {
+		// An S3 Encryption Client object is decrypted when the rule reads
+		// such objects; a rule that only allows plaintext reads passes it
+		// on as stored, for an S3 Encryption Client to decrypt.
+		if s3ec.Is(s3ecMeta(resp.Header)) && (q.rule.AllowS3ECReads || !q.rule.AllowPlaintextReads) {
+			h.s3ecGet(w, rt, q, resp, rg, head, cipherSize)
+			return
+		}
 		if q.rule.AllowPlaintextReads {
 			if rg != nil && !head {
 				// The speculative range was for ciphertext; fetch the
@@ -383,6 +391,15 @@ func (h *Handler) envRangeNotSatisfiable(w *responseWriter, rt *Runtime, q *requ
 		return
 	}
 	s, err := h.openSealed(ctx, rt, q, hr.Header, hr.ContentLength)
+	if err == nil && s == nil && s3ec.Is(s3ecMeta(hr.Header)) && q.rule.AllowS3ECReads {
+		// An S3EC object: its size is the stored size less the tag.
+		if o, perr := s3ec.Parse(s3ecMeta(hr.Header)); perr == nil {
+			if size, serr := o.PlaintextSize(hr.ContentLength); serr == nil {
+				h.fail(w, q, rangeError(size))
+				return
+			}
+		}
+	}
 	if err != nil || s == nil {
 		if err == nil {
 			err = errNotSealed(q.rule.Name)

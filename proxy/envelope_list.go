@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/s3ec"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -60,7 +61,8 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 				key = k
 			}
 		}
-		if rule := rt.Policy.Match(q.target.Bucket, key); rule.Mode != policy.Envelope {
+		rule := rt.Policy.Match(q.target.Bucket, key)
+		if rule.Mode != policy.Envelope {
 			if etag, ok := e.Fields["ETag"]; ok {
 				e.Fields["ETag"] = sseClientETag(rule, etag)
 			}
@@ -75,7 +77,10 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 		if err != nil {
 			return nil
 		}
-		size, err := h.listedSize(ctx, q, key, e.Fields["VersionId"], etag, c)
+		// Where objects of other formats may be read, arithmetic cannot
+		// tell them apart: each is looked at once.
+		foreign := rule.AllowPlaintextReads || rule.AllowS3ECReads
+		size, err := h.listedSize(ctx, q, key, e.Fields["VersionId"], etag, c, foreign)
 		if err != nil {
 			return err
 		}
@@ -100,13 +105,19 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 }
 
 // listedSize is the plaintext size of a listed object of c stored bytes.
-func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, etag string, c int64) (int64, error) {
-	if n, ok := partsFromETag(etag); ok {
+// With foreign set, objects may be of other formats (plaintext, the Amazon
+// S3 Encryption Client's), so the size always comes from the object.
+func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, etag string, c int64, foreign bool) (int64, error) {
+	switch n, ok := partsFromETag(etag); {
+	case foreign:
+	case ok:
 		if p, err := stream.MultipartPlaintextSize(c, n); err == nil {
 			return p, nil
 		}
-	} else if p, err := stream.PlaintextSize(c); err == nil {
-		return p, nil
+	default:
+		if p, err := stream.PlaintextSize(c); err == nil {
+			return p, nil
+		}
 	}
 	// Not a size the format produces: ask the object itself, once.
 	ck := q.target.Bucket + "\x00" + key + "\x00" + versionID + "\x00" + etag
@@ -127,7 +138,11 @@ func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, et
 		return c, nil
 	}
 	p := c
-	if v := resp.Header.Get(metaHeader); v != "" {
+	if o, err := s3ec.Parse(s3ecMeta(resp.Header)); err == nil {
+		if n, err := o.PlaintextSize(c); err == nil {
+			p = n
+		}
+	} else if v := resp.Header.Get(metaHeader); v != "" {
 		if eh, err := envelope.Parse(v); err == nil {
 			if eh.Multipart() {
 				n, _ := partsFromETag(etag)

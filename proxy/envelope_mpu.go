@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/s3ec"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
@@ -590,8 +591,14 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	}
 	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}, query: query, identity: q.identity, class: q.class}
 	var s *sealed
+	var x *s3ec.Object
 	size := sh.ContentLength
-	if sh.Header.Get(metaHeader) != "" {
+	if sh.Header.Get(metaHeader) == "" && s3ec.Is(s3ecMeta(sh.Header)) {
+		var err error
+		if x, size, err = h.s3ecSource(sq, rt, src, sh); err != nil {
+			return nil, 0, err
+		}
+	} else if sh.Header.Get(metaHeader) != "" {
 		var err error
 		s, err = h.openSealed(ctx, rt, sq, sh.Header, sh.ContentLength)
 		if err != nil {
@@ -618,6 +625,9 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		length = 0
 	}
 	hdr := http.Header{"If-Match": {etag}}
+	if x != nil {
+		return h.openS3EC(sq, rt, src, sh, x, a, length)
+	}
 	if s == nil {
 		if length > 0 {
 			hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", a, b))

@@ -65,6 +65,10 @@ type Runtime struct {
 	// Keys is the key provider (behind its data-key cache) of envelope
 	// mode; nil when none is configured.
 	Keys keys.Provider
+	// S3EC unwraps the data keys of Amazon S3 Encryption Client objects
+	// (envelope rules with allow_s3ec_reads); nil when the key provider
+	// cannot (it is not AWS KMS).
+	S3EC keys.ForeignUnwrapper
 	// Keyring is the local key ring when Keys is one (sse-c derives its
 	// keys from it); nil otherwise.
 	Keyring *local.Keyring
@@ -113,6 +117,10 @@ type Options struct {
 	// DefaultChecksum is sent upstream for PutObject bodies without a
 	// client checksum ("" for none).
 	DefaultChecksum checksum.Algorithm
+	// S3ECMaxObjectSize is the memory budget for decrypting Amazon S3
+	// Encryption Client objects, which are held whole until their tag
+	// verifies; 0 means 64 MiB.
+	S3ECMaxObjectSize int64
 	// Metrics records request metrics; nil disables them.
 	Metrics *Metrics
 	// Audit receives one record per use of a key (nil: none).
@@ -142,6 +150,8 @@ type Handler struct {
 	// sizes caches plaintext sizes learnt by HEAD for listed objects whose
 	// stored size is ambiguous, by bucket, key, version and ETag.
 	sizes *lru.Cache[string, int64]
+	// s3ecBudget bounds the memory held by S3EC reads.
+	s3ecBudget *memBudget
 }
 
 // NewHandler returns a Handler.
@@ -177,6 +187,10 @@ func NewHandler(o Options) (*Handler, error) {
 	if h.audit == nil {
 		h.audit = zap.NewNop()
 	}
+	if o.S3ECMaxObjectSize <= 0 {
+		o.S3ECMaxObjectSize = 64 << 20
+	}
+	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
 	h.rt.Store(o.Runtime)

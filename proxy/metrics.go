@@ -188,6 +188,11 @@ func (i *instrumented) EncryptionContext() map[string]string {
 }
 
 func (i *instrumented) record(call string, start time.Time, err error) {
+	i.m.recordKeyCall(i.p.Name(), call, start, err)
+}
+
+// recordKeyCall counts and times one call of the key provider provider.
+func (m *Metrics) recordKeyCall(provider, call string, start time.Time, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -196,8 +201,30 @@ func (i *instrumented) record(call string, start time.Time, err error) {
 			outcome = "unavailable"
 		}
 	}
-	i.m.keyCalls.WithLabelValues(i.p.Name(), call, outcome).Inc()
-	i.m.keyLatency.WithLabelValues(i.p.Name(), call).Observe(time.Since(start).Seconds())
+	m.keyCalls.WithLabelValues(provider, call, outcome).Inc()
+	m.keyLatency.WithLabelValues(provider, call).Observe(time.Since(start).Seconds())
+}
+
+// InstrumentForeign counts the calls of an S3EC key unwrapper
+// (call="decrypt-s3ec") with the other key provider calls.
+func (m *Metrics) InstrumentForeign(provider string, f keys.ForeignUnwrapper) keys.ForeignUnwrapper {
+	if m == nil {
+		return f
+	}
+	return &instrumentedForeign{name: provider, f: f, m: m}
+}
+
+type instrumentedForeign struct {
+	name string
+	f    keys.ForeignUnwrapper
+	m    *Metrics
+}
+
+func (i *instrumentedForeign) DecryptWithContext(ctx context.Context, wrapped []byte, ec map[string]string) ([keys.DataKeySize]byte, string, error) {
+	start := time.Now()
+	k, id, err := i.f.DecryptWithContext(ctx, wrapped, ec)
+	i.m.recordKeyCall(i.name, "decrypt-s3ec", start, err)
+	return k, id, err
 }
 
 func (i *instrumented) GenerateDataKey(ctx context.Context) (keys.DataKey, error) {

@@ -85,6 +85,14 @@ type Provider interface {
 	Rewrap(ctx context.Context, wrapped []byte, keyID string) (WrappedKey, error)
 }
 
+// ForeignUnwrapper is implemented by providers that can unwrap data keys
+// another program wrapped under one of their allowed master keys, with
+// that program's encryption context: the Amazon S3 Encryption Client's
+// KMS-wrapped keys (package s3ec). keyID is the master key that wrapped.
+type ForeignUnwrapper interface {
+	DecryptWithContext(ctx context.Context, wrapped []byte, encryptionContext map[string]string) (key [DataKeySize]byte, keyID string, err error)
+}
+
 // ContextProvider is implemented by providers whose wrapping depends on a
 // context beyond the key id (a KMS encryption context). Cache includes it
 // in its cache keys.

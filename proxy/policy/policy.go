@@ -159,6 +159,9 @@ type Rule struct {
 	// AllowPlaintextReads lets an envelope rule read objects that have no
 	// s3seal metadata (migrating existing plaintext data).
 	AllowPlaintextReads bool
+	// AllowS3ECReads lets an envelope rule read (decrypt) objects the
+	// Amazon S3 Encryption Client wrote, for migrations to s3seal.
+	AllowS3ECReads bool
 	// Deny is the scope of a deny rule; empty means DenyAll.
 	Deny DenyScope
 	// Message is sent with AccessDenied by deny rules.
@@ -253,6 +256,7 @@ func (r *Rule) Check() error {
 		only("client_sse_c", r.ClientSSEC != "", SSES3, SSEKMS, SSEC),
 		only("allow_http", r.AllowHTTP, SSEC),
 		only("allow_plaintext_reads", r.AllowPlaintextReads, Envelope),
+		only("allow_s3ec_reads", r.AllowS3ECReads, Envelope),
 		only("deny", r.Deny != "", Deny),
 		only("message", r.Message != "", Deny),
 	}

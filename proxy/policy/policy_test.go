@@ -111,6 +111,7 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 		{Rule{Name: "csc2", Mode: SSEC, ClientSSEC: "sometimes"}, "client_sse_c"},
 		{Rule{Name: "http", Mode: SSEKMS, AllowHTTP: true}, "allow_http"},
 		{Rule{Name: "apr", Mode: SSEC, AllowPlaintextReads: true}, "allow_plaintext_reads"},
+		{Rule{Name: "s3ec", Mode: Passthrough, AllowS3ECReads: true}, "allow_s3ec_reads"},
 		{Rule{Name: "d", Mode: Passthrough, Deny: DenyWrites}, "deny"},
 		{Rule{Name: "d2", Mode: Deny, Deny: "reads"}, "deny"},
 		{Rule{Name: "msg", Mode: SSES3, Message: "no"}, "message"},

@@ -69,6 +69,7 @@ type Provider struct {
 
 var _ keys.Provider = (*Provider)(nil)
 var _ keys.ContextProvider = (*Provider)(nil)
+var _ keys.ForeignUnwrapper = (*Provider)(nil)
 
 // New returns a Provider using client.
 func New(client Client, cfg Config) (*Provider, error) {
@@ -186,6 +187,43 @@ func (p *Provider) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([
 		return key, nil
 	}
 	return key, &keys.UnknownKeyError{Provider: keys.KindAWSKMS, KeyID: keyID}
+}
+
+// DecryptWithContext unwraps a data key another program (the Amazon S3
+// Encryption Client) wrapped with encryptionContext. Such objects do not
+// name their key, so Decrypt is pinned to each allowed key in turn until
+// KMS accepts one; a blob of any other key is refused.
+func (p *Provider) DecryptWithContext(ctx context.Context, wrapped []byte, encryptionContext map[string]string) ([keys.DataKeySize]byte, string, error) {
+	var key [keys.DataKeySize]byte
+	for i, pin := range p.allowed {
+		out, err := p.client.Decrypt(ctx, &awskms.DecryptInput{
+			CiphertextBlob:      wrapped,
+			KeyId:               &pin,
+			EncryptionContext:   encryptionContext,
+			EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault,
+		})
+		if err != nil {
+			var ik *types.IncorrectKeyException
+			if errors.As(err, &ik) {
+				if i == len(p.allowed)-1 {
+					return key, "", &keys.UnknownKeyError{Provider: keys.KindAWSKMS, KeyID: "(not stored by the S3 Encryption Client)", Err: errors.New("wrapped under none of the configured keys")}
+				}
+				continue
+			}
+			return key, "", mapError("Decrypt", pin, err)
+		}
+		defer clear(out.Plaintext)
+		if len(out.Plaintext) != keys.DataKeySize {
+			return key, "", fmt.Errorf("kms: Decrypt returned a %d-byte key", len(out.Plaintext))
+		}
+		copy(key[:], out.Plaintext)
+		keyID := pin
+		if out.KeyId != nil && *out.KeyId != "" {
+			keyID = *out.KeyId
+		}
+		return key, keyID, nil
+	}
+	return key, "", &keys.UnknownKeyError{Provider: keys.KindAWSKMS, KeyID: "(not stored by the S3 Encryption Client)"}
 }
 
 // Rewrap re-encrypts a stored data key under the active key with KMS

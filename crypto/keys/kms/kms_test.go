@@ -336,3 +336,32 @@ func TestRefusesMalformedOutputs(t *testing.T) {
 		t.Error("ARNRegion")
 	}
 }
+
+func TestDecryptWithContext(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	s3ecCtx := map[string]string{"aws:x-amz-cek-alg": "115", "app": "billing"}
+	pt := bytes.Repeat([]byte{5}, 32)
+	blob := f.seal(arnA, pt, s3ecCtx)
+
+	// Pinned to each allowed key in turn: the blob of the second opens.
+	p, _ := New(f, Config{KeyIDs: []string{"alias/current", "alias/old"}})
+	k, keyID, err := p.DecryptWithContext(ctx, blob, s3ecCtx)
+	if err != nil || !bytes.Equal(k[:], pt) || keyID != arnA {
+		t.Fatalf("got %x %q %v", k, keyID, err)
+	}
+	if got := f.pins[len(f.pins)-2:]; !reflect.DeepEqual(got, []string{"alias/current", "alias/old"}) {
+		t.Fatalf("pins %v", got)
+	}
+	// A different context is refused by KMS.
+	other := map[string]string{"aws:x-amz-cek-alg": "115"}
+	if _, _, err := p.DecryptWithContext(ctx, blob, other); err == nil {
+		t.Fatal("opened with another encryption context")
+	}
+	// A blob of a key s3seal is not configured with is refused.
+	only, _ := New(f, Config{KeyIDs: []string{"alias/current"}})
+	var unknown *keys.UnknownKeyError
+	if _, _, err := only.DecryptWithContext(ctx, blob, s3ecCtx); !errors.As(err, &unknown) {
+		t.Fatalf("blob of an unconfigured key: %v", err)
+	}
+}
