@@ -29,16 +29,21 @@ import (
 
 // TestS3ECReads writes objects with the Amazon S3 Encryption Client for Go
 // (its v3 release writes the V2 format, v4 the committing V3 format)
-// straight to MinIO with keys from local-kms, and reads them through
-// s3seal under an envelope rule with allow_s3ec_reads: bytes, sizes in
-// HEAD and listings, ranges, copies into s3seal's own format, tampering
-// and the rules that do not read such objects.
+// straight to the store (MinIO, versitygw) with keys from local-kms, and
+// reads them through s3seal under an envelope rule with allow_s3ec_reads:
+// bytes, sizes in HEAD and listings, ranges, copies into s3seal's own
+// format, tampering and the rules that do not read such objects.
 func TestS3ECReads(t *testing.T) {
 	testbed.Require(t)
-	up := shared.minio
 	kms := testbed.StartLocalKMS(t)
 	keyID, _ := kms.CreateKey(t)
 	otherKey, _ := kms.CreateKey(t)
+	for _, up := range upstreams() {
+		t.Run(up.Name, func(t *testing.T) { testS3ECReads(t, up, kms, keyID, otherKey) })
+	}
+}
+
+func testS3ECReads(t *testing.T, up *testbed.S3Server, kms *testbed.KMS, keyID, otherKey string) {
 	cfg := filepath.Join(t.TempDir(), "s3seal.yaml")
 	must(t, os.WriteFile(cfg, []byte(`mode: envelope
 keys: aws-kms:`+keyID+`
@@ -109,7 +114,7 @@ policies:
 		}
 	}
 
-	if os.Getenv("S3SEAL_WRITE_S3EC_VECTORS") != "" {
+	if os.Getenv("S3SEAL_WRITE_S3EC_VECTORS") != "" && up == shared.minio {
 		writeS3ECVectors(t, kms.Client(t), direct, bucket, []string{"s3ec/v2/1000", "s3ec/v3/1000"}, [][]byte{plain["s3ec/v2/1000"], plain["s3ec/v3/1000"]})
 	}
 
