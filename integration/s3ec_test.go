@@ -149,6 +149,47 @@ policies:
 			}
 		}
 	}
+	// A suffix range, and a range past the end (the store refuses the
+	// speculative ciphertext range first; the error carries the plaintext
+	// size).
+	big1 := plain["s3ec/v3/1048583"]
+	sr, err := c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("s3ec/v3/1048583"), Range: aws.String("bytes=-10")})
+	must(t, err, "suffix range")
+	sb, _ := io.ReadAll(sr.Body)
+	sr.Body.Close()
+	if !bytes.Equal(sb, big1[len(big1)-10:]) {
+		t.Fatalf("suffix range: %d bytes", len(sb))
+	}
+	var rangeErr smithy.APIError
+	_, err = c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("s3ec/v3/1048583"), Range: aws.String("bytes=5000000-")})
+	if !errors.As(err, &rangeErr) || rangeErr.ErrorCode() != "InvalidRange" {
+		t.Errorf("range past the end: %v", err)
+	}
+
+	// Ranges the speculative ciphertext range overshoots (the store answers
+	// 416 to it) are still served: an S3EC object of 131,080 bytes read
+	// from 131,073, and a plaintext object of 65,540 bytes under
+	// allow_plaintext_reads read from 65,537.
+	edge := randBytes(131080)
+	_, err = v3.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("s3ec/edge"), Body: bytes.NewReader(edge)})
+	must(t, err, "S3EC PutObject 131080")
+	plainEdge := randBytes(65540)
+	_, err = direct.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("plain/edge"), Body: bytes.NewReader(plainEdge)})
+	must(t, err, "direct PutObject 65540")
+	for key, want := range map[string][]byte{"s3ec/edge": edge[131073:], "plain/edge": plainEdge[65537:]} {
+		from := len(edge) - len(want)
+		if key == "plain/edge" {
+			from = len(plainEdge) - len(want)
+		}
+		out, err := c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Range: aws.String(fmt.Sprintf("bytes=%d-", from))})
+		must(t, err, "GetObject "+key+" near its end")
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s from %d: %d bytes, want %d", key, from, len(got), len(want))
+		}
+	}
+
 	// Listings show plaintext sizes.
 	list, err := c.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("s3ec/")})
 	must(t, err, "ListObjectsV2")

@@ -74,10 +74,11 @@ func s3ecRefused(rule string) *s3err.Error {
 	return s3err.AccessDenied.WithMessage("The object was written by the Amazon S3 Encryption Client, and envelope policy %q does not read such objects (allow_s3ec_reads enables it for migrations).", rule)
 }
 
-// s3ecGet answers GetObject and HeadObject for an S3EC object. resp is the
-// store's answer to the request envGet made (possibly for a speculative
-// range); cipherSize is the object's whole stored size.
-func (h *Handler) s3ecGet(w *responseWriter, rt *Runtime, q *request, resp *http.Response, rg *byteRange, head bool, cipherSize int64) {
+// s3ecGet answers GetObject and HeadObject for an S3EC object. resp is a
+// store answer carrying the object's headers; whole says its body is the
+// whole object (else the body is fetched, pinned to resp's ETag);
+// cipherSize is the object's whole stored size.
+func (h *Handler) s3ecGet(w *responseWriter, rt *Runtime, q *request, resp *http.Response, rg *byteRange, head bool, cipherSize int64, whole bool) {
 	if !q.rule.AllowS3ECReads {
 		h.fail(w, q, s3ecRefused(q.rule.Name))
 		return
@@ -120,7 +121,7 @@ func (h *Handler) s3ecGet(w *responseWriter, rt *Runtime, q *request, resp *http
 	}
 	defer h.s3ecBudget.release(cipherSize)
 	body := resp.Body
-	if resp.StatusCode == http.StatusPartialContent {
+	if !whole {
 		// The speculative range was for s3seal's format: fetch the whole
 		// body, pinned to the version whose metadata was read.
 		drainClose(resp.Body)
