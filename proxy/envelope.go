@@ -253,7 +253,13 @@ func (h *Handler) writeResult(w *responseWriter, name, etag, lastModified string
 	b, _ := xml.Marshal(out)
 	b = append([]byte(xml.Header), b...)
 	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", itoa(int64(len(b))))
+	writeDocument(w, b)
+}
+
+// writeDocument answers 200 with doc as the whole body, after whatever
+// headers the caller set.
+func writeDocument(w *responseWriter, doc []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	_, _ = w.Write(doc)
 }

@@ -72,6 +72,16 @@ func escapeKey(k string) string {
 // COPY metadata directive.
 var copiedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
 
+// headCopySource returns the request's copy source, parsed and checked
+// against the client's buckets by ServeHTTP, and its headers (headSource).
+func (h *Handler) headCopySource(q *request) (copySource, *http.Response, error) {
+	if q.copySrc == nil {
+		return copySource{}, nil, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	sh, err := h.headSource(q, *q.copySrc)
+	return *q.copySrc, sh, err
+}
+
 // headSource fetches the source's headers, applying the client's
 // copy-source conditions to it (mapped to the store's ETags).
 func (h *Handler) headSource(q *request, src copySource) (*http.Response, error) {
@@ -110,16 +120,7 @@ func (h *Handler) headSource(q *request, src copySource) (*http.Response, error)
 // plaintext source is read, encrypted and written through s3seal.
 func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 	ctx := q.r.Context()
-	src, err := parseCopySource(q.r.Header.Get("X-Amz-Copy-Source"))
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	if !q.identity.Allowed(src.Bucket) {
-		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
-		return
-	}
-	sh, err := h.headSource(q, src)
+	src, sh, err := h.headCopySource(q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -240,7 +241,6 @@ func (h *Handler) relayCopyResult(w *responseWriter, q *request, resp *http.Resp
 // Client wrote, decrypted) into an envelope key by reading it through
 // s3seal and encrypting it, pinned to the source's ETag.
 func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src copySource, sh *http.Response, user map[string]string, replace bool) {
-	ctx := q.r.Context()
 	if sh.ContentLength > maxEnvelopePut {
 		h.fail(w, q, s3err.NotImplemented.WithMessage("Copying a plaintext object larger than %d bytes into an envelope key is not supported; download and upload it instead.", maxEnvelopePut))
 		return
@@ -251,17 +251,12 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		return
 	}
 	defer body.Close()
-	ok, hdr, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n})
-	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
+	ok, hdr, err := h.sealNew(rt, q, envelope.Params{Size: n}, user)
 	if err != nil {
-		h.fail(w, q, keyError(err))
-		return
-	}
-	defer ok.Zero()
-	if err := checkMetaSize(user, hdr); err != nil {
 		h.fail(w, q, err)
 		return
 	}
+	defer ok.Zero()
 	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), io.LimitReader(body, n), nil)
 	if err != nil {
 		h.fail(w, q, err)

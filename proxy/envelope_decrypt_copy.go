@@ -20,15 +20,7 @@ func (h *Handler) copyOutOfEnvelope(w *responseWriter, rt *Runtime, q *request, 
 	if rt.Keys == nil {
 		return false // no key provider: no envelope objects to read
 	}
-	src, err := parseCopySource(q.r.Header.Get("X-Amz-Copy-Source"))
-	if err != nil {
-		return false
-	}
-	if !q.identity.Allowed(src.Bucket) {
-		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
-		return true
-	}
-	sh, err := h.headSource(q, src)
+	src, sh, err := h.headCopySource(q)
 	if err != nil {
 		// Let the store answer the copy as it would.
 		return false

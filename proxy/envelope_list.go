@@ -99,9 +99,7 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeDocument(w, out)
 }
 
 // listedSize is the plaintext size of a listed object of c stored bytes.

@@ -161,17 +161,12 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
-	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
+	ok, hdr, err := h.sealNew(rt, q, envelope.Params{Multipart: true}, user)
 	if err != nil {
-		h.fail(w, q, keyError(err))
-		return
-	}
-	defer ok.Zero()
-	if err := checkMetaSize(user, hdr); err != nil {
 		h.fail(w, q, err)
 		return
 	}
+	defer ok.Zero()
 	ureq := h.baseRequest(q)
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Header.Del("X-Amz-Checksum-Type")
@@ -201,9 +196,7 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 	if v := q.r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		w.Header().Set("X-Amz-Checksum-Algorithm", v)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeDocument(w, out)
 }
 
 // maxPartCipher is S3's largest part.
@@ -247,12 +240,7 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	body := auth.Body
-	if body == nil {
-		body = http.NoBody
-	}
-	src := h.clientBody(w, body)
-	enc, err := stream.NewEncryptReader(ok.SegmentKey(n), src, &stream.EncryptOptions{Checksum: late})
+	src, enc, err := h.encryptClientBody(w, q, ok.SegmentKey(n), late)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -261,18 +249,7 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Query.Set("uploadId", ref.storeID)
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Body, ureq.ContentLength = enc, cipher
-	resp, sent := h.send(w, q, ureq, src)
-	if !sent {
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		h.relay(w, q, resp)
-		return
-	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	echoClientChecksum(w.Header(), q, upfront)
-	w.WriteHeader(http.StatusOK)
+	h.sendUpload(w, q, ureq, src, upfront)
 }
 
 // completeRequest is the body of CompleteMultipartUpload.
@@ -458,9 +435,7 @@ func (h *Handler) relayComplete(w *responseWriter, q *request, resp *http.Respon
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeDocument(w, out)
 }
 
 // envListParts lists parts with plaintext sizes and client ETags.
@@ -506,9 +481,7 @@ func (h *Handler) envListParts(w *responseWriter, q *request) {
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeDocument(w, out)
 }
 
 // envUploadPartCopy fills part n from a byte range of another object: the
@@ -527,16 +500,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		return
 	}
 	defer ok.Zero()
-	src, err := parseCopySource(q.r.Header.Get("X-Amz-Copy-Source"))
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	if !q.identity.Allowed(src.Bucket) {
-		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
-		return
-	}
-	sh, err := h.headSource(q, src)
+	src, sh, err := h.headCopySource(q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -626,7 +590,7 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	}
 	hdr := http.Header{"If-Match": {etag}}
 	if x != nil {
-		return h.openS3EC(sq, rt, src, sh, x, a, length)
+		return h.openS3EC(sq, rt, sh, x, a, length)
 	}
 	if s == nil {
 		if length > 0 {

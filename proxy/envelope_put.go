@@ -48,23 +48,13 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Size: n, Checksum: upfront})
-	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
+	ok, hdr, err := h.sealNew(rt, q, envelope.Params{Size: n, Checksum: upfront}, user)
 	if err != nil {
-		h.fail(w, q, keyError(err))
-		return
-	}
-	defer ok.Zero()
-	if err := checkMetaSize(user, hdr); err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	body := auth.Body
-	if body == nil {
-		body = http.NoBody
-	}
-	src := h.clientBody(w, body)
-	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), src, &stream.EncryptOptions{Checksum: lateChecksum})
+	defer ok.Zero()
+	src, enc, err := h.encryptClientBody(w, q, ok.SegmentKey(0), lateChecksum)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -76,6 +66,28 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Set(metaHeader, hdr.String())
 	ureq.Body, ureq.ContentLength = enc, size
 	ureq.Trailer = h.defaultChecksum
+	h.sendUpload(w, q, ureq, src, upfront)
+}
+
+// encryptClientBody wraps the client's verified body (stall timeout, byte
+// accounting) and encrypts it under key; late supplies the checksum kept
+// in the segment trailer.
+func (h *Handler) encryptClientBody(w *responseWriter, q *request, key []byte, late func(int64) (stream.Checksum, error)) (*trackingReader, *stream.EncryptReader, error) {
+	var body io.Reader = http.NoBody
+	if q.auth.Body != nil {
+		body = q.auth.Body
+	}
+	src := h.clientBody(w, body)
+	enc, err := stream.NewEncryptReader(key, src, &stream.EncryptOptions{Checksum: late})
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, enc, nil
+}
+
+// sendUpload sends an encrypted PutObject or UploadPart and answers as S3
+// does, echoing the checksum the client sent up front.
+func (h *Handler) sendUpload(w *responseWriter, q *request, ureq *upstream.Request, src *trackingReader, upfront stream.Checksum) {
 	resp, sent := h.send(w, q, ureq, src)
 	if !sent {
 		return
@@ -88,6 +100,23 @@ func (h *Handler) envPut(w *responseWriter, rt *Runtime, q *request) {
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	echoClientChecksum(w.Header(), q, upfront)
 	w.WriteHeader(http.StatusOK)
+}
+
+// sealNew creates the object key of a new envelope object at q's target,
+// records the key use, and checks that the client's metadata fits beside
+// the header. The caller zeroes the key.
+func (h *Handler) sealNew(rt *Runtime, q *request, p envelope.Params, user map[string]string) (*envelope.ObjectKey, envelope.Header, error) {
+	p.Bucket, p.Key = q.target.Bucket, q.target.Key
+	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, p)
+	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
+	if err != nil {
+		return nil, nil, keyError(err)
+	}
+	if err := checkMetaSize(user, hdr); err != nil {
+		ok.Zero()
+		return nil, nil, err
+	}
+	return ok, hdr, nil
 }
 
 // baseRequest is the upstream request for q before any body: same method,

@@ -111,57 +111,69 @@ func (h *Handler) s3ecGet(w *responseWriter, rt *Runtime, q *request, resp *http
 		h.s3ecHeaders(w, resp, size, a, b, status)
 		return
 	}
-	if cipherSize > h.s3ecBudget.max {
-		h.fail(w, q, s3err.NotImplemented.WithMessage("This Amazon S3 Encryption Client object holds %d bytes, more than s3seal decrypts in memory (limits.s3ec_max_object_size = %d); raise the limit or read it with the S3 Encryption Client.", cipherSize, h.s3ecBudget.max))
-		return
-	}
-	if !h.s3ecBudget.acquire(cipherSize) {
-		h.fail(w, q, errS3ECBusy)
-		return
-	}
-	defer h.s3ecBudget.release(cipherSize)
-	body := resp.Body
-	if !whole {
-		// The speculative range was for s3seal's format: fetch the whole
-		// body, pinned to the version whose metadata was read.
+	var body io.Reader
+	if whole {
+		body = resp.Body
+	} else {
+		// The speculative range was for s3seal's format: the whole body
+		// is fetched, pinned to the version whose metadata was read.
 		drainClose(resp.Body)
-		query := upstreamQuery(q.query)
-		hdr := http.Header{}
-		if etag := resp.Header.Get("Etag"); etag != "" {
-			hdr.Set("If-Match", etag)
-		}
-		whole, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodGet, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: hdr})
-		if err != nil {
-			h.fail(w, q, err)
-			return
-		}
-		defer whole.Body.Close()
-		if whole.StatusCode != http.StatusOK {
-			h.fail(w, q, upstreamError(whole))
-			return
-		}
-		if whole.ContentLength != cipherSize {
-			h.fail(w, q, s3err.InternalError.WithMessage("The object changed while s3seal read it; retry."))
-			return
-		}
-		body = whole.Body
 	}
-	buf := make([]byte, cipherSize)
-	if _, err := io.ReadFull(body, buf); err != nil {
-		h.fail(w, q, s3err.UpstreamUnavailable.WithCause(err))
-		return
-	}
-	plain, err := h.s3ecOpen(rt, q, o, buf)
+	plain, release, err := h.readS3EC(rt, q, o, upstreamQuery(q.query), resp.Header.Get("Etag"), cipherSize, body)
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	defer clear(plain)
+	defer release()
 	h.s3ecHeaders(w, resp, size, a, b, status)
 	q.upstreamN += cipherSize
 	if _, err := w.Write(plain[a : b+1]); err != nil {
 		q.err = errClientGone
 	}
+}
+
+// readS3EC reads the whole n-byte body of the S3EC object at q's target —
+// from body when the caller has it, else fetched with query and pinned to
+// etag — checks its tag and returns the plaintext. The body is held within
+// the memory budget until release, which also clears the plaintext.
+func (h *Handler) readS3EC(rt *Runtime, q *request, o *s3ec.Object, query url.Values, etag string, n int64, body io.Reader) (plain []byte, release func(), err error) {
+	if n > h.s3ecBudget.max {
+		return nil, nil, s3err.NotImplemented.WithMessage("This Amazon S3 Encryption Client object holds %d bytes, more than s3seal decrypts in memory (limits.s3ec_max_object_size = %d); raise the limit or read it with the S3 Encryption Client.", n, h.s3ecBudget.max)
+	}
+	if !h.s3ecBudget.acquire(n) {
+		return nil, nil, errS3ECBusy
+	}
+	defer func() {
+		if err != nil {
+			h.s3ecBudget.release(n)
+		}
+	}()
+	if body == nil {
+		hdr := http.Header{}
+		if etag != "" {
+			hdr.Set("If-Match", etag)
+		}
+		resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodGet, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: hdr})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, nil, upstreamError(resp)
+		}
+		if resp.ContentLength != n {
+			return nil, nil, s3err.InternalError.WithMessage("The object changed while s3seal read it; retry.")
+		}
+		body = resp.Body
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, nil, s3err.UpstreamUnavailable.WithCause(err)
+	}
+	if plain, err = h.s3ecOpen(rt, q, o, buf); err != nil {
+		return nil, nil, err
+	}
+	return plain, func() { clear(plain); h.s3ecBudget.release(n) }, nil
 }
 
 // s3ecOpen unwraps the object's data key and decrypts buf in place.
@@ -224,44 +236,15 @@ func (h *Handler) s3ecSource(sq *request, rt *Runtime, src copySource, sh *http.
 	return o, size, nil
 }
 
-// openS3EC reads, checks and decrypts a whole S3EC copy source (pinned to
-// the ETag of its HEAD sh) and returns length plaintext bytes from offset
-// a. Closing the reader returns the memory to the budget.
-func (h *Handler) openS3EC(sq *request, rt *Runtime, src copySource, sh *http.Response, o *s3ec.Object, a, length int64) (io.ReadCloser, int64, error) {
-	n := sh.ContentLength
-	if n > h.s3ecBudget.max {
-		return nil, 0, s3err.NotImplemented.WithMessage("The copy source was written by the Amazon S3 Encryption Client and holds %d bytes, more than s3seal decrypts in memory (limits.s3ec_max_object_size = %d).", n, h.s3ecBudget.max)
-	}
-	if !h.s3ecBudget.acquire(n) {
-		return nil, 0, errS3ECBusy
-	}
-	release := func() { h.s3ecBudget.release(n) }
-	query := url.Values{}
-	if src.VersionID != "" {
-		query.Set("versionId", src.VersionID)
-	}
-	resp, err := h.up.Do(sq.r.Context(), &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query,
-		Header: http.Header{"If-Match": {sh.Header.Get("Etag")}}})
+// openS3EC reads, checks and decrypts a whole S3EC copy source sq (pinned
+// to the ETag of its HEAD sh) and returns length plaintext bytes from
+// offset a. Closing the reader returns the memory to the budget.
+func (h *Handler) openS3EC(sq *request, rt *Runtime, sh *http.Response, o *s3ec.Object, a, length int64) (io.ReadCloser, int64, error) {
+	plain, release, err := h.readS3EC(rt, sq, o, sq.query, sh.Header.Get("Etag"), sh.ContentLength, nil)
 	if err != nil {
-		release()
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		release()
-		return nil, 0, upstreamError(resp)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		release()
-		return nil, 0, s3err.UpstreamUnavailable.WithCause(err)
-	}
-	plain, err := h.s3ecOpen(rt, sq, o, buf)
-	if err != nil {
-		release()
-		return nil, 0, err
-	}
-	return &budgetReader{Reader: bytes.NewReader(plain[a : a+length]), done: func() { clear(plain); release() }}, length, nil
+	return &budgetReader{Reader: bytes.NewReader(plain[a : a+length]), done: release}, length, nil
 }
 
 // budgetReader runs done once, on Close.

@@ -221,16 +221,19 @@ func (h *Handler) requestID() string {
 
 // request is the state of one request as it moves through the handler.
 type request struct {
-	r         *http.Request
-	id        string
-	start     time.Time
-	target    s3.Target
-	class     s3.Classification
-	query     url.Values
-	identity  *Identity
-	auth      *sigv4.Result
-	policy    string
-	rule      *policy.Rule
+	r        *http.Request
+	id       string
+	start    time.Time
+	target   s3.Target
+	class    s3.Classification
+	query    url.Values
+	identity *Identity
+	auth     *sigv4.Result
+	policy   string
+	rule     *policy.Rule
+	// copySrc is the parsed x-amz-copy-source, already checked against
+	// the client's buckets; nil when the request has none.
+	copySrc   *copySource
 	err       error
 	bytesIn   int64
 	upstreamN int64
@@ -305,6 +308,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, cs.Bucket))
 			return
 		}
+		q.copySrc = &cs
 	}
 	h.dispatch(rw, rt, q)
 }

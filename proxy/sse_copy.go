@@ -13,13 +13,10 @@ import (
 // encrypted as its rule says, the source is opened with the key its own
 // rule (or the client, where allowed) supplies.
 func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
+	// ServeHTTP has checked the source bucket against the client's.
 	src, err := parseSSESource(q.r.Header.Get(sseHdrCopySource))
 	if err != nil {
 		h.fail(w, q, err)
-		return
-	}
-	if !q.identity.Allowed(src.Bucket) {
-		h.fail(w, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, src.Bucket))
 		return
 	}
 	srcRule := passthroughRule
