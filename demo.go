@@ -26,8 +26,8 @@ import (
 
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/crypto/keys/local"
-	"github.com/s3seal/s3seal/proxy/demostore"
-	"github.com/s3seal/s3seal/proxy/tlsconf"
+	"github.com/s3seal/s3seal/deploy/demostore"
+	"github.com/s3seal/s3seal/deploy/tlsconf"
 )
 
 // demo runs "s3seal demo": an embedded S3 store in a folder with s3seal in

@@ -20,7 +20,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/keys/local"
-	"github.com/s3seal/s3seal/proxy/rewrap"
+	"github.com/s3seal/s3seal/deploy/rewrap"
 )
 
 const rewrapUsage = `Usage: s3seal rewrap --bucket B [--prefix P] [flags]

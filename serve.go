@@ -30,12 +30,12 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/deploy/sdnotify"
+	"github.com/s3seal/s3seal/deploy/tlsconf"
 	"github.com/s3seal/s3seal/proxy"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
-	"github.com/s3seal/s3seal/proxy/sdnotify"
 	"github.com/s3seal/s3seal/proxy/sigv4"
-	"github.com/s3seal/s3seal/proxy/tlsconf"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 

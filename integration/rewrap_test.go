@@ -26,8 +26,8 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/deploy/rewrap"
 	"github.com/s3seal/s3seal/integration/testbed"
-	"github.com/s3seal/s3seal/proxy/rewrap"
 )
 
 // rewrapRun is one "s3seal rewrap" process: exit code, stdout, and its

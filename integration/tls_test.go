@@ -23,8 +23,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/s3seal/s3seal/deploy/tlsconf"
 	"github.com/s3seal/s3seal/integration/testbed"
-	"github.com/s3seal/s3seal/proxy/tlsconf"
 )
 
 // tlsLogger returns a logger that keeps entries for assertions; they are
