@@ -33,8 +33,10 @@ import (
 	"github.com/s3seal/s3seal/deploy/sdnotify"
 	"github.com/s3seal/s3seal/deploy/tlsconf"
 	"github.com/s3seal/s3seal/proxy"
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
+	s3proto "github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
@@ -360,14 +362,14 @@ func defaultChecksum(name string) checksum.Algorithm {
 func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *proxy.Metrics) (*proxy.Runtime, error) {
 	ids := make([]proxy.Identity, 0, len(cfg.Clients))
 	for _, c := range cfg.Clients {
-		ids = append(ids, proxy.Identity{Name: c.Name, AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value(), Buckets: c.Buckets})
+		ids = append(ids, proxy.Identity{Client: authzClient(c), AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value()})
 	}
 	set := proxy.NewIdentities(ids)
 	if cfg.Sidecar.TrustLoopback || cfg.Sidecar.TrustClientCert {
-		side := &proxy.Identity{Name: cfg.Sidecar.Client}
+		side := &proxy.Identity{Client: authz.Client{Name: cfg.Sidecar.Client}}
 		for _, c := range cfg.Clients {
 			if c.Name == cfg.Sidecar.Client {
-				side.Buckets = c.Buckets
+				side.Client = authzClient(c)
 			}
 		}
 		set.Sidecar = side
@@ -376,12 +378,16 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 	}
 	rt := &proxy.Runtime{
 		Identities:  set,
-		Verifier:    &sigv4.Verifier{Lookup: set.Lookup},
+		Verifier:    &sigv4.Verifier{Lookup: set.Lookup, Region: cfg.Region},
 		Decoder:     &sigv4.Verifier{SkipSignatures: true},
 		BaseDomains: cfg.BaseDomains,
+		Parse: s3proto.ParseOptions{
+			BaseDomains: cfg.BaseDomains,
+			Keys:        s3proto.KeyRules{Literal: cfg.Upstream.LiteralKeys},
+		},
 	}
 	if cfg.TLS.Storage.Type == "s3" {
-		rt.Reserved = append(rt.Reserved, proxy.Reserved{Bucket: cfg.TLS.Storage.Bucket, Prefix: cfg.TLS.Storage.Prefix,
+		rt.Reserved = append(rt.Reserved, authz.Reserved{Bucket: cfg.TLS.Storage.Bucket, Prefix: cfg.TLS.Storage.Prefix,
 			Why: "it holds s3seal's certificates and private keys"})
 	}
 	if cfg.Keys != "" {
@@ -558,4 +564,20 @@ func tlsOptions(cfg *config.Config, log *zap.Logger) tlsconf.Options {
 		o.ACME.ListenHost = hostOf(t.HTTPListen)
 	}
 	return o
+}
+
+// authzClient translates a configured client into what authorization
+// decides with.
+func authzClient(c config.Client) authz.Client {
+	out := authz.Client{Name: c.Name, Buckets: c.Buckets, Admin: c.Admin}
+	for _, p := range c.Permissions {
+		g := authz.Grant{Bucket: p.Bucket, Prefix: p.Prefix}
+		for _, a := range p.Actions {
+			// Validated by config.
+			act, _ := authz.ParseAction(a)
+			g.Actions = append(g.Actions, act)
+		}
+		out.Grants = append(out.Grants, g)
+	}
+	return out
 }

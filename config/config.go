@@ -46,6 +46,10 @@ type Config struct {
 	// BaseDomains enable virtual-hosted addressing: a request for host
 	// "b.<base>" addresses bucket b. Path-style addressing always works.
 	BaseDomains []string `yaml:"base_domains"`
+	// Region is the region s3seal serves: the only region accepted in
+	// clients' credential scopes (AuthorizationHeaderMalformed for any
+	// other, as S3 answers). Default: the upstream region.
+	Region string `yaml:"region"`
 
 	TLS      TLS      `yaml:"tls"`
 	Clients  []Client `yaml:"clients"`
@@ -154,6 +158,27 @@ type Client struct {
 	// Buckets limits the client to these buckets (exact names or globs
 	// with * and ?). Empty means every bucket.
 	Buckets []string `yaml:"buckets"`
+	// Permissions say what the client may do where, per bucket and key
+	// prefix. Empty means read, list, write and delete in every bucket of
+	// Buckets.
+	Permissions []Permission `yaml:"permissions"`
+	// Admin lets the client change bucket configuration (policy, ACL,
+	// lifecycle, versioning, encryption, …), set ACLs other than private,
+	// grant access, and bypass governance-mode retention. Off by default.
+	Admin bool `yaml:"admin"`
+}
+
+// Permission allows actions on keys under a prefix of some buckets.
+type Permission struct {
+	// Bucket is a bucket name or glob; empty means every bucket of the
+	// client's Buckets.
+	Bucket string `yaml:"bucket"`
+	// Prefix limits the permission to keys starting with it; empty means
+	// the whole bucket.
+	Prefix string `yaml:"prefix"`
+	// Actions are read, list, create (new objects only), write (create
+	// and replace) and delete.
+	Actions []string `yaml:"actions"`
 }
 
 // Sidecar configures trust for applications that keep their own AWS
@@ -194,6 +219,13 @@ type Upstream struct {
 	// AllowInsecureHTTP permits a plain-HTTP endpoint that is not on
 	// loopback.
 	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// LiteralKeys accepts object keys that S3-compatible stores normalise
+	// (a leading "/", "//", "." and ".." segments, control characters).
+	// Set it only for a store that keeps keys exactly as sent, as AWS S3
+	// does; by default s3seal refuses such keys, because a rule matched
+	// against the key s3seal saw would not apply to the key the store
+	// uses.
+	LiteralKeys bool `yaml:"literal_keys"`
 	// Checksum is the checksum s3seal adds to uploads whose client sent
 	// none: "crc32c" (default) or "none" for stores that do not support
 	// aws-chunked trailers.

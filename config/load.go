@@ -200,6 +200,20 @@ var envTable = []envVar{
 		envClient(c).Buckets = splitList(v)
 		return nil
 	}},
+	{"S3SEAL_CLIENT_ACTIONS", "clients[0].permissions", func(c *Config, v string) error {
+		envClient(c).Permissions = []Permission{{Actions: splitList(v)}}
+		return nil
+	}},
+	{"S3SEAL_CLIENT_ADMIN", "clients[0].admin", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		envClient(c).Admin = b
+		return nil
+	}},
+	{"S3SEAL_REGION", "region", str(func(c *Config) *string { return &c.Region })},
+	{"S3SEAL_UPSTREAM_LITERAL_KEYS", "upstream.literal_keys", boolean(func(c *Config) *bool { return &c.Upstream.LiteralKeys })},
 	{"S3SEAL_SIDECAR_TRUST_LOOPBACK", "sidecar.trust_loopback", boolean(func(c *Config) *bool { return &c.Sidecar.TrustLoopback })},
 	{"S3SEAL_SIDECAR_TRUST_CLIENT_CERT", "sidecar.trust_client_cert", boolean(func(c *Config) *bool { return &c.Sidecar.TrustClientCert })},
 	{"S3SEAL_UPSTREAM_PATH_STYLE", "upstream.path_style", func(c *Config, v string) error {

@@ -123,6 +123,9 @@ func (c *Config) defaults() {
 	if u.Region == "" {
 		u.Region = DefaultRegion
 	}
+	if c.Region == "" {
+		c.Region = u.Region
+	}
 	if u.Endpoint == "" {
 		u.Endpoint = "https://s3." + u.Region + ".amazonaws.com"
 	}
@@ -265,6 +268,24 @@ func (c *Config) validateClients(v *validator) {
 				v.fail(fmt.Sprintf("%s.buckets[%d]", f, j), "", fmt.Sprintf("%q is not a bucket name or glob", b))
 			}
 		}
+		for j, p := range cl.Permissions {
+			pf := fmt.Sprintf("%s.permissions[%d]", f, j)
+			penv := ""
+			if cl.Name == "env" {
+				penv = "S3SEAL_CLIENT_ACTIONS"
+			}
+			if _, err := path.Match(p.Bucket, ""); err != nil || strings.Contains(p.Bucket, "/") {
+				v.fail(pf+".bucket", "", fmt.Sprintf("%q is not a bucket name or glob", p.Bucket))
+			}
+			if len(p.Actions) == 0 {
+				v.fail(pf+".actions", penv, "list at least one of read, list, create, write, delete")
+			}
+			for k, a := range p.Actions {
+				if !slices.Contains(clientActions, a) {
+					v.fail(fmt.Sprintf("%s.actions[%d]", pf, k), penv, fmt.Sprintf("unknown action %q; want read, list, create, write or delete", a))
+				}
+			}
+		}
 	}
 	sidecar := c.Sidecar.TrustLoopback || c.Sidecar.TrustClientCert
 	if len(c.Clients) == 0 && !sidecar {
@@ -277,6 +298,9 @@ func (c *Config) validateClients(v *validator) {
 		v.fail("sidecar.client", "", fmt.Sprintf("no client named %q", c.Sidecar.Client))
 	}
 }
+
+// clientActions are the actions a permission may list.
+var clientActions = []string{"read", "list", "create", "write", "delete"}
 
 func (c *Config) validateUpstream(v *validator) {
 	u := &c.Upstream

@@ -25,6 +25,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/integration/testbed"
 	s3proxy "github.com/s3seal/s3seal/proxy"
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -49,7 +50,7 @@ func TestReliabilityGoroutineLeaks(t *testing.T) {
 	ring, err := local.Load(ringFile)
 	must(t, err, "load key ring")
 	ak, sk := "leak-"+randHex(4), "secret-"+randHex(16)
-	ids := s3proxy.NewIdentities([]s3proxy.Identity{{Name: "app", AccessKeyID: ak, Secret: sk}})
+	ids := s3proxy.NewIdentities([]s3proxy.Identity{{Client: authz.Client{Name: "app"}, AccessKeyID: ak, Secret: sk}})
 	engine, err := policy.New(nil, policy.Rule{Name: "default", Mode: policy.Envelope})
 	must(t, err, "policy")
 	metrics := s3proxy.NewMetrics("test")

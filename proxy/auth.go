@@ -1,41 +1,18 @@
 package proxy
 
 import (
-	"path"
-	"strings"
+	"github.com/s3seal/s3seal/proxy/authz"
 )
 
-// Identity is a client s3seal accepts.
+// Identity is a client s3seal accepts: its credentials and, in Client, its
+// name and permissions (package authz decides with them).
 type Identity struct {
-	// Name appears in logs and audit records.
-	Name string
-	// AccessKeyID and Secret authenticate the client's SigV4 signatures.
+	authz.Client
+	// AccessKeyID and Secret authenticate the client's signatures.
 	// Secret is empty for the sidecar identity, whose requests are
 	// trusted by their transport instead.
 	AccessKeyID string
 	Secret      string
-	// Buckets limits the client to buckets matching these names or
-	// globs; empty means every bucket.
-	Buckets []string
-}
-
-// Allowed reports whether the identity may address bucket. Service-level
-// requests (bucket "") are always allowed; ListBuckets answers are filtered.
-func (id *Identity) Allowed(bucket string) bool {
-	if len(id.Buckets) == 0 || bucket == "" {
-		return true
-	}
-	for _, b := range id.Buckets {
-		if b == bucket {
-			return true
-		}
-		if strings.ContainsAny(b, "*?[") {
-			if ok, _ := path.Match(b, bucket); ok {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Identities is the set of clients s3seal accepts. It is immutable once
@@ -78,11 +55,11 @@ func (s *Identities) ByKey(accessKeyID string) *Identity {
 // AnyAllowed reports whether some identity (including the sidecar one) may
 // use bucket.
 func (s *Identities) AnyAllowed(bucket string) bool {
-	if s.Sidecar != nil && s.Sidecar.Allowed(bucket) {
+	if s.Sidecar != nil && s.Sidecar.AllowedBucket(bucket) {
 		return true
 	}
 	for _, id := range s.byKey {
-		if id.Allowed(bucket) {
+		if id.AllowedBucket(bucket) {
 			return true
 		}
 	}

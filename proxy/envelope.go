@@ -15,9 +15,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/checksum"
-	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
-	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
 // Envelope mode: s3seal encrypts object bodies itself (FORMAT.md) and the
@@ -29,43 +27,6 @@ const metaHeader = "X-Amz-Meta-" + envelope.MetadataKey
 
 // maxSinglePut is S3's largest single PUT.
 const maxSinglePut = 5 << 30
-
-// serveEnvelope handles a request under an envelope rule.
-func (h *Handler) serveEnvelope(w *responseWriter, rt *Runtime, q *request) {
-	if rt.Keys == nil {
-		h.fail(w, q, s3err.InternalError.WithMessage("s3seal has an envelope policy but no key provider; set keys (S3SEAL_KEYS)."))
-		return
-	}
-	switch q.class.Op {
-	case s3.OpPutObject:
-		h.envPut(w, rt, q)
-	case s3.OpGetObject, s3.OpHeadObject:
-		h.envGet(w, rt, q)
-	case s3.OpCopyObject:
-		h.envCopy(w, rt, q)
-	case s3.OpListObjects, s3.OpListObjectsV2, s3.OpListObjectVersions:
-		h.envList(w, rt, q)
-	case s3.OpCreateMultipartUpload, s3.OpUploadPart, s3.OpUploadPartCopy, s3.OpCompleteMultipartUpload,
-		s3.OpAbortMultipartUpload, s3.OpListParts, s3.OpListMultipartUploads:
-		h.envMultipart(w, rt, q)
-	case s3.OpPostObject:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("Browser-form (POST) uploads cannot be encrypted by s3seal; they are refused under envelope policy %q.", q.rule.Name))
-	case s3.OpSelectObjectContent:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("S3 Select cannot read client-side encrypted objects; refused under envelope policy %q.", q.rule.Name))
-	case s3.OpGetObjectAttributes:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("GetObjectAttributes would reveal ciphertext sizes and checksums; refused under envelope policy %q. Use HeadObject.", q.rule.Name))
-	case s3.OpUnknown:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal does not recognise this operation and refuses it under envelope policy %q.", q.rule.Name))
-	default:
-		// Operations that carry no object data (tagging, ACLs, deletes,
-		// bucket configuration) pass through, with conditional ETags
-		// mapped.
-		h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
-			mapConditionalHeaders(u.Header)
-			return nil
-		}})
-	}
-}
 
 // keyError maps a key provider failure to the S3 error the client gets.
 func keyError(err error) *s3err.Error {
@@ -188,7 +149,7 @@ func copyEnvelopeHeaders(dst, src http.Header) {
 // logAuthFailure records an object that failed authentication.
 func (h *Handler) logAuthFailure(q *request, err error) {
 	h.log.Error("stored object failed authentication; nothing of the bad chunk was released",
-		zap.String("request_id", q.id), zap.String("bucket", q.target.Bucket), zap.String("key", q.target.Key),
+		zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key),
 		zap.String("reason", fmt.Sprint(err)))
 }
 

@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,57 +15,8 @@ import (
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
-// copySource is a parsed x-amz-copy-source.
-type copySource struct {
-	Bucket, Key, VersionID string
-}
-
-// parseCopySource parses "bucket/key[?versionId=v]" (with or without a
-// leading slash, URL-encoded as S3 expects).
-func parseCopySource(v string) (copySource, error) {
-	path, rawQuery, _ := strings.Cut(strings.TrimPrefix(v, "/"), "?")
-	p, err := url.PathUnescape(path)
-	if err != nil {
-		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-	}
-	b, k, ok := strings.Cut(p, "/")
-	// Only bucket-name characters: the bucket checked against the client's
-	// limits must be the one any store decodes from the header.
-	if !ok || b == "" || k == "" || strings.Trim(b, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
-		return copySource{}, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-	}
-	cs := copySource{Bucket: b, Key: k}
-	if rawQuery != "" {
-		qv, err := url.ParseQuery(rawQuery)
-		if err != nil {
-			return copySource{}, s3err.InvalidArgument.WithMessage("Invalid copy source version id.")
-		}
-		cs.VersionID = qv.Get("versionId")
-	}
-	return cs, nil
-}
-
-// escaped is the x-amz-copy-source value for the store.
-func (c copySource) escaped() string {
-	v := c.Bucket + "/" + escapeKey(c.Key)
-	if c.VersionID != "" {
-		v += "?versionId=" + url.QueryEscape(c.VersionID)
-	}
-	return v
-}
-
-func escapeKey(k string) string {
-	var b strings.Builder
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
+// copySource is a copy source, parsed once by s3.ParseRequest.
+type copySource = s3.Object
 
 // copiedHeaders are the object properties CopyObject carries over under the
 // COPY metadata directive.
@@ -75,11 +25,11 @@ var copiedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Dispos
 // headCopySource returns the request's copy source, parsed and checked
 // against the client's buckets by ServeHTTP, and its headers (headSource).
 func (h *Handler) headCopySource(q *request) (copySource, *http.Response, error) {
-	if q.copySrc == nil {
+	if q.req.CopySource == nil {
 		return copySource{}, nil, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	sh, err := h.headSource(q, *q.copySrc)
-	return *q.copySrc, sh, err
+	sh, err := h.headSource(q, *q.req.CopySource)
+	return *q.req.CopySource, sh, err
 }
 
 // headSource fetches the source's headers, applying the client's
@@ -145,14 +95,14 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		h.copyReencrypt(w, rt, q, src, sh, user, replace)
 		return
 	}
-	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}}
+	sq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Bucket: src.Bucket, Key: src.Key}}
 	eh, err := envelope.Parse(v)
 	if err != nil {
 		h.logAuthFailure(sq, err)
 		h.fail(w, q, errObjectAuth.WithCause(err))
 		return
 	}
-	nh, err := envelope.Copy(ctx, rt.Keys, eh, src.Bucket, src.Key, q.target.Bucket, q.target.Key, nil)
+	nh, err := envelope.Copy(ctx, rt.Keys, eh, src.Bucket, src.Key, q.req.Bucket, q.req.Key, nil)
 	h.auditKey(q, "reseal", "", eh, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
@@ -173,7 +123,7 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 			delete(ureq.Header, k)
 		}
 	}
-	ureq.Header.Set("X-Amz-Copy-Source", src.escaped())
+	ureq.Header.Set("X-Amz-Copy-Source", src.CopySourceHeader())
 	// Pin the copy to the source that was unsealed, so a concurrent
 	// overwrite cannot get this metadata.
 	ureq.Header.Set("X-Amz-Copy-Source-If-Match", sh.Header.Get("Etag"))

@@ -146,7 +146,7 @@ func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr h
 		h.logAuthFailure(q, err)
 		return nil, errObjectAuth.WithCause(err)
 	}
-	ok, err := envelope.Open(ctx, rt.Keys, eh, q.target.Bucket, q.target.Key)
+	ok, err := envelope.Open(ctx, rt.Keys, eh, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", eh, err)
 	if err != nil {
 		e := keyError(err)
@@ -177,7 +177,7 @@ func partsFromETag(etag string) (int, bool) {
 
 // plainSize is the object's plaintext size.
 func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, error) {
-	return h.plainSizeOf(ctx, q.target.Bucket, q.target.Key, q.query.Get("versionId"), s)
+	return h.plainSizeOf(ctx, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
 }
 
 // plainSizeOf is plainSize for any object.
@@ -201,7 +201,7 @@ func (h *Handler) plainSizeOf(ctx context.Context, bucket, key, versionID string
 // PUTs; for multipart objects learnt from one HEAD ?partNumber=1 (the part
 // size and count) and cached by ETag.
 func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.Layout, error) {
-	return h.layoutOf(ctx, q.target.Bucket, q.target.Key, q.query.Get("versionId"), s)
+	return h.layoutOf(ctx, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
 }
 
 // layoutOf is layout for any object.
@@ -380,7 +380,7 @@ func (h *Handler) envRangeNotSatisfiable(w *responseWriter, rt *Runtime, q *requ
 	drainClose(resp.Body)
 	ctx := q.r.Context()
 	query := upstreamQuery(q.query)
-	hr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: http.Header{}})
+	hr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.req.Bucket, Key: q.req.Key, Query: query, Header: http.Header{}})
 	if err != nil {
 		h.fail(w, q, err)
 		return

@@ -48,20 +48,17 @@ func (h *Handler) envList(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer resp.Body.Close()
-	doc, ok := h.readOK(w, q, resp, 32<<20)
+	doc, ok := h.readOK(w, q, resp, maxListing)
 	if !ok {
 		return
 	}
-	urlEncoded := q.query.Get("encoding-type") == "url"
 	ctx := q.r.Context()
-	out, err := s3.RewriteXML(doc, []string{"Contents", "Version"}, func(e *s3.Entry) error {
-		key := e.Fields["Key"]
-		if urlEncoded {
-			if k, err := url.QueryUnescape(key); err == nil {
-				key = k
-			}
+	out, err := s3.RewriteXML(doc, listingEntries, func(e *s3.Entry) error {
+		if e.Drop = hidden(q, e); e.Drop || (e.Name != "Contents" && e.Name != "Version") {
+			return nil
 		}
-		rule := rt.Policy.Match(q.target.Bucket, key)
+		key, _ := listingKey(q, e)
+		rule := rt.Policy.Match(q.req.Bucket, key)
 		if rule.Mode != policy.Envelope {
 			if etag, ok := e.Fields["ETag"]; ok {
 				e.Fields["ETag"] = sseClientETag(rule, etag)
@@ -118,7 +115,7 @@ func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, et
 		}
 	}
 	// Not a size the format produces: ask the object itself, once.
-	ck := q.target.Bucket + "\x00" + key + "\x00" + versionID + "\x00" + etag
+	ck := q.req.Bucket + "\x00" + key + "\x00" + versionID + "\x00" + etag
 	if p, ok := h.sizes.Get(ck); ok {
 		return p, nil
 	}
@@ -126,7 +123,7 @@ func (h *Handler) listedSize(ctx context.Context, q *request, key, versionID, et
 	if versionID != "" && versionID != "null" {
 		query.Set("versionId", versionID)
 	}
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.target.Bucket, Key: key, Query: query, Header: http.Header{}})
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.req.Bucket, Key: key, Query: query, Header: http.Header{}})
 	if err != nil {
 		return 0, err
 	}

@@ -107,7 +107,7 @@ func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.Obj
 	if ref.hdr == nil {
 		return nil, nil, errUploadID
 	}
-	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.target.Bucket, q.target.Key)
+	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", ref.hdr, err)
 	if err != nil {
 		if envelopeAuthFailure(err) {
@@ -126,32 +126,17 @@ func envelopeAuthFailure(err error) bool {
 	return errors.Is(err, envelope.ErrAuthentication)
 }
 
-// envMultipart dispatches the multipart operations.
-func (h *Handler) envMultipart(w *responseWriter, rt *Runtime, q *request) {
-	switch q.class.Op {
-	case s3.OpCreateMultipartUpload:
-		h.envCreateUpload(w, rt, q)
-	case s3.OpUploadPart:
-		h.envUploadPart(w, rt, q)
-	case s3.OpUploadPartCopy:
-		h.envUploadPartCopy(w, rt, q)
-	case s3.OpCompleteMultipartUpload:
-		h.envComplete(w, rt, q)
-	case s3.OpAbortMultipartUpload:
-		ref, err := decodeUploadID(q.query.Get("uploadId"))
-		if err != nil {
-			h.fail(w, q, err)
-			return
-		}
-		h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
-			u.Query.Set("uploadId", ref.storeID)
-			return nil
-		}})
-	case s3.OpListParts:
-		h.envListParts(w, q)
-	default: // ListMultipartUploads
-		h.forward(w, q, q.auth)
+// envAbort aborts the store's upload that an s3seal upload id names.
+func (h *Handler) envAbort(w *responseWriter, _ *Runtime, q *request) {
+	ref, err := decodeUploadID(q.query.Get("uploadId"))
+	if err != nil {
+		h.fail(w, q, err)
+		return
 	}
+	h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
+		u.Query.Set("uploadId", ref.storeID)
+		return nil
+	}})
 }
 
 // envCreateUpload creates the upload with a sealed header.
@@ -350,7 +335,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 			return
 		}
 	}
-	stored, err := h.listStoreParts(ctx, q.target.Bucket, q.target.Key, ref.storeID)
+	stored, err := h.listStoreParts(ctx, q.req.Bucket, q.req.Key, ref.storeID)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -553,7 +538,7 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	if src.VersionID != "" {
 		query.Set("versionId", src.VersionID)
 	}
-	sq := &request{id: q.id, r: q.r, target: s3.Target{Bucket: src.Bucket, Key: src.Key}, query: query, identity: q.identity, class: q.class}
+	sq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Info: q.req.Info, Bucket: src.Bucket, Key: src.Key, Query: query}, query: query, identity: q.identity}
 	var s *sealed
 	var x *s3ec.Object
 	size := sh.ContentLength
@@ -694,7 +679,7 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 			create[k] = v
 		}
 	}
-	up, err := h.createStoreUpload(ctx, q.target.Bucket, q.target.Key, create)
+	up, err := h.createStoreUpload(ctx, q.req.Bucket, q.req.Key, create)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -748,7 +733,7 @@ func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *htt
 	newETag, newVersion, err := h.rewriteRegular(ctx, rt, q, ok, sizes, done.ETag)
 	if err != nil {
 		h.log.Error("re-laying out an irregular multipart object failed; the object stays readable with its part layout",
-			zap.String("request_id", q.id), zap.String("bucket", q.target.Bucket), zap.String("key", q.target.Key), zap.Error(err))
+			zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.Error(err))
 		if !ka.stop() {
 			h.fail(w, q, err)
 			return
@@ -758,7 +743,7 @@ func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *htt
 		return
 	}
 	if oldVersion != "" && oldVersion != "null" {
-		if dr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.target.Bucket, Key: q.target.Key,
+		if dr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.req.Bucket, Key: q.req.Key,
 			Query: url.Values{"versionId": {oldVersion}}, Header: http.Header{}}); err == nil {
 			drainClose(dr.Body)
 		}
@@ -768,7 +753,7 @@ func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *htt
 		Bucket  string   `xml:"Bucket"`
 		Key     string   `xml:"Key"`
 		ETag    string   `xml:"ETag"`
-	}{Bucket: q.target.Bucket, Key: q.target.Key, ETag: clientETag(newETag)}
+	}{Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
 	b, _ := xml.Marshal(res)
 	if ka.stop() {
 		_, _ = w.Write(b)
@@ -801,7 +786,7 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 	if err != nil {
 		return "", "", err
 	}
-	get, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: q.target.Bucket, Key: q.target.Key, Query: url.Values{}, Header: http.Header{"If-Match": {etag}}})
+	get, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: q.req.Bucket, Key: q.req.Key, Query: url.Values{}, Header: http.Header{"If-Match": {etag}}})
 	if err != nil {
 		return "", "", err
 	}
@@ -813,7 +798,7 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 	if err != nil {
 		return "", "", err
 	}
-	nk, nh, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.target.Bucket, Key: q.target.Key, Multipart: true})
+	nk, nh, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.req.Bucket, Key: q.req.Key, Multipart: true})
 	h.auditKey(q, "seal", rt.Keys.Name(), nh, err)
 	if err != nil {
 		return "", "", err
@@ -831,11 +816,11 @@ func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, o
 		}
 	}
 	if n := get.Header.Get("X-Amz-Tagging-Count"); n != "" && n != "0" {
-		if tags, err := h.objectTagging(ctx, q.target.Bucket, q.target.Key); err == nil && tags != "" {
+		if tags, err := h.objectTagging(ctx, q.req.Bucket, q.req.Key); err == nil && tags != "" {
 			create.Set("X-Amz-Tagging", tags)
 		}
 	}
-	up, err := h.createStoreUpload(ctx, q.target.Bucket, q.target.Key, create)
+	up, err := h.createStoreUpload(ctx, q.req.Bucket, q.req.Key, create)
 	if err != nil {
 		return "", "", err
 	}
@@ -914,7 +899,7 @@ func (u *storeUpload) put(n uint32, body io.Reader, size int64) error {
 // to the source's ETag.
 func (u *storeUpload) copyPart(n uint32, src copySource, etag string, off, size int64) error {
 	hdr := http.Header{
-		"X-Amz-Copy-Source":          {src.escaped()},
+		"X-Amz-Copy-Source":          {src.CopySourceHeader()},
 		"X-Amz-Copy-Source-If-Match": {etag},
 		"X-Amz-Copy-Source-Range":    {fmt.Sprintf("bytes=%d-%d", off, off+size-1)},
 	}

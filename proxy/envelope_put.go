@@ -106,7 +106,7 @@ func (h *Handler) sendUpload(w *responseWriter, q *request, ureq *upstream.Reque
 // records the key use, and checks that the client's metadata fits beside
 // the header. The caller zeroes the key.
 func (h *Handler) sealNew(rt *Runtime, q *request, p envelope.Params, user map[string]string) (*envelope.ObjectKey, envelope.Header, error) {
-	p.Bucket, p.Key = q.target.Bucket, q.target.Key
+	p.Bucket, p.Key = q.req.Bucket, q.req.Key
 	ok, hdr, err := envelope.New(q.r.Context(), rt.Keys, p)
 	h.auditKey(q, "seal", rt.Keys.Name(), hdr, err)
 	if err != nil {
@@ -124,10 +124,10 @@ func (h *Handler) sealNew(rt *Runtime, q *request, p envelope.Params, user map[s
 func (h *Handler) baseRequest(q *request) *upstream.Request {
 	return &upstream.Request{
 		Method: q.r.Method,
-		Bucket: q.target.Bucket,
-		Key:    q.target.Key,
+		Bucket: q.req.Bucket,
+		Key:    q.req.Key,
 		Query:  upstreamQuery(q.query),
-		Header: upstreamHeader(q.r.Header, q.auth),
+		Header: upstreamHeader(q),
 	}
 }
 

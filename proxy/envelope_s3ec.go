@@ -153,7 +153,7 @@ func (h *Handler) readS3EC(rt *Runtime, q *request, o *s3ec.Object, query url.Va
 		if etag != "" {
 			hdr.Set("If-Match", etag)
 		}
-		resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodGet, Bucket: q.target.Bucket, Key: q.target.Key, Query: query, Header: hdr})
+		resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodGet, Bucket: q.req.Bucket, Key: q.req.Key, Query: query, Header: hdr})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,9 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -15,37 +13,6 @@ import (
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
-
-// dropRequestHeaders are client headers never sent upstream: the client's
-// authentication (s3seal signs afresh), aws-chunked framing that s3seal
-// removed, and hop-by-hop headers.
-var dropRequestHeaders = map[string]bool{
-	"Authorization":                true,
-	"X-Amz-Date":                   true,
-	"Date":                         true,
-	"X-Amz-Content-Sha256":         true,
-	"X-Amz-Security-Token":         true,
-	"X-Amz-Decoded-Content-Length": true,
-	"X-Amz-Trailer":                true,
-	"Content-Length":               true,
-	"Content-Encoding":             true, // re-added without aws-chunked
-	"Transfer-Encoding":            true,
-	"Host":                         true,
-	"Connection":                   true,
-	"Keep-Alive":                   true,
-	"Proxy-Connection":             true,
-	"Proxy-Authorization":          true,
-	"Proxy-Authenticate":           true,
-	"Te":                           true,
-	"Trailer":                      true,
-	"Upgrade":                      true,
-	"Expect":                       true,
-	// SDK telemetry: meaningless to the store, and every header sent is
-	// one more to sign.
-	"Amz-Sdk-Invocation-Id": true,
-	"Amz-Sdk-Request":       true,
-	upstream.LoopHeader:     true,
-}
 
 // dropResponseHeaders are upstream response headers never relayed.
 var dropResponseHeaders = map[string]bool{
@@ -59,51 +26,49 @@ var dropResponseHeaders = map[string]bool{
 	"Upgrade":            true,
 }
 
-// presignParams are the query parameters of a presigned URL, consumed by
-// s3seal's verification and never forwarded.
-var presignParams = []string{
-	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
-}
-
-// upstreamQuery returns the query to forward.
+// upstreamQuery returns a copy of the query to forward (the canonical
+// request's, which holds only the operation's S3 parameters).
 func upstreamQuery(q url.Values) url.Values {
 	out := make(url.Values, len(q))
 	for k, v := range q {
-		out[k] = v
-	}
-	for _, p := range presignParams {
-		delete(out, p)
+		out[k] = append([]string(nil), v...)
 	}
 	return out
 }
 
-// upstreamHeader returns the client headers to forward.
-func upstreamHeader(h http.Header, auth *sigv4.Result) http.Header {
+// upstreamHeader returns the headers to send the store for q: the S3
+// request headers the client sent (s3.ForwardHeader; everything else,
+// including the client's authentication and aws-chunked framing, stays
+// behind), the copy source in the canonical form that was authorized, and
+// If-None-Match: * for a client that may create but not replace objects.
+func upstreamHeader(q *request) http.Header {
+	h := q.r.Header
 	out := make(http.Header, len(h))
-	var conn []string
-	for _, v := range h.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				conn = append(conn, textproto.CanonicalMIMEHeaderKey(f))
-			}
-		}
-	}
 	for k, v := range h {
-		if dropRequestHeaders[k] {
-			continue
+		if s3.ForwardHeader(k) {
+			out[k] = v
 		}
-		out[k] = v
 	}
-	for _, k := range conn {
-		delete(out, k)
-	}
+	out.Del("Content-Encoding")
 	enc := h.Get("Content-Encoding")
-	if auth != nil {
-		enc = auth.ContentEncoding
+	if q.auth != nil {
+		enc = q.auth.ContentEncoding
 	}
 	if enc != "" {
 		out.Set("Content-Encoding", enc)
+	}
+	// s3seal rewrites some answers (listings, results): it asks the store
+	// for them as they are, never compressed, and relays bodies without
+	// re-encoding them.
+	out.Set("Accept-Encoding", "identity")
+	if q.req != nil && q.req.CopySource != nil {
+		out.Set("X-Amz-Copy-Source", q.req.CopySource.CopySourceHeader())
+	}
+	if q.dec != nil && q.dec.CreateOnly {
+		switch q.req.Op {
+		case s3.OpPutObject, s3.OpCopyObject, s3.OpCompleteMultipartUpload:
+			out.Set("If-None-Match", "*")
+		}
 	}
 	return out
 }
@@ -156,10 +121,10 @@ func (h *Handler) upstreamRequest(w *responseWriter, q *request, auth *sigv4.Res
 	r := q.r
 	ureq := &upstream.Request{
 		Method: r.Method,
-		Bucket: q.target.Bucket,
-		Key:    q.target.Key,
+		Bucket: q.req.Bucket,
+		Key:    q.req.Key,
 		Query:  upstreamQuery(q.query),
-		Header: upstreamHeader(r.Header, auth),
+		Header: upstreamHeader(q),
 	}
 	if auth == nil || auth.Body == nil || auth.Body == http.NoBody {
 		if auth == nil && r.ContentLength > 0 {
@@ -250,7 +215,7 @@ func (h *Handler) chooseChecksum(ureq *upstream.Request, q *request, auth *sigv4
 		}
 		return
 	}
-	if q.class.Op == s3.OpPutObject && ureq.Header.Get("Content-Md5") == "" {
+	if q.req.Op == s3.OpPutObject && ureq.Header.Get("Content-Md5") == "" {
 		ureq.Trailer = h.defaultChecksum
 	}
 }

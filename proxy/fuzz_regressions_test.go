@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 )
 
@@ -26,7 +27,7 @@ import (
 // PUT of declared bytes (UNSIGNED-PAYLOAD), then sent bytes of its body.
 func rawPut(t *testing.T, env *testEnv, key string, declared, sent int) net.Conn {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, env.srv.URL+"/b/"+key, nil)
+	req, _ := http.NewRequest(http.MethodPut, env.srv.URL+"/bkt/"+key, nil)
 	req.ContentLength = int64(declared)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
@@ -38,7 +39,7 @@ func rawPut(t *testing.T, env *testEnv, key string, declared, sent int) net.Conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "PUT /b/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", key, req.Host, declared)
+	fmt.Fprintf(conn, "PUT /bkt/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", key, req.Host, declared)
 	for k, v := range req.Header {
 		fmt.Fprintf(conn, "%s: %s\r\n", k, v[0])
 	}
@@ -94,7 +95,7 @@ func TestListBucketsFiltered(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		_, _ = io.WriteString(w, doc)
 	}, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK, Buckets: []string{"mine", "logs-*"}}})
+		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"mine", "logs-*"}}, AccessKeyID: testAK, Secret: testSK}})
 		rt.Identities, rt.Verifier = ids, &sigv4.Verifier{Lookup: ids.Lookup}
 	})
 	resp := env.do(t, http.MethodGet, "/", nil, nil)

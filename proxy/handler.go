@@ -36,6 +36,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -56,9 +57,15 @@ type Runtime struct {
 	Decoder *sigv4.Verifier
 	// BaseDomains enable virtual-hosted addressing.
 	BaseDomains []string
+	// Parse says how requests are parsed (virtual-hosted domains, which
+	// object keys are accepted). SetRuntime fills its BaseDomains.
+	Parse s3.ParseOptions
 	// Policy chooses how each bucket and key is treated; nil means
 	// passthrough everywhere.
 	Policy *policy.Engine
+	// Authz decides every request; SetRuntime builds it from Policy and
+	// Reserved when nil.
+	Authz *authz.Authorizer
 	// SSE holds the SSE-C key ring and the caches of the server-side
 	// encryption modes; nil means no key ring.
 	SSE *SSE
@@ -72,16 +79,19 @@ type Runtime struct {
 	// Keyring is the local key ring when Keys is one (sse-c derives its
 	// keys from it); nil otherwise.
 	Keyring *local.Keyring
-	// Reserved are bucket prefixes s3seal uses itself; clients may not
+	// Reserved are bucket prefixes s3seal uses itself; no client may
 	// touch them.
-	Reserved []Reserved
+	Reserved []authz.Reserved
 }
 
-// Reserved is a bucket prefix clients may not use.
-type Reserved struct {
-	Bucket, Prefix string
-	// Why completes "s3seal reserves this prefix: ..." in the error.
-	Why string
+// complete fills what the runtime derives from its other fields.
+func (rt *Runtime) complete() {
+	if len(rt.Parse.BaseDomains) == 0 {
+		rt.Parse.BaseDomains = rt.BaseDomains
+	}
+	if rt.Authz == nil {
+		rt.Authz = &authz.Authorizer{Policy: rt.Policy, Reserved: rt.Reserved}
+	}
 }
 
 // AllowCertificateFor decides whether an on-demand certificate may be
@@ -193,7 +203,7 @@ func NewHandler(o Options) (*Handler, error) {
 	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
-	h.rt.Store(o.Runtime)
+	h.SetRuntime(o.Runtime)
 	return h, nil
 }
 
@@ -206,7 +216,10 @@ func NewInstanceID() string {
 
 // SetRuntime atomically replaces the reloadable configuration. Requests in
 // flight keep the one they started with.
-func (h *Handler) SetRuntime(rt *Runtime) { h.rt.Store(rt) }
+func (h *Handler) SetRuntime(rt *Runtime) {
+	rt.complete()
+	h.rt.Store(rt)
+}
 
 // Runtime returns the current reloadable configuration.
 func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
@@ -221,26 +234,34 @@ func (h *Handler) requestID() string {
 
 // request is the state of one request as it moves through the handler.
 type request struct {
-	r        *http.Request
-	id       string
-	start    time.Time
-	target   s3.Target
-	class    s3.Classification
+	r     *http.Request
+	id    string
+	start time.Time
+	// req is the canonical request (package s3): the operation and
+	// everything it touches, parsed once. Later stages read it, never
+	// the raw request's target, query or copy source.
+	req *s3.Request
+	// query is the query sent to the store (req.Query).
 	query    url.Values
 	identity *Identity
 	auth     *sigv4.Result
-	policy   string
-	rule     *policy.Rule
-	// copySrc is the parsed x-amz-copy-source, already checked against
-	// the client's buckets; nil when the request has none.
-	copySrc   *copySource
-	err       error
+	// dec is what authorization allowed (package authz).
+	dec    *authz.Decision
+	policy string
+	rule   *policy.Rule
+	err    error
+	// deleteRaw is the DeleteObjects body as the client sent it.
+	deleteRaw []byte
 	bytesIn   int64
 	upstreamN int64
 	// upstreamStatus is the status of the last upstream answer.
 	upstreamStatus int
 }
 
+// ServeHTTP runs the request path: parse the request once into its
+// canonical form, authenticate the client, authorize the request as a
+// whole, and hand it to the mode its policy rule chooses, which forwards
+// it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.rt.Load()
 	q := &request{r: r, id: h.requestID(), start: h.now(), policy: "passthrough"}
@@ -267,97 +288,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if via := r.Header.Values(upstream.LoopHeader); len(via) > 0 {
 		for _, v := range via {
 			if strings.Contains(v, h.instance) {
+				q.req = &s3.Request{Op: s3.OpUnknown}
 				h.fail(rw, q, s3err.New("LoopDetected", http.StatusLoopDetected, "s3seal received its own upstream request: its upstream endpoint points back at itself. Set s3seal's upstream to the real S3 endpoint."))
 				return
 			}
 		}
 	}
-	q.query = r.URL.Query()
-	q.target = s3.ParseTarget(r, rt.BaseDomains)
-	q.class = s3.Classify(r.Method, q.target, q.query, r.Header)
 
-	if q.class.Op == s3.OpPreflight {
+	// 1. Parse.
+	req, perr := s3.ParseRequest(r, rt.Parse)
+	q.req = req
+	q.query = req.Query
+	if req.Op == s3.OpPreflight {
+		if perr != nil {
+			h.fail(rw, q, perr)
+			return
+		}
 		h.forward(rw, q, nil)
 		return
 	}
+	// 2. Authenticate.
 	if err := h.authenticate(rt, q); err != nil {
 		h.fail(rw, q, err)
 		return
 	}
-	for _, res := range rt.Reserved {
-		if q.target.Bucket == res.Bucket && strings.HasPrefix(q.target.Key, res.Prefix) && (res.Prefix == "" || q.target.Key != "") {
-			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: s3seal reserves s3://%s/%s: %s.", res.Bucket, res.Prefix, res.Why))
-			return
-		}
-	}
-	if !q.identity.Allowed(q.target.Bucket) {
-		h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, q.target.Bucket))
+	if perr != nil {
+		h.fail(rw, q, perr)
 		return
 	}
-	// A copy reads its source bucket: the client must be allowed that too.
-	// A source s3seal cannot parse is refused, never forwarded unchecked:
-	// the store may read it another way (MinIO copies "b/k?versionId=%zz"
-	// from b/k).
-	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
-		cs, err := parseCopySource(src)
+	if err := s3.CheckHeaders(r.Header); err != nil {
+		h.fail(rw, q, err)
+		return
+	}
+	if req.Op == s3.OpDeleteObjects {
+		// The keys a bulk delete touches are in its body: read it
+		// (bounded, verified as it is read) before deciding.
+		if q.auth.Body == nil {
+			h.fail(rw, q, s3err.MalformedXML.WithMessage("The DeleteObjects request has no body."))
+			return
+		}
+		del, raw, err := s3.ParseDelete(q.auth.Body)
 		if err != nil {
 			h.fail(rw, q, err)
 			return
 		}
-		if !q.identity.Allowed(cs.Bucket) {
-			h.fail(rw, q, s3err.AccessDenied.WithMessage("Access Denied: client %q may not use bucket %q.", q.identity.Name, cs.Bucket))
-			return
-		}
-		q.copySrc = &cs
+		req.Delete, q.deleteRaw = del, raw
 	}
+	// 3. Authorize.
+	dec, err := rt.Authz.Authorize(&q.identity.Client, req, r.Header)
+	if err != nil {
+		h.fail(rw, q, err)
+		return
+	}
+	q.dec = dec
+	q.rule = dec.Rule
+	q.policy = dec.Rule.Name + ":" + string(dec.Rule.Mode)
+	// 4. The mode.
 	h.dispatch(rw, rt, q)
 }
-
-// dispatch hands an authenticated request to the mode its policy rule
-// chooses.
-func (h *Handler) dispatch(w *responseWriter, rt *Runtime, q *request) {
-	rule := passthroughRule
-	if rt.Policy != nil {
-		rule = rt.Policy.Match(q.target.Bucket, q.target.Key)
-	}
-	q.rule = rule
-	q.policy = rule.Name + ":" + string(rule.Mode)
-	if q.class.Op == s3.OpListBuckets && len(q.identity.Buckets) > 0 {
-		// A client limited to some buckets sees only those.
-		h.forwardWith(w, q, q.auth, hooks{response: h.filterBuckets})
-		return
-	}
-	if isListing(q.class.Op) && envelopeIn(rt.Policy, q.target.Bucket) {
-		if rt.Keys == nil {
-			h.fail(w, q, s3err.InternalError.WithMessage("s3seal has an envelope policy but no key provider; set keys (S3SEAL_KEYS)."))
-			return
-		}
-		h.envList(w, rt, q)
-		return
-	}
-	if isListing(q.class.Op) && sseETagsIn(rt.Policy, q.target.Bucket) {
-		h.sseList(w, rt, q)
-		return
-	}
-	switch rule.Mode {
-	case policy.Passthrough:
-		if q.class.Op == s3.OpCopyObject && h.copyOutOfEnvelope(w, rt, q, nil) {
-			return
-		}
-		h.forward(w, q, q.auth)
-	case policy.SSES3, policy.SSEKMS, policy.SSEC:
-		h.serveSSE(w, rt, q)
-	case policy.Envelope:
-		h.serveEnvelope(w, rt, q)
-	case policy.Deny:
-		h.serveDeny(w, rt, q)
-	default:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal policy mode %s is not available in this build.", rule.Mode))
-	}
-}
-
-// passthroughRule applies when no policy engine is configured.
-var passthroughRule = &policy.Rule{Name: "default", Mode: policy.Passthrough}
 
 // authenticate verifies the request's signature, or trusts a sidecar peer,
 // and records who the client is.

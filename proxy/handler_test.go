@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -80,7 +81,7 @@ func newTestEnv(t *testing.T, h http.HandlerFunc, tweak func(*Runtime)) *testEnv
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK}})
+	ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app"}, AccessKeyID: testAK, Secret: testSK}})
 	rt := &Runtime{
 		Identities: ids,
 		Verifier:   &sigv4.Verifier{Lookup: ids.Lookup},
@@ -139,9 +140,9 @@ func TestUpstreamAuthErrorsAreNotRelayed(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><AWSAccessKeyId>`+upstreamAK+`</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 secret-ish</StringToSign><CanonicalRequest>GET /b/k</CanonicalRequest><SignatureProvided>abc</SignatureProvided><RequestId>1</RequestId></Error>`)
+		io.WriteString(w, `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><AWSAccessKeyId>`+upstreamAK+`</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 secret-ish</StringToSign><CanonicalRequest>GET /bkt/k</CanonicalRequest><SignatureProvided>abc</SignatureProvided><RequestId>1</RequestId></Error>`)
 	}, nil)
-	resp := env.do(t, "GET", "/b/k", nil, nil)
+	resp := env.do(t, "GET", "/bkt/k", nil, nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != http.StatusBadGateway || e.Code != "UpstreamAuthenticationFailed" {
 		t.Fatalf("got %d %s, want 502 UpstreamAuthenticationFailed: %s", resp.StatusCode, e.Code, raw)
@@ -158,7 +159,7 @@ func TestUpstreamErrorsKeepSafeFields(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>k</Key><HostId>internal-host</HostId><RequestId>r</RequestId></Error>`)
 	}, nil)
-	resp := env.do(t, "GET", "/b/k", nil, nil)
+	resp := env.do(t, "GET", "/bkt/k", nil, nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != 404 || e.Code != "NoSuchKey" || e.Key != "k" {
 		t.Fatalf("got %d %+v: %s", resp.StatusCode, e, raw)
@@ -174,7 +175,7 @@ func TestNonS3UpstreamErrorBecomesS3Error(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		io.WriteString(w, "<html>load balancer says no</html>")
 	}, nil)
-	resp := env.do(t, "GET", "/b/k", nil, nil)
+	resp := env.do(t, "GET", "/bkt/k", nil, nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != 502 || e.Code != "InternalError" || strings.Contains(raw, "load balancer") {
 		t.Fatalf("got %d %+v: %s", resp.StatusCode, e, raw)
@@ -191,7 +192,7 @@ func TestMidBodyFailureAbortsConnection(t *testing.T) {
 		conn, _, _ := w.(http.Hijacker).Hijack()
 		conn.Close()
 	}, nil)
-	req, _ := http.NewRequest("GET", env.srv.URL+"/b/k", nil)
+	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	_ = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
 	resp, err := http.DefaultClient.Do(req)
@@ -212,7 +213,7 @@ func TestMidBodyFailureAbortsConnection(t *testing.T) {
 
 func TestLoopDetected(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { t.Error("request reached upstream") }, nil)
-	resp := env.do(t, "GET", "/b/k", nil, http.Header{upstream.LoopHeader: {"0123456789abcdef"}})
+	resp := env.do(t, "GET", "/bkt/k", nil, http.Header{upstream.LoopHeader: {"0123456789abcdef"}})
 	e, _ := readErr(t, resp)
 	if resp.StatusCode != http.StatusLoopDetected || e.Code != "LoopDetected" {
 		t.Fatalf("got %d %s", resp.StatusCode, e.Code)
@@ -245,7 +246,7 @@ func TestRegionRedirectFollowed(t *testing.T) {
 
 func TestBucketLimitsAndDeny(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK, Buckets: []string{"allowed-*", "exact"}}})
+		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*", "exact"}}, AccessKeyID: testAK, Secret: testSK}})
 		rt.Identities = ids
 		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
 		rt.Policy, _ = policy.New([]policy.Rule{{Name: "no-writes-here", Bucket: "exact", Prefix: "ro/", Mode: policy.Deny}}, policy.Rule{Mode: policy.Passthrough})
@@ -267,11 +268,11 @@ func TestBucketLimitsAndDeny(t *testing.T) {
 
 func TestSidecarTrust(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, func(rt *Runtime) {
-		rt.Identities.Sidecar = &Identity{Name: "sidecar"}
+		rt.Identities.Sidecar = &Identity{Client: authz.Client{Name: "sidecar"}}
 		rt.Identities.TrustLoopback = true
 	})
 	// Signed with credentials s3seal does not know (the app's own).
-	req, _ := http.NewRequest("GET", env.srv.URL+"/b/k", nil)
+	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	s := v4.NewSigner()
 	_ = s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIAAPP", SecretAccessKey: "app-own"}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
@@ -292,7 +293,7 @@ func TestSidecarTrust(t *testing.T) {
 
 func TestRequestLogHasNoSecrets(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, nil)
-	resp := env.do(t, "PUT", "/b/some%20key", []byte("data"), http.Header{
+	resp := env.do(t, "PUT", "/bkt/some%20key", []byte("data"), http.Header{
 		"X-Amz-Server-Side-Encryption-Customer-Key": {"c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwMTI="},
 		"X-Amz-Security-Token":                      {"session-token-value"},
 	})
@@ -302,7 +303,7 @@ func TestRequestLogHasNoSecrets(t *testing.T) {
 		t.Fatalf("%d request log lines, want 1", len(entries))
 	}
 	f := entries[0].ContextMap()
-	if f["op"] != "PutObject" || f["bucket"] != "b" || f["key"] != "some key" || f["client"] != "app" || f["status"] != int64(200) {
+	if f["op"] != "PutObject" || f["bucket"] != "bkt" || f["key"] != "some key" || f["client"] != "app" || f["status"] != int64(200) {
 		t.Errorf("log fields %v", f)
 	}
 	all := ""
@@ -333,7 +334,7 @@ func TestCopySourceBucketLimits(t *testing.T) {
 	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>")
 	}, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: testAK, Secret: testSK, Buckets: []string{"allowed-*"}}})
+		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*"}}, AccessKeyID: testAK, Secret: testSK}})
 		rt.Identities = ids
 		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
 	})
@@ -357,7 +358,7 @@ func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
 		w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
 		w.WriteHeader(http.StatusOK)
 	}, nil)
-	req, _ := http.NewRequest(http.MethodOptions, env.srv.URL+"/b/k", nil)
+	req, _ := http.NewRequest(http.MethodOptions, env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "PUT")
 	resp, err := http.DefaultClient.Do(req)
@@ -369,7 +370,7 @@ func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
 	// Any other unauthenticated request is refused.
-	get, _ := http.NewRequest(http.MethodGet, env.srv.URL+"/b/k", nil)
+	get, _ := http.NewRequest(http.MethodGet, env.srv.URL+"/bkt/k", nil)
 	resp, err = http.DefaultClient.Do(get)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 const maxListBuckets = 16 << 20
 
 // filterBuckets is the response hook of ListBuckets for a client limited to
-// some buckets: the answer lists only those (Identity.Allowed).
+// some buckets: the answer lists only those (Client.AllowedBucket).
 func (h *Handler) filterBuckets(w *responseWriter, q *request, resp *http.Response) bool {
 	if resp.StatusCode != http.StatusOK {
 		return false
@@ -26,7 +26,7 @@ func (h *Handler) filterBuckets(w *responseWriter, q *request, resp *http.Respon
 		err = errors.New("proxy: ListBuckets answer too large to filter")
 	}
 	if err == nil {
-		doc, err = filterListBuckets(doc, q.identity.Allowed)
+		doc, err = filterListBuckets(doc, q.identity.AllowedBucket)
 	}
 	if err != nil {
 		h.fail(w, q, s3err.InternalError.WithMessage("s3seal could not filter the bucket list for this client.").WithCause(err))

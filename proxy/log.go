@@ -31,10 +31,10 @@ func (h *Handler) logRequest(q *request, w *responseWriter) {
 	}
 	fields := []zap.Field{
 		zap.String("request_id", q.id),
-		zap.String("op", string(q.class.Op)),
+		zap.String("op", string(q.req.Op)),
 		zap.String("method", q.r.Method),
-		zap.String("bucket", q.target.Bucket),
-		zap.String("key", q.target.Key),
+		zap.String("bucket", q.req.Bucket),
+		zap.String("key", q.req.Key),
 		zap.Int("status", status),
 		zap.Int64("bytes_in", q.bytesIn),
 		zap.Int64("bytes_out", w.bytes),
@@ -42,9 +42,6 @@ func (h *Handler) logRequest(q *request, w *responseWriter) {
 		zap.String("client", client),
 		zap.String("policy", q.policy),
 		zap.String("remote", q.r.RemoteAddr),
-	}
-	if q.class.Subresource != "" {
-		fields = append(fields, zap.String("subresource", q.class.Subresource))
 	}
 	if up := w.Header().Get("X-Amz-Request-Id"); up != "" && up != q.id {
 		fields = append(fields, zap.String("upstream_request_id", up))

@@ -99,7 +99,7 @@ func (m *Metrics) observe(q *request, status int, bytesOut int64, d time.Duratio
 	if q.rule != nil {
 		mode = string(q.rule.Mode)
 	}
-	op := string(q.class.Op)
+	op := string(q.req.Op)
 	if op == "" {
 		op = "Unknown"
 	}

@@ -173,53 +173,17 @@ func (s *SSE) ringError(rule *policy.Rule) *s3err.Error {
 		fmt.Sprintf("s3seal policy rule %q (sse-c) cannot derive SSE-C keys: no local key ring is configured. Set s3seal's keys (S3SEAL_KEYS) to local:<key ring file>.", rule.Name))
 }
 
-// serveSSE handles requests under the server-side encryption modes.
-func (h *Handler) serveSSE(w *responseWriter, rt *Runtime, q *request) {
-	s := rt.SSE
-	if s == nil {
-		s = NewSSE(SSEOptions{})
-	}
+// sseClientKeys refuses SSE-C keys a client sends itself where its rule
+// does not allow them, and any SSE-C key bound for a plain-HTTP upstream.
+func (h *Handler) sseClientKeys(s *SSE, q *request) error {
 	rule := q.rule
-	op := q.class.Op
-	switch op {
-	case s3.OpPostObject:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("Browser-form (POST) uploads cannot be encrypted by s3seal policy rule %q (%s); upload with PUT instead.", rule.Name, rule.Mode))
-		return
-	case s3.OpSelectObjectContent:
-		h.fail(w, q, s3err.NotImplemented.WithMessage("SelectObjectContent is not available under s3seal policy rule %q (%s).", rule.Name, rule.Mode))
-		return
-	case s3.OpUnknown:
-		if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
-			h.fail(w, q, s3err.NotImplemented.WithMessage("s3seal does not know this operation and cannot apply policy rule %q (%s) to it, so it refuses it.", rule.Name, rule.Mode))
-			return
-		}
-		h.sseForward(w, q)
-		return
-	}
 	if hasSSEC(q.r.Header, "") && !rule.AllowsClientSSEC() {
-		h.fail(w, q, s3err.AccessDenied.WithMessage("s3seal policy rule %q (%s) manages encryption keys itself: remove the x-amz-server-side-encryption-customer-* headers (or set client_sse_c: allow on the rule).", rule.Name, rule.Mode))
-		return
+		return s3err.AccessDenied.WithMessage("s3seal policy rule %q (%s) manages encryption keys itself: remove the x-amz-server-side-encryption-customer-* headers (or set client_sse_c: allow on the rule).", rule.Name, rule.Mode)
 	}
 	if (hasSSEC(q.r.Header, "") || hasSSEC(q.r.Header, copySourcePrefix)) && s.plainHTTP && !rule.AllowHTTP {
-		h.fail(w, q, s3err.InvalidRequest.WithMessage("s3seal's upstream endpoint is plain HTTP, and SSE-C keys sent in clear text must be treated as leaked, so s3seal does not forward them (policy rule %q). Use an https upstream.", rule.Name))
-		return
+		return s3err.InvalidRequest.WithMessage("s3seal's upstream endpoint is plain HTTP, and SSE-C keys sent in clear text must be treated as leaked, so s3seal does not forward them (policy rule %q). Use an https upstream.", rule.Name)
 	}
-	switch op {
-	case s3.OpPutObject, s3.OpCreateMultipartUpload:
-		h.sseWrite(w, rt, s, q)
-	case s3.OpCopyObject, s3.OpUploadPartCopy:
-		h.sseCopy(w, rt, s, q)
-	case s3.OpUploadPart, s3.OpCompleteMultipartUpload:
-		h.ssePart(w, s, q)
-	case s3.OpListParts:
-		h.sseListParts(w, s, q)
-	case s3.OpGetObject, s3.OpHeadObject, s3.OpGetObjectAttributes:
-		h.sseRead(w, s, q)
-	case s3.OpListObjects, s3.OpListObjectsV2, s3.OpListObjectVersions:
-		h.sseList(w, rt, q)
-	default:
-		h.sseForward(w, q)
-	}
+	return nil
 }
 
 // sseForward forwards a request under a server-side encryption rule that
@@ -229,7 +193,7 @@ func (h *Handler) sseForward(w *responseWriter, q *request) {
 	h.forwardWith(w, q, q.auth, hooks{
 		request: func(u *upstream.Request) error { mapConditionalHeaders(u.Header); return nil },
 		response: func(w *responseWriter, q *request, resp *http.Response) bool {
-			sseResultETags(q.rule, q.class.Op, resp)
+			sseResultETags(q.rule, q.req.Op, resp)
 			return false
 		},
 	})
@@ -332,7 +296,7 @@ func (h *Handler) sseWrite(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	bucket, key := q.target.Bucket, q.target.Key
+	bucket, key := q.req.Bucket, q.req.Key
 	h.forwardWith(w, q, q.auth, hooks{
 		request: func(u *upstream.Request) error {
 			mapConditionalHeaders(u.Header)
@@ -342,7 +306,7 @@ func (h *Handler) sseWrite(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 			if resp.StatusCode >= 300 {
 				return h.sseWriteRefused(w, q, s, d, resp)
 			}
-			if q.class.Op == s3.OpCreateMultipartUpload {
+			if q.req.Op == s3.OpCreateMultipartUpload {
 				if d.Master != "" {
 					s.rememberUpload(q, resp, d.Master)
 				}
@@ -363,7 +327,7 @@ func (h *Handler) sseWrite(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 			if !d.Client {
 				stripSSECKeyMD5(resp.Header)
 			}
-			sseResultETags(q.rule, q.class.Op, resp)
+			sseResultETags(q.rule, q.req.Op, resp)
 			return false
 		},
 	})

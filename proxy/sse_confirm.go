@@ -18,8 +18,8 @@ import (
 // refuseUnconfirmed refuses a write to a bucket whose store recently
 // accepted encryption headers without encrypting.
 func (s *SSE) refuseUnconfirmed(q *request) error {
-	if s.isUnconfirmed(q.target.Bucket, q.rule.Mode) {
-		return s3err.NotImplemented.WithMessage("The storage service behind s3seal recently accepted a %s write to bucket %q without encrypting it, so s3seal refuses writes there under policy rule %q. Use a store that supports %s, or another policy mode for this bucket.", q.rule.Mode, q.target.Bucket, q.rule.Name, q.rule.Mode)
+	if s.isUnconfirmed(q.req.Bucket, q.rule.Mode) {
+		return s3err.NotImplemented.WithMessage("The storage service behind s3seal recently accepted a %s write to bucket %q without encrypting it, so s3seal refuses writes there under policy rule %q. Use a store that supports %s, or another policy mode for this bucket.", q.rule.Mode, q.req.Bucket, q.rule.Name, q.rule.Mode)
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func (h *Handler) sseWriteRefused(w *responseWriter, q *request, s *SSE, d sseDe
 // writes (GetBucketEncryption's BlockedEncryptionTypes) and, if so,
 // returns the error that says how to allow them.
 func (h *Handler) ssecBlocked(q *request) error {
-	bucket := q.target.Bucket
+	bucket := q.req.Bucket
 	resp, err := h.up.Do(q.r.Context(), &upstream.Request{
 		Method: http.MethodGet,
 		Bucket: bucket,

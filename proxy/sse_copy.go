@@ -13,25 +13,13 @@ import (
 // encrypted as its rule says, the source is opened with the key its own
 // rule (or the client, where allowed) supplies.
 func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
-	// ServeHTTP has checked the source bucket against the client's.
-	src, err := parseSSESource(q.r.Header.Get(sseHdrCopySource))
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	srcRule := passthroughRule
-	if rt.Policy != nil {
-		srcRule = rt.Policy.Match(src.Bucket, src.Key)
-	}
-	switch srcRule.Mode {
-	case policy.Envelope:
+	// Authorization has parsed the source and checked it against the
+	// client's permissions and the source's own rule.
+	src := *q.req.CopySource
+	srcRule := q.dec.SourceRule
+	if srcRule.Mode == policy.Envelope {
 		h.fail(w, q, s3err.NotImplemented.WithMessage("The copy source is under s3seal policy rule %q (envelope): s3seal cannot copy client-side encrypted objects into a server-side encrypted location (%s) without decrypting them; download the object through s3seal and upload it again.", srcRule.Name, q.rule.Mode))
 		return
-	case policy.Deny:
-		if srcRule.DenyScope() == policy.DenyAll {
-			h.fail(w, q, s3err.AccessDenied.WithMessage("%s", srcRule.DenyMessage()))
-			return
-		}
 	}
 	clientSrc := hasSSEC(q.r.Header, copySourcePrefix)
 	if clientSrc && srcRule.Mode.ServerSide() && !srcRule.AllowsClientSSEC() {
@@ -46,8 +34,9 @@ func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 	}
 
 	// The destination.
-	part := q.class.Op == s3.OpUploadPartCopy
+	part := q.req.Op == s3.OpUploadPartCopy
 	var d sseDest
+	var err error
 	switch {
 	case part && hasSSEC(q.r.Header, ""):
 		d.Client = true
@@ -73,7 +62,7 @@ func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 	if !clientSrc {
 		cands = s.candidates(srcRule, ssecCacheKey{Bucket: src.Bucket, Key: src.Key, Version: src.VersionID})
 	}
-	bucket, key := q.target.Bucket, q.target.Key
+	bucket, key := q.req.Bucket, q.req.Key
 	h.ssecTryKeys(w, q, cands,
 		func(u *upstream.Request, master string) error {
 			if !part || d.Master != "" {
@@ -124,11 +113,16 @@ func (h *Handler) sseCopy(w *responseWriter, rt *Runtime, s *SSE, q *request) {
 			if part && d.Master != "" {
 				s.masters.Add(s.uploadKey(q), d.Master)
 			}
-			if !d.Client && !clientSrc {
-				stripSSECKeyMD5(resp.Header)
+			// Each side's key digest is the client's business only
+			// when the client supplied that side's key.
+			if !d.Client {
+				resp.Header.Del(hdrSSECKeyMD5)
+			}
+			if !clientSrc {
+				resp.Header.Del(ssecName(copySourcePrefix, hdrSSECKeyMD5))
 			}
 			if !part {
-				sseResultETags(q.rule, q.class.Op, resp)
+				sseResultETags(q.rule, q.req.Op, resp)
 			}
 			return false
 		})

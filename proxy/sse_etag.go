@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/s3seal/s3seal/proxy/policy"
@@ -25,10 +24,6 @@ import (
 // the store's ETags are the MD5 of the data and pass unchanged. The
 // mapping follows the rule, not the object, so every response about a key
 // shows the same ETag.
-
-// sseMaxListing bounds the listings s3seal rewrites (a page of 1,000 keys is
-// a few hundred KiB).
-const sseMaxListing = 32 << 20
 
 func errListingTooLarge() *s3err.Error {
 	return s3err.InternalError.WithMessage("The store sent a listing larger than s3seal rewrites; ask for fewer keys (max-keys).")
@@ -107,49 +102,21 @@ func sseResultETags(rule *policy.Rule, op s3.Op, resp *http.Response) {
 // sseList relays a listing of a bucket some sse-kms or sse-c rule governs,
 // with the ETags of the keys those rules govern shown as clients see them.
 func (h *Handler) sseList(w *responseWriter, rt *Runtime, q *request) {
-	if rt.Policy == nil || !sseETagsIn(rt.Policy, q.target.Bucket) {
-		h.forward(w, q, q.auth)
-		return
-	}
 	h.forwardWith(w, q, q.auth, hooks{
 		response: func(w *responseWriter, q *request, resp *http.Response) bool {
-			if resp.StatusCode != http.StatusOK {
-				return false
-			}
-			doc, err := io.ReadAll(io.LimitReader(resp.Body, sseMaxListing+1))
-			if err != nil {
-				h.fail(w, q, err)
-				return true
-			}
-			if len(doc) > sseMaxListing {
-				h.fail(w, q, errListingTooLarge())
-				return true
-			}
-			urlEncoded := q.query.Get("encoding-type") == "url"
-			out, err := s3.RewriteXML(doc, []string{"Contents", "Version"}, func(e *s3.Entry) error {
+			return h.rewriteListing(w, q, resp, func(e *s3.Entry) error {
+				if e.Drop = hidden(q, e); e.Drop {
+					return nil
+				}
 				etag, ok := e.Fields["ETag"]
 				if !ok {
 					return nil
 				}
-				key := e.Fields["Key"]
-				if urlEncoded {
-					if k, err := url.QueryUnescape(key); err == nil {
-						key = k
-					}
+				if key, ok := listingKey(q, e); ok {
+					e.Fields["ETag"] = sseClientETag(rt.Policy.Match(q.req.Bucket, key), etag)
 				}
-				e.Fields["ETag"] = sseClientETag(rt.Policy.Match(q.target.Bucket, key), etag)
 				return nil
 			})
-			if err != nil {
-				h.fail(w, q, errListingUnreadable().WithCause(err))
-				return true
-			}
-			resp.Body = struct {
-				io.Reader
-				io.Closer
-			}{bytes.NewReader(out), resp.Body}
-			resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
-			return false
 		},
 	})
 }

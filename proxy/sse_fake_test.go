@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -450,7 +451,7 @@ func newSSEEnv(t *testing.T, rules []policy.Rule, def policy.Mode, ring *local.K
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := NewIdentities([]Identity{{Name: "app", AccessKeyID: sseTestAK, Secret: sseTestSK, Buckets: []string{"b*", "src", "dst"}}})
+	ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"b*", "src", "dst"}, Admin: true}, AccessKeyID: sseTestAK, Secret: sseTestSK}})
 	// The fake store speaks plain HTTP on loopback; the check for plain
 	// HTTP upstreams has its own test.
 	so := SSEOptions{Keyring: ring}

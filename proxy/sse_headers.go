@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -158,41 +157,4 @@ func writeSSE(h http.Header, s policy.SSE) {
 	if s.BucketKey != nil {
 		h.Set(hdrSSEBucketKey, strconv.FormatBool(*s.BucketKey))
 	}
-}
-
-// sseSource is the object a CopyObject or UploadPartCopy reads.
-type sseSource struct {
-	Bucket, Key, VersionID string
-}
-
-// parseSSESource parses an x-amz-copy-source header: "bucket/key" or
-// "/bucket/key", URL-encoded, optionally followed by "?versionId=…".
-// Access point ARNs are not supported.
-func parseSSESource(v string) (sseSource, error) {
-	bad := s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.").WithField("ArgumentName", "x-amz-copy-source")
-	var src sseSource
-	path, query, _ := strings.Cut(v, "?")
-	if query != "" {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return src, bad
-		}
-		src.VersionID = q.Get("versionId")
-	}
-	path = strings.TrimPrefix(path, "/")
-	if strings.HasPrefix(path, "arn:") {
-		return src, s3err.NotImplemented.WithMessage("s3seal does not accept access point ARNs as copy sources under a server-side encryption policy; name the source bucket and key.")
-	}
-	bucket, key, ok := strings.Cut(path, "/")
-	if !ok || bucket == "" || key == "" {
-		return src, bad
-	}
-	var err error
-	if src.Bucket, err = url.PathUnescape(bucket); err != nil {
-		return src, bad
-	}
-	if src.Key, err = url.PathUnescape(key); err != nil || strings.Contains(src.Bucket, "/") {
-		return src, bad
-	}
-	return src, nil
 }

@@ -26,7 +26,7 @@ func (s *SSE) rememberUpload(q *request, resp *http.Response, master string) {
 		UploadID string `xml:"UploadId"`
 	}
 	if xml.Unmarshal(body, &res) == nil && res.UploadID != "" {
-		s.masters.Add(ssecCacheKey{Bucket: q.target.Bucket, Key: q.target.Key, Upload: res.UploadID}, master)
+		s.masters.Add(ssecCacheKey{Bucket: q.req.Bucket, Key: q.req.Key, Upload: res.UploadID}, master)
 	}
 }
 
@@ -175,7 +175,7 @@ func (h *Handler) sseRead(w *responseWriter, s *SSE, q *request) {
 			return
 		}
 	}
-	bucket, key := q.target.Bucket, q.target.Key
+	bucket, key := q.req.Bucket, q.req.Key
 	ck := ssecCacheKey{Bucket: bucket, Key: key, Version: q.query.Get("versionId")}
 	cands := s.candidates(rule, ck)
 	h.ssecTryKeys(w, q, cands,
@@ -196,7 +196,7 @@ func (h *Handler) sseRead(w *responseWriter, s *SSE, q *request) {
 				return true
 			}
 			stripSSECKeyMD5(resp.Header)
-			sseResultETags(q.rule, q.class.Op, resp)
+			sseResultETags(q.rule, q.req.Op, resp)
 			return false
 		})
 }
@@ -211,7 +211,7 @@ func (s *SSE) uploadMaster(q *request) string {
 }
 
 func (s *SSE) uploadKey(q *request) ssecCacheKey {
-	return ssecCacheKey{Bucket: q.target.Bucket, Key: q.target.Key, Upload: q.query.Get("uploadId")}
+	return ssecCacheKey{Bucket: q.req.Bucket, Key: q.req.Key, Upload: q.query.Get("uploadId")}
 }
 
 // nextUploadMaster records, after master was refused for an upload, the
@@ -243,8 +243,8 @@ func (s *SSE) nextUploadMaster(q *request, master string) bool {
 // and answers 503, which SDKs retry.
 func (h *Handler) ssePart(w *responseWriter, s *SSE, q *request) {
 	rule := q.rule
-	complete := q.class.Op == s3.OpCompleteMultipartUpload
-	bucket, key := q.target.Bucket, q.target.Key
+	complete := q.req.Op == s3.OpCompleteMultipartUpload
+	bucket, key := q.req.Bucket, q.req.Key
 	var d sseDest
 	switch {
 	case hasSSEC(q.r.Header, ""):
@@ -313,7 +313,7 @@ func (h *Handler) sseListParts(w *responseWriter, s *SSE, q *request) {
 		return
 	}
 	d := sseDest{Master: s.uploadMaster(q)}
-	bucket, key := q.target.Bucket, q.target.Key
+	bucket, key := q.req.Bucket, q.req.Key
 	h.forwardWith(w, q, q.auth, hooks{
 		request: func(u *upstream.Request) error { return s.apply(u.Header, d, bucket, key) },
 		response: func(w *responseWriter, q *request, resp *http.Response) bool {

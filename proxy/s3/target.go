@@ -1,54 +1,21 @@
 // Package s3 holds s3seal's knowledge of the S3 protocol that is independent
-// of HTTP plumbing: how a request addresses a bucket and key (path-style and
-// virtual-hosted), which operation it is, and how S3 escapes object keys.
+// of HTTP plumbing: every operation of the S3 API and how a request is
+// recognised as one (op.go), the canonical form of a request with every
+// bucket and object key it touches (request.go), which bucket names and keys
+// s3seal accepts (names.go), the request bodies it must read before
+// authorizing (DeleteObjects, CompleteMultipartUpload), how S3 escapes object
+// keys, and rewriting the XML documents stores answer with.
 package s3
 
 import (
-	"net"
-	"net/http"
+	"net/url"
 	"strings"
 )
 
-// Target is the bucket and object key a request addresses.
-type Target struct {
-	// Bucket is empty for service-level requests (ListBuckets).
-	Bucket string
-	// Key is the object key, empty for bucket-level requests. It is the
-	// decoded key exactly as the client meant it: "a//b", "./x" and
-	// "a b+c" survive unchanged.
-	Key string
-	// VirtualHost reports that the bucket came from the Host header.
-	VirtualHost bool
-}
-
-// ParseTarget finds the bucket and key of r. A Host of the form
-// "<bucket>.<base>" for one of baseDomains selects virtual-hosted addressing;
-// otherwise the first path segment is the bucket (path style).
-func ParseTarget(r *http.Request, baseDomains []string) Target {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	path := r.URL.Path
-	for _, base := range baseDomains {
-		base = strings.ToLower(strings.Trim(base, "."))
-		if len(host) > len(base)+1 && strings.HasSuffix(host, base) && host[len(host)-len(base)-1] == '.' {
-			return Target{
-				Bucket:      host[:len(host)-len(base)-1],
-				Key:         strings.TrimPrefix(path, "/"),
-				VirtualHost: true,
-			}
-		}
-	}
-	path = strings.TrimPrefix(path, "/")
-	bucket, key, _ := strings.Cut(path, "/")
-	return Target{Bucket: bucket, Key: key}
-}
-
 // EscapePath percent-encodes an S3 object path the way S3 and its SDKs sign
 // it: every byte except A-Z a-z 0-9 - . _ ~ and / is encoded as %XX with
-// upper-case hex. It never normalises the path.
+// upper-case hex. It never normalises the path. It is the one S3 path
+// escaper of s3seal.
 func EscapePath(p string) string {
 	n := 0
 	for i := 0; i < len(p); i++ {
@@ -75,4 +42,61 @@ func EscapePath(p string) string {
 func unreservedPath(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
 		c == '-' || c == '.' || c == '_' || c == '~' || c == '/'
+}
+
+// CopySourceHeader is the x-amz-copy-source value naming o, in the one
+// canonical encoding s3seal sends: "bucket/escaped-key[?versionId=v]".
+func (o Object) CopySourceHeader() string {
+	v := o.Bucket + "/" + EscapePath(o.Key)
+	if o.VersionID != "" {
+		v += "?versionId=" + url.QueryEscape(o.VersionID)
+	}
+	return v
+}
+
+// ParseCopySource parses an x-amz-copy-source value: "bucket/key" or
+// "/bucket/key", URL-encoded as S3 expects (some clients encode the "/"
+// after the bucket too), optionally followed by "?versionId=…". As stores
+// do, the query is split off first and the rest is decoded before the
+// bucket is split from the key. It is the one copy-source parser of
+// s3seal; the handler sends the store the canonical form
+// (Object.CopySourceHeader) of what it parsed, never the client's text, so
+// the store copies exactly what was authorized.
+func ParseCopySource(v string) (Object, error) {
+	bad := errInvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.", "x-amz-copy-source", v)
+	raw, rawQuery, hasQuery := strings.Cut(v, "?")
+	path, err := url.PathUnescape(raw)
+	if err != nil {
+		return Object{}, bad
+	}
+	path = strings.TrimPrefix(path, "/")
+	if strings.HasPrefix(path, "arn:") {
+		return Object{}, errNotImplemented("s3seal does not accept access point ARNs as copy sources; name the source bucket and key.")
+	}
+	bucket, key, ok := strings.Cut(path, "/")
+	if !ok || bucket == "" || key == "" {
+		return Object{}, bad
+	}
+	for i := 0; i < len(bucket); i++ {
+		if c := bucket[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return Object{}, bad
+		}
+	}
+	o := Object{Bucket: bucket, Key: key}
+	if hasQuery {
+		qv, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return Object{}, errInvalidArgument("Invalid copy source version id.", "x-amz-copy-source", v)
+		}
+		for name := range qv {
+			if name != "versionId" {
+				return Object{}, errInvalidArgument("A copy source may name only a versionId after '?'.", "x-amz-copy-source", v)
+			}
+		}
+		if vs := qv["versionId"]; len(vs) != 1 || vs[0] == "" {
+			return Object{}, errInvalidArgument("Invalid copy source version id.", "x-amz-copy-source", v)
+		}
+		o.VersionID = qv.Get("versionId")
+	}
+	return o, nil
 }

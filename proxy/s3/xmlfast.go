@@ -25,6 +25,8 @@ func rewriteFast(doc []byte, entries []string, fn func(e *Entry) error) (out []b
 		e     *Entry
 		start int
 		spans map[string][2]int
+		// elem is the span of the whole element, tags included.
+		elem [2]int
 	}
 	// First read every entry, so that a document the fast path declines
 	// has not been shown to fn yet.
@@ -59,7 +61,7 @@ func rewriteFast(doc []byte, entries []string, fn func(e *Entry) error) (out []b
 			if !good {
 				return nil, false, nil
 			}
-			all = append(all, found{e, start, spans})
+			all = append(all, found{e, start, spans, [2]int{from + i, end + len(closeTag)}})
 			from = end + len(closeTag)
 		}
 	}
@@ -72,6 +74,10 @@ func rewriteFast(doc []byte, entries []string, fn func(e *Entry) error) (out []b
 		}
 		if err := fn(f.e); err != nil {
 			return nil, true, err
+		}
+		if f.e.Drop {
+			edits = append(edits, edit{f.elem[0], f.elem[1], ""})
+			continue
 		}
 		for k, v := range f.e.Fields {
 			if sp, ok := f.spans[k]; ok && old[k] != v {

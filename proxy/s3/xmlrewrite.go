@@ -19,6 +19,9 @@ type Entry struct {
 	// Name is the element's name, e.g. "Contents".
 	Name   string
 	Fields map[string]string
+	// Drop, set by the callback, removes the whole element from the
+	// document (a listing entry the client may not see).
+	Drop bool
 }
 
 // maxRewriteDoc bounds the XML documents s3seal rewrites (listings of 1,000
@@ -54,6 +57,7 @@ func rewriteGeneral(doc []byte, entries []string, fn func(e *Entry) error) ([]by
 		entry *Entry
 		spans map[string]span // child name -> text span
 		depth int
+		start int64 // offset of the entry's start tag
 	}
 	type edit struct {
 		span
@@ -83,7 +87,7 @@ func rewriteGeneral(doc []byte, entries []string, fn func(e *Entry) error) ([]by
 		case xml.StartElement:
 			depth++
 			if want[t.Name.Local] {
-				stack = append(stack, open{entry: &Entry{Name: t.Name.Local, Fields: map[string]string{}}, spans: map[string]span{}, depth: depth})
+				stack = append(stack, open{entry: &Entry{Name: t.Name.Local, Fields: map[string]string{}}, spans: map[string]span{}, depth: depth, start: before})
 				continue
 			}
 			if n := len(stack); n > 0 && depth == stack[n-1].depth+1 {
@@ -110,6 +114,11 @@ func rewriteGeneral(doc []byte, entries []string, fn func(e *Entry) error) ([]by
 					}
 					if err := fn(top.entry); err != nil {
 						return nil, err
+					}
+					if top.entry.Drop {
+						edits = append(edits, edit{span{top.start, dec.InputOffset()}, ""})
+						stack = stack[:n-1]
+						break
 					}
 					for k, v := range top.entry.Fields {
 						if sp, ok := top.spans[k]; ok && old[k] != v {
