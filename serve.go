@@ -207,14 +207,17 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		return nil, err
 	}
 	h, err := proxy.NewHandler(proxy.Options{
-		Runtime:           rt,
-		Upstream:          up,
-		BodyReadTimeout:   cfg.Limits.BodyReadTimeout.D(),
-		S3ECMaxObjectSize: cfg.Limits.S3ECMaxObjectSize,
-		DefaultChecksum:   defaultChecksum(cfg.Upstream.Checksum),
-		Metrics:           metrics,
-		Audit:             audit,
-		Logger:            log.Named("s3"),
+		Runtime:              rt,
+		Upstream:             up,
+		BodyReadTimeout:      cfg.Limits.BodyReadTimeout.D(),
+		WriteTimeout:         cfg.Limits.WriteTimeout.D(),
+		MaxRequests:          cfg.Limits.MaxRequests,
+		MaxRequestsPerClient: cfg.Limits.MaxRequestsPerClient,
+		S3ECMaxObjectSize:    cfg.Limits.S3ECMaxObjectSize,
+		DefaultChecksum:      defaultChecksum(cfg.Upstream.Checksum),
+		Metrics:              metrics,
+		Audit:                audit,
+		Logger:               log.Named("s3"),
 	})
 	if err != nil {
 		return nil, err
@@ -487,6 +490,7 @@ func newUpstream(ctx context.Context, cfg *config.Config, log *zap.Logger) (*ups
 		ResponseHeaderTimeout: u.ResponseHeaderTimeout.D(),
 		IdleConnTimeout:       u.IdleConnTimeout.D(),
 		MaxIdleConnsPerHost:   u.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       2 * cfg.Limits.MaxRequests,
 		InstanceID:            proxy.NewInstanceID(),
 		Logger:                log.Named("upstream"),
 	})

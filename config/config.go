@@ -259,6 +259,16 @@ type Limits struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds graceful shutdown. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WriteTimeout aborts a response the client makes no progress reading
+	// for this long, releasing its store connection. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// MaxRequests caps the requests s3seal serves at once; beyond it,
+	// clients get 503 SlowDown (and SDKs back off). It also bounds store
+	// connections (twice this). Default 1024.
+	MaxRequests int `yaml:"max_requests"`
+	// MaxRequestsPerClient caps the requests one client identity has in
+	// flight, so that one client cannot take every slot. Default 256.
+	MaxRequestsPerClient int `yaml:"max_requests_per_client"`
 	// S3ECMaxObjectSize bounds the Amazon S3 Encryption Client objects
 	// s3seal decrypts (allow_s3ec_reads): their one GCM tag covers the
 	// whole body, which is therefore held in memory until it verifies.

@@ -68,6 +68,12 @@ func (c *Config) Validate() error {
 	if c.Limits.S3ECMaxObjectSize < 0 || c.Limits.S3ECMaxObjectSize > 16<<30 {
 		v.fail("limits.s3ec_max_object_size", "", "must be between 1 byte and 16 GiB (it is held in memory)")
 	}
+	if c.Limits.MaxRequests < 1 {
+		v.fail("limits.max_requests", "", fmt.Sprintf("must be at least 1, got %d", c.Limits.MaxRequests))
+	}
+	if c.Limits.MaxRequestsPerClient < 1 || c.Limits.MaxRequestsPerClient > c.Limits.MaxRequests {
+		v.fail("limits.max_requests_per_client", "", fmt.Sprintf("must be between 1 and limits.max_requests (%d), got %d", c.Limits.MaxRequests, c.Limits.MaxRequestsPerClient))
+	}
 	// A negative timeout would switch the protection off without a word.
 	for _, d := range []struct {
 		field string
@@ -75,6 +81,7 @@ func (c *Config) Validate() error {
 	}{
 		{"limits.read_header_timeout", c.Limits.ReadHeaderTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
 		{"limits.body_read_timeout", c.Limits.BodyReadTimeout}, {"limits.shutdown_timeout", c.Limits.ShutdownTimeout},
+		{"limits.write_timeout", c.Limits.WriteTimeout},
 		{"upstream.dial_timeout", c.Upstream.DialTimeout}, {"upstream.response_header_timeout", c.Upstream.ResponseHeaderTimeout},
 		{"upstream.idle_conn_timeout", c.Upstream.IdleConnTimeout},
 		{"keys_cache.reuse_age", c.KeysCache.ReuseAge}, {"keys_cache.retry_after", c.KeysCache.RetryAfter},
@@ -168,6 +175,15 @@ func (c *Config) defaults() {
 	}
 	if l.S3ECMaxObjectSize == 0 {
 		l.S3ECMaxObjectSize = 64 << 20
+	}
+	if l.WriteTimeout == 0 {
+		l.WriteTimeout = Duration(60 * time.Second)
+	}
+	if l.MaxRequests == 0 {
+		l.MaxRequests = 1024
+	}
+	if l.MaxRequestsPerClient == 0 {
+		l.MaxRequestsPerClient = 256
 	}
 }
 

@@ -318,15 +318,16 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 	if body == nil {
 		body = http.NoBody
 	}
-	doc, err := io.ReadAll(io.LimitReader(body, 4<<20+1))
+	// Read as a stream with S3's limits: a body of more parts than S3
+	// allows is refused at the first part too many, not decoded whole.
+	parts, err := s3.ParseComplete(body)
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	var req completeRequest
-	if len(doc) > 4<<20 || xml.Unmarshal(doc, &req) != nil || len(req.Parts) == 0 {
-		h.fail(w, q, s3err.MalformedXML)
-		return
+	req := completeRequest{Parts: make([]completePart, len(parts))}
+	for i, p := range parts {
+		req.Parts[i] = completePart{PartNumber: p.PartNumber, ETag: p.ETag}
 	}
 	for i, p := range req.Parts {
 		if p.PartNumber != i+1 {

@@ -124,6 +124,12 @@ type Options struct {
 	// BodyReadTimeout aborts a request whose body stalls this long; 0
 	// means no limit.
 	BodyReadTimeout time.Duration
+	// WriteTimeout aborts a response the client stops reading for this
+	// long; 0 means no limit.
+	WriteTimeout time.Duration
+	// MaxRequests caps requests in flight (503 SlowDown beyond); 0 means
+	// no cap. MaxRequestsPerClient caps one client identity's.
+	MaxRequests, MaxRequestsPerClient int
 	// DefaultChecksum is sent upstream for PutObject bodies without a
 	// client checksum ("" for none).
 	DefaultChecksum checksum.Algorithm
@@ -147,8 +153,14 @@ type Handler struct {
 	now      func() time.Time
 	instance string
 	bodyTO   time.Duration
+	writeTO  time.Duration
 	seq      atomic.Uint64
-	idPrefix string
+	// inflight counts requests being served, and perClient each client
+	// identity's (by name, *atomic.Int64), against the Options caps.
+	inflight                  atomic.Int64
+	perClient                 sync.Map
+	maxInflight, maxPerClient int64
+	idPrefix                  string
 	// bufs holds 64 KiB buffers for copying bodies.
 	bufs            sync.Pool
 	defaultChecksum checksum.Algorithm
@@ -187,8 +199,12 @@ func NewHandler(o Options) (*Handler, error) {
 		now:      o.Now,
 		instance: o.InstanceID,
 		bodyTO:   o.BodyReadTimeout,
-		idPrefix: strings.ToUpper(o.InstanceID[:min(8, len(o.InstanceID))]),
-		bufs:     sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }},
+		writeTO:  o.WriteTimeout,
+
+		maxInflight:  int64(o.MaxRequests),
+		maxPerClient: int64(o.MaxRequestsPerClient),
+		idPrefix:     strings.ToUpper(o.InstanceID[:min(8, len(o.InstanceID))]),
+		bufs:         sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }},
 
 		defaultChecksum: o.DefaultChecksum,
 		metrics:         o.Metrics,
@@ -266,6 +282,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.rt.Load()
 	q := &request{r: r, id: h.requestID(), start: h.now(), policy: "passthrough"}
 	rw := &responseWriter{ResponseWriter: w}
+	if h.writeTO > 0 {
+		rw.rc, rw.timeout, rw.now = http.NewResponseController(w), h.writeTO, h.now
+		// A deadline left by the previous request on this connection
+		// must not cut this one (or a 100 Continue) short.
+		if err := rw.rc.SetWriteDeadline(time.Time{}); err != nil {
+			rw.rc = nil
+		}
+	}
 	defer h.logRequest(q, rw)
 	defer func() {
 		if v := recover(); v != nil {
@@ -295,6 +319,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if n := h.inflight.Add(1); h.maxInflight > 0 && n > h.maxInflight {
+		h.inflight.Add(-1)
+		q.req = &s3.Request{Op: s3.OpUnknown}
+		h.fail(rw, q, s3err.SlowDown.WithMessage("Please reduce your request rate: s3seal is serving %d requests at once, its limit (limits.max_requests).", h.maxInflight))
+		return
+	}
+	defer h.inflight.Add(-1)
+
 	// 1. Parse.
 	req, perr := s3.ParseRequest(r, rt.Parse)
 	q.req = req
@@ -311,6 +343,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.authenticate(rt, q); err != nil {
 		h.fail(rw, q, err)
 		return
+	}
+	if h.maxPerClient > 0 {
+		v, _ := h.perClient.LoadOrStore(q.identity.Name, new(atomic.Int64))
+		c := v.(*atomic.Int64)
+		if n := c.Add(1); n > h.maxPerClient {
+			c.Add(-1)
+			h.fail(rw, q, s3err.SlowDown.WithMessage("Please reduce your request rate: client %q has %d requests in flight, its limit (limits.max_requests_per_client).", q.identity.Name, h.maxPerClient))
+			return
+		}
+		defer c.Add(-1)
 	}
 	if perr != nil {
 		h.fail(rw, q, perr)
@@ -409,12 +451,20 @@ func (h *Handler) writeError(w *responseWriter, q *request, e *s3err.Error) {
 	s3err.Write(w, q.r, e, errorResource(q.r), q.id)
 }
 
-// responseWriter records the status and bytes written for the log.
+// responseWriter records the status and bytes written for the log, and
+// extends the connection's write deadline before each write, so that a
+// client that stops reading is cut off after the timeout (its goroutine
+// and store connection released) however long the whole response takes.
 type responseWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// rc sets write deadlines; nil when there is no write timeout or
+	// the connection cannot (HTTP/2 streams, test recorders).
+	rc      *http.ResponseController
+	timeout time.Duration
+	now     func() time.Time
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -430,6 +480,11 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.rc != nil {
+		if err := w.rc.SetWriteDeadline(w.now().Add(w.timeout)); err != nil {
+			w.rc = nil
+		}
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

@@ -196,7 +196,7 @@ func ParseComplete(r io.Reader) ([]CompletePart, error) {
 			root = true
 		case se.Name.Local == "Part":
 			if len(parts) == MaxParts {
-				return nil, s3err.New("InvalidPart", 400, fmt.Sprintf("A multipart upload has at most %d parts.", MaxParts))
+				return nil, malformed(fmt.Sprintf("A CompleteMultipartUpload request lists at most %d parts.", MaxParts))
 			}
 			p, err := completePart(d)
 			if err != nil {

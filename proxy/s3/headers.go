@@ -46,17 +46,21 @@ var amzHeaders = map[string]bool{
 	"X-Amz-Tagging-Directive": true, "X-Amz-Website-Redirect-Location": true, "X-Amz-Write-Offset-Bytes": true,
 	"X-Amz-If-Match-Last-Modified-Time": true, "X-Amz-If-Match-Size": true, "X-Amz-If-Match-Initiated-Time": true,
 	"X-Amz-Restore-Output-Path": true, "X-Amz-Transition-Default-Minimum-Object-Size": true,
-	// Consumed by s3seal's verification and re-signing; never forwarded
-	// as sent (forward.go drops or rewrites them).
+	// Consumed by s3seal's verification and re-signing (droppedHeaders).
 	"X-Amz-Content-Sha256": true, "X-Amz-Date": true, "X-Amz-Security-Token": true,
 	"X-Amz-Decoded-Content-Length": true, "X-Amz-Trailer": true,
 	// Sent by SDKs, meaningless to the store: dropped.
 	"X-Amz-User-Agent": true, "X-Amz-Request-Id": true, "X-Amz-Id-2": true,
 }
 
-// droppedHeaders are headers S3 clients send that carry nothing for the
-// store; they are not forwarded and need no error.
+// droppedHeaders are S3 headers that are not forwarded as the client sent
+// them: the client's authentication and aws-chunked framing, which s3seal
+// verifies and replaces with its own (the upstream signer sets
+// X-Amz-Date, X-Amz-Content-Sha256 and, for trailers, X-Amz-Trailer
+// itself), and SDK telemetry.
 var droppedHeaders = map[string]bool{
+	"X-Amz-Content-Sha256": true, "X-Amz-Date": true, "X-Amz-Security-Token": true,
+	"X-Amz-Decoded-Content-Length": true, "X-Amz-Trailer": true,
 	"X-Amz-User-Agent": true, "X-Amz-Request-Id": true, "X-Amz-Id-2": true,
 }
 

@@ -306,3 +306,41 @@ func FuzzParseCopySource(f *testing.F) {
 		}
 	})
 }
+
+func TestForwardHeader(t *testing.T) {
+	for k, want := range map[string]bool{
+		"Content-Type": true, "Content-Md5": true, "If-None-Match": true, "Range": true,
+		"X-Amz-Meta-Color": true, "X-Amz-Checksum-Crc32": true, "X-Amz-Storage-Class": true,
+		"X-Amz-Copy-Source": true, "X-Amz-Server-Side-Encryption": true,
+		"Authorization": false, "X-Amz-Date": false, "X-Amz-Content-Sha256": false, "X-Amz-Trailer": false,
+		"X-Amz-Decoded-Content-Length": false, "X-Amz-Security-Token": false, "Host": false,
+		"Transfer-Encoding": false, "Content-Length": false, "Accept-Encoding": false,
+		"X-Minio-Force-Delete": false, "X-Forwarded-For": false, "Amz-Sdk-Invocation-Id": false,
+	} {
+		if got := ForwardHeader(k); got != want {
+			t.Errorf("ForwardHeader(%q) = %t, want %t", k, got, want)
+		}
+	}
+}
+
+func TestCheckHeaders(t *testing.T) {
+	for _, c := range []struct {
+		h    http.Header
+		code string
+	}{
+		{http.Header{"X-Minio-Force-Delete": {"true"}}, "InvalidArgument"},
+		{http.Header{"X-Minio-Extract": {"true"}}, "InvalidArgument"},
+		{http.Header{"X-Amz-Meta-Snowball-Auto-Extract": {"true"}}, "InvalidArgument"},
+		{http.Header{"X-Amz-Meta-Minio-Snowball-Prefix": {"a"}}, "InvalidArgument"},
+		{http.Header{"X-Amz-Frobnicate": {"1"}}, "NotImplemented"},
+		{http.Header{"X-Amz-Meta-Snow": {"ok"}, "X-Amz-Checksum-Crc64nvme": {"x"}, "X-Amz-Grant-Read": {"id=x"}}, ""},
+	} {
+		err := CheckHeaders(c.h)
+		switch {
+		case c.code == "" && err != nil:
+			t.Errorf("%v refused: %v", c.h, err)
+		case c.code != "" && (err == nil || !strings.HasPrefix(err.Error(), c.code)):
+			t.Errorf("%v: %v, want %s", c.h, err, c.code)
+		}
+	}
+}

@@ -27,6 +27,7 @@ var (
 	RequestTimeout                    = New("RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period.")
 	RequestTimeTooSkewed              = New("RequestTimeTooSkewed", http.StatusForbidden, "The difference between the request time and the server's time is too large.")
 	ServiceUnavailable                = New("ServiceUnavailable", http.StatusServiceUnavailable, "Please reduce your request rate.")
+	SlowDown                          = New("SlowDown", http.StatusServiceUnavailable, "Please reduce your request rate.")
 	SignatureDoesNotMatch             = New("SignatureDoesNotMatch", http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	XAmzContentSHA256Mismatch         = New("XAmzContentSHA256Mismatch", http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	// UpstreamAuthFailed is s3seal's own code for the upstream store

@@ -165,6 +165,9 @@ func TestVerifyRefusals(t *testing.T) {
 		{name: "presigned expiry overflow", build: func(t *testing.T) *http.Request {
 			return presignedGet(t, time.Hour, func(q url.Values) { q.Set("X-Amz-Expires", "99999999999999999999") })
 		}, code: "AuthorizationQueryParametersError"},
+		{name: "presigned expiry that overflows a duration", build: func(t *testing.T) *http.Request {
+			return presignedGet(t, time.Hour, func(q url.Values) { q.Set("X-Amz-Expires", "1000000000000000000") })
+		}, code: "AuthorizationQueryParametersError"},
 		{name: "presigned expiry zero", build: func(t *testing.T) *http.Request {
 			return presignedGet(t, time.Hour, func(q url.Values) { q.Set("X-Amz-Expires", "0") })
 		}, code: "AuthorizationQueryParametersError"},

@@ -499,7 +499,9 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Resul
 		return nil, malformedQuery("X-Amz-Expires must be non-negative.")
 	case secs == 0:
 		return nil, malformedQuery("X-Amz-Expires must be at least 1 second.")
-	case time.Duration(secs)*time.Second > MaxPresignExpiry:
+	case secs > int64(MaxPresignExpiry/time.Second):
+		// Compared in seconds: converted to a Duration first, a huge
+		// value would overflow and pass.
 		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800.")
 	}
 	if msg2 != "" {

@@ -87,6 +87,9 @@ type Options struct {
 	// MaxIdleConnsPerHost tune the built transport.
 	DialTimeout, ResponseHeaderTimeout, IdleConnTimeout time.Duration
 	MaxIdleConnsPerHost                                 int
+	// MaxConnsPerHost bounds connections to the store (requests wait for
+	// one beyond it); 0 means no bound.
+	MaxConnsPerHost int
 	// InstanceID is sent in LoopHeader.
 	InstanceID string
 	// DefaultChecksum is added as a trailer to PutObject bodies whose
@@ -151,6 +154,7 @@ func NewTransport(o Options) *http.Transport {
 		DisableCompression:     true,
 		MaxIdleConns:           0,
 		MaxIdleConnsPerHost:    max(o.MaxIdleConnsPerHost, 16),
+		MaxConnsPerHost:        o.MaxConnsPerHost,
 		IdleConnTimeout:        orDefault(o.IdleConnTimeout, 90*time.Second),
 		ResponseHeaderTimeout:  orDefault(o.ResponseHeaderTimeout, 5*time.Minute),
 		ExpectContinueTimeout:  time.Second,
