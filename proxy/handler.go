@@ -472,9 +472,23 @@ func (w *responseWriter) WriteHeader(code int) {
 		w.status = code
 		if code >= 200 {
 			w.wroteHeader = true
+			lowerMetadataNames(w.Header())
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// lowerMetadataNames sends user-metadata headers with lower-case names, as
+// S3 does. Go canonicalises header names ("X-Amz-Meta-Foo") when it reads
+// the store's answer; clients such as boto3 and the AWS CLI keep the case
+// of what follows x-amz-meta-, so Metadata['foo'] would not be found.
+func lowerMetadataNames(h http.Header) {
+	for k, v := range h {
+		if len(k) > len("X-Amz-Meta-") && strings.HasPrefix(k, "X-Amz-Meta-") {
+			delete(h, k)
+			h[strings.ToLower(k)] = v
+		}
+	}
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {

@@ -380,3 +380,27 @@ func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
 		t.Fatalf("anonymous GET: %d %s, upstream saw %d requests", resp.StatusCode, e.Code, len(env.up.requests()))
 	}
 }
+
+// TestMetadataNamesLowerCase: user-metadata headers reach clients with
+// lower-case names, as S3 sends them, whatever case the store used.
+func TestMetadataNamesLowerCase(t *testing.T) {
+	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Amz-Meta-Foo"] = []string{"bar"}
+		w.Header()["X-Amz-Meta-Camelcase"] = []string{"v"}
+		io.WriteString(w, "ok")
+	}, nil)
+	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, emptySHA256, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	env.h.ServeHTTP(rec, req)
+	got := rec.Result().Header // keeps the names as written
+	if rec.Code != 200 || got["x-amz-meta-foo"] == nil || got["x-amz-meta-camelcase"] == nil || got["X-Amz-Meta-Foo"] != nil {
+		t.Errorf("status %d, header names %v", rec.Code, got)
+	}
+}
+
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
