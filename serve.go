@@ -354,7 +354,10 @@ func (a *app) Close(timeout time.Duration) error {
 }
 
 func defaultChecksum(name string) checksum.Algorithm {
-	if name == "crc32c" {
+	switch name {
+	case "crc64nvme":
+		return checksum.CRC64NVME
+	case "crc32c":
 		return checksum.CRC32C
 	}
 	return ""
@@ -392,6 +395,13 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 	if cfg.TLS.Storage.Type == "s3" {
 		rt.Reserved = append(rt.Reserved, authz.Reserved{Bucket: cfg.TLS.Storage.Bucket, Prefix: cfg.TLS.Storage.Prefix,
 			Why: "it holds s3seal's certificates and private keys"})
+	}
+	// Envelope uploads keep their state under .s3seal/ in the buckets
+	// envelope rules govern.
+	for _, b := range envelopeBuckets(cfg) {
+		r := proxy.UploadStateReserved
+		r.Bucket = b
+		rt.Reserved = append(rt.Reserved, r)
 	}
 	if cfg.Keys != "" {
 		kp, err := keyspec.OpenString(ctx, cfg.Keys, keyspec.Options{})
@@ -582,6 +592,25 @@ func authzClient(c config.Client) authz.Client {
 			g.Actions = append(g.Actions, act)
 		}
 		out.Grants = append(out.Grants, g)
+	}
+	return out
+}
+
+// envelopeBuckets returns the bucket patterns envelope rules govern ("*"
+// when the default mode or a rule without a bucket is envelope).
+func envelopeBuckets(cfg *config.Config) []string {
+	if cfg.Mode == "envelope" {
+		return []string{"*"}
+	}
+	var out []string
+	for _, p := range cfg.Policies {
+		if p.Mode != "envelope" {
+			continue
+		}
+		if p.Bucket == "" {
+			return []string{"*"}
+		}
+		out = append(out, p.Bucket)
 	}
 	return out
 }

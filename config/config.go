@@ -227,7 +227,8 @@ type Upstream struct {
 	// uses.
 	LiteralKeys bool `yaml:"literal_keys"`
 	// Checksum is the checksum s3seal adds to uploads whose client sent
-	// none: "crc32c" (default) or "none" for stores that do not support
+	// none, as S3 itself adds one: "crc64nvme" (default, S3's own
+	// default), "crc32c", or "none" for stores that do not support
 	// aws-chunked trailers.
 	Checksum string `yaml:"checksum"`
 	// Timeouts for the upstream connection.

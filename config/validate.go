@@ -137,7 +137,7 @@ func (c *Config) defaults() {
 		u.Endpoint = "https://s3." + u.Region + ".amazonaws.com"
 	}
 	if u.Checksum == "" {
-		u.Checksum = "crc32c"
+		u.Checksum = "crc64nvme"
 	}
 	if u.DialTimeout == 0 {
 		u.DialTimeout = Duration(10 * time.Second)
@@ -344,9 +344,9 @@ func (c *Config) validateUpstream(v *validator) {
 		v.fail("upstream.secret_access_key", "", "upstream access_key_id and secret_access_key go together; leave both empty to use the AWS default credential chain")
 	}
 	switch u.Checksum {
-	case "crc32c", "none":
+	case "crc64nvme", "crc32c", "none":
 	default:
-		v.fail("upstream.checksum", "S3SEAL_UPSTREAM_CHECKSUM", fmt.Sprintf("want crc32c or none, got %q", u.Checksum))
+		v.fail("upstream.checksum", "S3SEAL_UPSTREAM_CHECKSUM", fmt.Sprintf("want crc64nvme, crc32c or none, got %q", u.Checksum))
 	}
 }
 

@@ -172,6 +172,9 @@ type Handler struct {
 	// sizes caches plaintext sizes learnt by HEAD for listed objects whose
 	// stored size is ambiguous, by bucket, key, version and ETag.
 	sizes *lru.Cache[string, int64]
+	// uploadIDs caches s3seal's upload ids by the store's
+	// (envelope_uploads.go).
+	uploadIDs *uploadStates
 	// s3ecBudget bounds the memory held by S3EC reads.
 	s3ecBudget *memBudget
 }
@@ -217,6 +220,7 @@ func NewHandler(o Options) (*Handler, error) {
 		o.S3ECMaxObjectSize = 64 << 20
 	}
 	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
+	h.uploadIDs = newUploadStates()
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
 	h.SetRuntime(o.Runtime)
