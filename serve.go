@@ -429,7 +429,8 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 			SSECKey:   p.SSECKey,
 			ClientSSE: policy.ClientSSE(p.ClientSSE), ClientSSEC: policy.ClientSSEC(p.ClientSSEC),
 			AllowHTTP: p.AllowHTTP, AllowPlaintextReads: p.AllowPlaintextReads, AllowS3ECReads: p.AllowS3ECReads,
-			Deny: policy.DenyScope(p.Deny), Message: p.Message,
+			PlaintextBefore: plaintextBefore(p.PlaintextBefore),
+			Deny:            policy.DenyScope(p.Deny), Message: p.Message,
 		})
 	}
 	engine, err := policy.New(rules, policy.Rule{Name: "default", Mode: policy.Mode(cfg.Mode)})
@@ -613,4 +614,13 @@ func envelopeBuckets(cfg *config.Config) []string {
 		out = append(out, p.Bucket)
 	}
 	return out
+}
+
+// plaintextBefore parses a rule's plaintext_before (validated by config).
+func plaintextBefore(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339, v)
+	return t
 }

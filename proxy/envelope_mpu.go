@@ -22,6 +22,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/s3ec"
 	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -578,6 +579,8 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		if x, size, err = h.s3ecSource(sq, rt, src, sh); err != nil {
 			return nil, 0, err
 		}
+	} else if sr := q.dec.SourceRule; sh.Header.Get(metaHeader) == "" && sr != nil && sr.Mode == policy.Envelope && sr.AllowPlaintextReads && !sr.PlaintextAllowed(lastModified(sh.Header)) {
+		return nil, 0, errPlaintextTooNew(sr)
 	} else if sh.Header.Get(metaHeader) != "" {
 		var err error
 		s, err = h.openSealed(ctx, rt, sq, sh.Header, sh.ContentLength)
