@@ -281,7 +281,7 @@ func (a *Authorizer) checkHeaders(c *Client, req *s3.Request, hdr http.Header) e
 		return denied("client %q may not set the canned ACL %q: only administrators may make objects or buckets accessible to others (s3seal grants private ACLs only)", c.Name, clip(v))
 	}
 	for k := range hdr {
-		if strings.HasPrefix(strings.ToLower(k), "x-amz-grant-") {
+		if len(k) > len("x-amz-grant-") && strings.EqualFold(k[:len("x-amz-grant-")], "x-amz-grant-") {
 			return denied("client %q may not grant access with %s: only administrators may", c.Name, k)
 		}
 	}
