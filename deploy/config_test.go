@@ -306,6 +306,20 @@ func TestSystemdConfigExamples(t *testing.T) {
 	if len(cfg.Clients) < 2 {
 		t.Errorf("%d clients, want at least two", len(cfg.Clients))
 	}
+	// As installed, the example starts on a private host: ACME would need a
+	// public name and reachable ports to complete a challenge.
+	if cfg.TLS.Mode == "acme" {
+		t.Errorf("the example defaults to tls.mode acme, which cannot complete a challenge on a private host")
+	}
+	unit, err := os.ReadFile("systemd/s3seal.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"s3seal.yaml.example /etc/s3seal/s3seal.yaml", "s3seal.env.example /etc/s3seal/s3seal.env", "EnvironmentFile=-/etc/s3seal/s3seal.env"} {
+		if !strings.Contains(string(unit), step) {
+			t.Errorf("s3seal.service does not mention %q", step)
+		}
+	}
 	for _, c := range cfg.Clients {
 		if len(c.Buckets) == 0 {
 			t.Errorf("client %s is not limited to buckets", c.Name)
