@@ -89,15 +89,11 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	)
 	if fetch {
 		out = fs.Arg(0)
-		remote, err := t.openRemote(*configFile)
+		remote, o, hh, err := t.fetch(*configFile, *bucket, *key)
 		if err != nil {
 			return fail(stderr, "decrypt", "%v", err)
 		}
-		var o StoredObject
-		o, h, err = fetchHeader(t.ctx(), remote, *bucket, *key)
-		if err != nil {
-			return fail(stderr, "decrypt", "%v", err)
-		}
+		h = hh
 		if *spec == "" {
 			*spec = remote.Keys
 		}

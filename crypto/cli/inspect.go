@@ -59,15 +59,11 @@ func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	var h envelope.Header
 	var err error
 	if fetch {
-		remote, err := t.openRemote(*configFile)
+		remote, o, hh, err := t.fetch(*configFile, *bucket, *key)
 		if err != nil {
 			return fail(stderr, "inspect", "%v", err)
 		}
-		var o StoredObject
-		o, h, err = fetchHeader(t.ctx(), remote, *bucket, *key)
-		if err != nil {
-			return fail(stderr, "inspect", "%v", err)
-		}
+		h = hh
 		w.f("object", "s3://%s/%s at %s", *bucket, *key, remote.Store.Where())
 		w.f("stored size", "%d bytes", o.Size)
 		*size, *parts = o.Size, o.Parts

@@ -63,6 +63,17 @@ func (t Tool) openRemote(configFile string) (*Remote, error) {
 	return t.Remote(t.ctx(), configFile)
 }
 
+// fetch opens the store of the configuration in configFile and reads an
+// object's s3seal header from it.
+func (t Tool) fetch(configFile, bucket, key string) (*Remote, StoredObject, envelope.Header, error) {
+	r, err := t.openRemote(configFile)
+	if err != nil {
+		return nil, StoredObject{}, nil, err
+	}
+	o, h, err := fetchHeader(t.ctx(), r, bucket, key)
+	return r, o, h, err
+}
+
 // fetchHeader reads an object's s3seal header from the store.
 func fetchHeader(ctx context.Context, r *Remote, bucket, key string) (StoredObject, envelope.Header, error) {
 	o, err := r.Store.Head(ctx, bucket, key)

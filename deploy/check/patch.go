@@ -23,12 +23,7 @@ func checkPatched(patch string, dirs []string, out io.Writer) ([]finding, error)
 	if err != nil {
 		return nil, err
 	}
-	var target struct {
-		Kind     string `json:"kind"`
-		Metadata struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-	}
+	var target kindAndName
 	if err := yaml.Unmarshal(pb, &target); err != nil {
 		return []finding{{patch, "not YAML: " + err.Error()}}, nil
 	}
@@ -55,12 +50,7 @@ func checkPatched(patch string, dirs []string, out io.Writer) ([]finding, error)
 			if err != nil {
 				return nil, err
 			}
-			var meta struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-			}
+			var meta kindAndName
 			if yaml.Unmarshal(b, &meta) == nil && meta.Kind == target.Kind && meta.Metadata.Name == target.Metadata.Name {
 				oj, err := yaml.YAMLToJSON(b)
 				if err != nil {
@@ -99,4 +89,12 @@ func checkPatched(patch string, dirs []string, out io.Writer) ([]finding, error)
 		}
 	}
 	return fs, err
+}
+
+// kindAndName is what identifies a manifest to a patch.
+type kindAndName struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
 }
