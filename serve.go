@@ -50,21 +50,36 @@ and these flags. Every error names the file key and the variable to change.
 Flags:
 `
 
-// serve runs "s3seal serve".
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// serveFlags are the command-line flags of "s3seal serve".
+type serveFlags struct {
+	file, listen, admin, mode, level *string
+}
+
+// newServeFlags defines serve's flags; its usage lists them and every
+// environment variable.
+func newServeFlags(stderr io.Writer) (*flag.FlagSet, serveFlags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("config", "", "YAML configuration `FILE` (default $S3SEAL_CONFIG)")
-	listen := fs.String("listen", "", "S3 listener `host:port` (S3SEAL_LISTEN, default "+config.DefaultListen+")")
-	admin := fs.String("admin-listen", "", "admin listener `host:port`: /healthz, /readyz, /metrics (S3SEAL_ADMIN_LISTEN, default "+config.DefaultAdminListen+")")
-	mode := fs.String("mode", "", "default policy `mode`: passthrough, sse-s3, sse-kms, sse-c, envelope or deny (S3SEAL_MODE)")
-	level := fs.String("log-level", "", "log `level`: debug, info, warn, error (S3SEAL_LOG_LEVEL)")
+	f := serveFlags{
+		file:   fs.String("config", "", "YAML configuration `FILE` (default $S3SEAL_CONFIG)"),
+		listen: fs.String("listen", "", "S3 listener `host:port` (S3SEAL_LISTEN, default "+config.DefaultListen+")"),
+		admin:  fs.String("admin-listen", "", "admin listener `host:port`: /healthz, /readyz, /metrics (S3SEAL_ADMIN_LISTEN, default "+config.DefaultAdminListen+")"),
+		mode:   fs.String("mode", "", "default policy `mode`: passthrough, sse-s3, sse-kms, sse-c, envelope or deny (S3SEAL_MODE)"),
+		level:  fs.String("log-level", "", "log `level`: debug, info, warn, error (S3SEAL_LOG_LEVEL)"),
+	}
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, serveUsage)
 		fs.PrintDefaults()
 		fmt.Fprint(w, envReference())
 	}
+	return fs, f
+}
+
+// serve runs "s3seal serve".
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, flags := newServeFlags(stderr)
+	file, listen, admin, mode, level := flags.file, flags.listen, flags.admin, flags.mode, flags.level
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
