@@ -343,7 +343,7 @@ func (a *app) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	go a.checkUpstream(ctx, 15*time.Second)
+	go a.checkUpstream(ctx, a.cfg.Upstream.Endpoint, 15*time.Second)
 	a.log.Info("s3seal started",
 		zap.String("version", version()),
 		zap.Stringer("listen", a.server.Addr()),
@@ -358,7 +358,7 @@ func (a *app) Start(ctx context.Context) error {
 // checkUpstream warns once when the upstream does not answer at start-up.
 // It does not hold the start back: the store may come up later, and
 // requests fail with 503 until it does (/readyz reports it meanwhile).
-func (a *app) checkUpstream(ctx context.Context, within time.Duration) {
+func (a *app) checkUpstream(ctx context.Context, endpoint string, within time.Duration) {
 	pctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	err := a.up.Probe(pctx)
@@ -369,7 +369,7 @@ func (a *app) checkUpstream(ctx context.Context, within time.Duration) {
 		err = fmt.Errorf("no answer within %v", within)
 	}
 	a.log.Warn("upstream unreachable: s3seal serves anyway, and S3 requests fail with 503 ServiceUnavailable until it answers; check upstream.endpoint (AWS_ENDPOINT_URL_S3) and the network",
-		zap.String("upstream", a.cfg.Upstream.Endpoint), zap.Error(err))
+		zap.String("upstream", endpoint), zap.Error(err))
 }
 
 // listenerSetting is one listener address and where it is set.
