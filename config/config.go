@@ -331,11 +331,27 @@ type FieldError struct {
 	Env string
 	// Msg says what is wrong and what is expected.
 	Msg string
+	// File and Line locate the setting in a configuration file, when it
+	// comes from one (Line 0: not known).
+	File string
+	Line int
 }
 
 func (e *FieldError) Error() string {
-	if e.Env != "" {
-		return fmt.Sprintf("config: %s (%s): %s", e.Field, e.Env, e.Msg)
+	var b strings.Builder
+	b.WriteString("config: ")
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
 	}
-	return fmt.Sprintf("config: %s: %s", e.Field, e.Msg)
+	b.WriteString(e.Field)
+	if e.Env != "" {
+		fmt.Fprintf(&b, " (%s)", e.Env)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
 }

@@ -49,8 +49,11 @@ func (c *Config) Validate() error {
 			v.fail("keys", "S3SEAL_KEYS", `want "local:<key ring file>" or "aws-kms:<key id, ARN or alias>"`)
 		}
 	}
-	if (c.Mode == "envelope" || c.Mode == "sse-c") && c.Keys == "" {
-		v.fail("keys", "S3SEAL_KEYS", fmt.Sprintf("mode %s needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`) or aws-kms:<key id>", c.Mode))
+	switch {
+	case c.Mode == "envelope" && c.Keys == "":
+		v.fail("keys", "S3SEAL_KEYS", "mode envelope needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`) or aws-kms:<key id>")
+	case c.Mode == "sse-c" && c.Keys == "":
+		v.fail("keys", "S3SEAL_KEYS", "mode sse-c derives each object's key from a local key ring: set keys to local:<file> (create one with `s3seal keygen -o FILE`)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
