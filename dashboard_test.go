@@ -43,7 +43,7 @@ func scrapedMetrics(t *testing.T) map[string]map[string]bool {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if err := store.CreateBucket("b"); err != nil {
+	if err := store.CreateBucket("dash"); err != nil {
 		t.Fatal(err)
 	}
 	ring := filepath.Join(dir, "keyring")
@@ -84,21 +84,21 @@ func scrapedMetrics(t *testing.T) map[string]map[string]bool {
 	}
 	app := client("app-secret-123")
 	for _, k := range []string{"a", "b", "c"} {
-		if _, err := app.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String(k), Body: strings.NewReader("hello " + k)}); err != nil {
+		if _, err := app.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dash"), Key: aws.String(k), Body: strings.NewReader("hello " + k)}); err != nil {
 			t.Fatalf("PUT: %v", err)
 		}
-		out, err := app.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String(k)})
+		out, err := app.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dash"), Key: aws.String(k)})
 		if err != nil {
 			t.Fatalf("GET: %v", err)
 		}
 		io.Copy(io.Discard, out.Body)
 		out.Body.Close()
 	}
-	if _, err := client("wrong-secret-1").ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("b")}); err == nil {
+	if _, err := client("wrong-secret-1").ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("dash")}); err == nil {
 		t.Fatal("a wrong secret was accepted")
 	}
 	store.Close()
-	_, err = app.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("a")})
+	_, err = app.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dash"), Key: aws.String("a")})
 	if err == nil {
 		t.Fatal("a request with the store down succeeded")
 	}
