@@ -33,10 +33,13 @@ type Provider struct {
 	mu   sync.Mutex
 	fail error
 
-	Generates, Decrypts, Rewraps atomic.Int64
+	Generates, Decrypts, Rewraps, Wraps atomic.Int64
 }
 
-var _ keys.Provider = (*Provider)(nil)
+var (
+	_ keys.Provider = (*Provider)(nil)
+	_ keys.Wrapper  = (*Provider)(nil)
+)
 
 // SetFail makes every following call fail with err (nil to stop failing).
 func (p *Provider) SetFail(err error) {
@@ -52,7 +55,21 @@ func (p *Provider) failure() error {
 }
 
 // Calls returns the total number of provider calls.
-func (p *Provider) Calls() int64 { return p.Generates.Load() + p.Decrypts.Load() + p.Rewraps.Load() }
+func (p *Provider) Calls() int64 {
+	return p.Generates.Load() + p.Decrypts.Load() + p.Rewraps.Load() + p.Wraps.Load()
+}
+
+// Wrap implements keys.Wrapper.
+func (p *Provider) Wrap(ctx context.Context, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	p.Wraps.Add(1)
+	if err := p.failure(); err != nil {
+		return keys.WrappedKey{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return keys.WrappedKey{}, err
+	}
+	return p.wrap(key[:])
+}
 
 // Name implements keys.Provider.
 func (p *Provider) Name() string {

@@ -13,17 +13,21 @@ import (
 	"time"
 )
 
-// Load reads a key ring file. It refuses a file that group or others may
-// read or write, or that is not a regular file.
+// Load reads a key ring file. It refuses a symbolic link (the file is
+// opened without following one, so the file checked is the file read), a
+// file that is not regular, one that group or others may read or write, and
+// one owned by another user than the effective user.
 func Load(path string) (*Keyring, error) {
-	f, err := os.Open(path)
+	f, err := openChecked(path, os.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
-	defer f.Close()
-	if err := checkMode(f, path); err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	return readRing(f, path)
+}
+
+// readRing parses the key ring f, read from its current offset.
+func readRing(f *os.File, path string) (*Keyring, error) {
 	text, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("local: reading key ring %s: %w", path, err)
@@ -36,7 +40,27 @@ func Load(path string) (*Keyring, error) {
 	return k, nil
 }
 
-func checkMode(f *os.File, path string) error {
+// openChecked opens path with flag, without following a symbolic link in
+// its last element, and checks what it opened (checkFile) through the
+// descriptor, so that nothing can swap the file between check and use.
+func openChecked(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|oNoFollow, 0)
+	if err != nil {
+		if isSymlinkErr(path, err) {
+			return nil, fmt.Errorf("local: key ring %s is a symbolic link; point the key spec at the file itself", path)
+		}
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	if err := checkFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkFile checks an opened key ring: a regular file, no access for group
+// or others, owned by the effective user.
+func checkFile(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
@@ -46,6 +70,9 @@ func checkMode(f *os.File, path string) error {
 	}
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 		return fmt.Errorf("local: key ring %s has mode %04o, so group or others can access it; run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	if owner, me, ok := fileOwner(fi); ok && owner != me {
+		return fmt.Errorf("local: key ring %s is owned by uid %d, not by the user s3seal runs as (uid %d); run chown %d %s", path, owner, me, me, path)
 	}
 	return nil
 }
@@ -118,21 +145,25 @@ func Create(path string, random io.Reader, now time.Time) (string, error) {
 
 // Append adds a new key to an existing key ring file, where it becomes the
 // active key; the older keys stay for reading. The file must pass Load's
-// checks. It returns the new key's name.
+// checks; it is opened once, and the checks, the parse and the write all go
+// through that one descriptor. It returns the new key's name.
 func Append(path string, random io.Reader, now time.Time) (string, error) {
-	if _, err := Load(path); err != nil {
+	f, err := openChecked(path, os.O_RDWR|os.O_APPEND)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := readRing(f, path); err != nil {
 		return "", err
 	}
 	name, entry, err := NewEntry(random, now)
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return "", fmt.Errorf("local: %w", err)
-	}
 	if _, err := io.WriteString(f, "\n"+entry+"\n"); err != nil {
-		f.Close()
+		return "", fmt.Errorf("local: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("local: writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
