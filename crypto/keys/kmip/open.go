@@ -1,0 +1,73 @@
+package kmip
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Settings are the connection settings of the configuration file's kmip
+// section.
+type Settings struct {
+	// Endpoint is the server's host:port. Required.
+	Endpoint string
+	// ClientCert and ClientKey are the PEM files of s3seal's client
+	// certificate and key. Required.
+	ClientCert, ClientKey string
+	// CA is a PEM file of the CAs that sign the server's certificate.
+	// Empty means the system roots.
+	CA string
+	// ServerName is the name the server's certificate must carry, if not
+	// the host of Endpoint.
+	ServerName string
+	// Timeout, Retries, Backoff and MaxIdle are those of ClientConfig.
+	Timeout time.Duration
+	Retries int
+	Backoff time.Duration
+	MaxIdle int
+}
+
+// Open builds a Provider for keyIDs (the active one first) from s and
+// checks them with the server (Check). The caller closes the returned
+// Client when the provider is no longer used.
+func Open(ctx context.Context, s Settings, keyIDs []string) (*Provider, *Client, error) {
+	if s.Endpoint == "" {
+		return nil, nil, errors.New("kmip: kmip.endpoint is not set")
+	}
+	if s.ClientCert == "" || s.ClientKey == "" {
+		return nil, nil, errors.New("kmip: kmip.client_cert and kmip.client_key must name s3seal's client certificate and key (the server authenticates s3seal with them)")
+	}
+	cert, err := tls.LoadX509KeyPair(s.ClientCert, s.ClientKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kmip: client certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: s.ServerName, MinVersion: tls.VersionTLS12}
+	if s.CA != "" {
+		pem, err := os.ReadFile(s.CA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kmip: kmip.ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("kmip: kmip.ca: %s holds no PEM certificate", s.CA)
+		}
+	}
+	c, err := NewClient(ClientConfig{Addr: s.Endpoint, TLS: tc, Timeout: s.Timeout, Retries: s.Retries, Backoff: s.Backoff, MaxIdle: s.MaxIdle})
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := New(c, Config{KeyIDs: keyIDs})
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	if err := p.Check(ctx, keyIDs); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("kmip: checking the keys with %s: %w", s.Endpoint, err)
+	}
+	return p, c, nil
+}
