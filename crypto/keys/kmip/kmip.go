@@ -38,7 +38,11 @@
 // tag check to *keys.UnwrapError, and a server that cannot be reached (after
 // the client's retries) or answers General Failure to
 // *keys.UnavailableError. A client certificate the server refuses is an
-// *keys.AccessDeniedError.
+// *keys.AccessDeniedError. A Decrypt answered with General Failure (which
+// is how PyKMIP reports a failed tag check) is followed by a Get
+// Attributes of the key: if the server answers and the key is Active, the
+// wrapped key is what failed (*keys.UnwrapError); otherwise the server is
+// in trouble (*keys.UnavailableError).
 package kmip
 
 import (
@@ -211,6 +215,13 @@ func (p *Provider) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([
 		ttlv.Bytes(tagAEADAdditional, aad(keyID)),
 		ttlv.Bytes(tagAEADTag, tag))
 	if err != nil {
+		var re *ResultError
+		if errors.As(err, &re) && re.Reason == ReasonGeneralFailure && p.healthy(ctx, keyID) {
+			// Some servers (PyKMIP) answer a failed tag check with General
+			// Failure instead of Cryptographic Failure. The server is up
+			// and the key usable, so the wrapped key is what failed.
+			return key, &keys.UnwrapError{Provider: keys.KindKMIP, KeyID: keyID, Err: err}
+		}
 		return key, mapError("Decrypt", keyID, err)
 	}
 	pt, ok := bytesOf(resp, tagData)
@@ -220,6 +231,19 @@ func (p *Provider) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([
 	copy(key[:], pt)
 	clear(pt)
 	return key, nil
+}
+
+// healthy reports whether the server answers for keyID and the key is
+// Active (after a Decrypt failed with General Failure).
+func (p *Provider) healthy(ctx context.Context, keyID string) bool {
+	resp, err := p.c.Call(ctx, opGetAttributes, "GetAttributes",
+		ttlv.Text(tagUniqueIdentifier, keyID),
+		ttlv.Text(tagAttributeName, "State"))
+	if err != nil {
+		return false
+	}
+	state, ok := stateOf(resp)
+	return ok && state == stateActive
 }
 
 // Rewrap unwraps with the stored key and wraps under the active one.

@@ -540,3 +540,30 @@ func TestOpenFromFiles(t *testing.T) {
 		t.Fatalf("bad CA file: %v", err)
 	}
 }
+
+// TestGeneralFailureOnDecrypt: a server that reports a failed tag check as
+// General Failure (PyKMIP) gives an UnwrapError when it is otherwise
+// healthy, and an UnavailableError when it is not.
+func TestGeneralFailureOnDecrypt(t *testing.T) {
+	var healthy atomic.Bool
+	prov, _ := New(callerFunc(func(ctx context.Context, op uint32, name string, _ ...ttlv.Item) (ttlv.Item, error) {
+		switch {
+		case op == opGetAttributes && healthy.Load():
+			return ttlv.Struct(tagResponsePayload, ttlv.Struct(tagAttribute, ttlv.Text(tagAttributeName, "State"), ttlv.Enum(tagAttributeValue, stateActive))), nil
+		case op == opGetAttributes:
+			return ttlv.Item{}, &TransportError{Addr: "x", Err: errors.New("connection refused")}
+		}
+		return ttlv.Item{}, &ResultError{Operation: name, Reason: ReasonGeneralFailure, Message: "Operation failed."}
+	}), Config{KeyIDs: []string{"k"}})
+	w := append([]byte{wrapVersion, 16}, make([]byte, 16+32+16)...)
+	healthy.Store(true)
+	var unwrap *keys.UnwrapError
+	if _, err := prov.Decrypt(context.Background(), w, "k"); !errors.As(err, &unwrap) {
+		t.Fatalf("healthy server: %v", err)
+	}
+	healthy.Store(false)
+	var unavail *keys.UnavailableError
+	if _, err := prov.Decrypt(context.Background(), w, "k"); !errors.As(err, &unavail) {
+		t.Fatalf("server in trouble: %v", err)
+	}
+}
