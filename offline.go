@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 
+	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/crypto/cli"
+	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 )
 
 // offline runs the offline key and object commands, which need no running
@@ -15,6 +17,16 @@ func offline(cmd string, args []string, stdin io.Reader, stdout, stderr io.Write
 	case "inspect":
 		return cli.Inspect(args, stdin, stdout, stderr)
 	default:
-		return cli.Decrypt(args, stdin, stdout, stderr)
+		return cli.Tool{KeySettings: keySettings}.Decrypt(args, stdin, stdout, stderr)
 	}
+}
+
+// keySettings reads the kmip and pkcs11 settings of a configuration file
+// ("" for $S3SEAL_CONFIG, or none) for the offline commands.
+func keySettings(file string) (keyspec.Options, error) {
+	cfg, err := config.Load(config.Source{File: file})
+	if err != nil {
+		return keyspec.Options{}, err
+	}
+	return keyOptions(cfg), nil
 }

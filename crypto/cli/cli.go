@@ -36,6 +36,10 @@ type Tool struct {
 	// Keys are the options for opening key specs (environment lookup, a KMS
 	// client for tests).
 	Keys keyspec.Options
+	// KeySettings, if set, reads the kmip and pkcs11 settings from a
+	// configuration file ("" for the default one): decrypt's --config.
+	// Its KMIP and PKCS11 settings replace those of Keys.
+	KeySettings func(configFile string) (keyspec.Options, error)
 }
 
 func (t Tool) ctx() context.Context {

@@ -27,9 +27,11 @@ IN and OUT are paths, or - for standard input and output.
 sealed to that name, so an object moved or copied at the store level is
 decrypted by naming its original location.
 
-SPEC is the key provider: local:KEYRING-FILE, local:env:VAR, or
+SPEC is the key provider: local:KEYRING-FILE, local:env:VAR,
 aws-kms:KEY-ID[,KEY-ID...] (AWS credentials and region from the usual AWS
-environment and configuration).
+environment and configuration), kmip:UID[,UID...] or pkcs11:LABEL[,LABEL...]
+(the server's or token's settings from the kmip or pkcs11 section of the
+configuration file, --config or $S3SEAL_CONFIG; pkcs11 needs the HSM build).
 
 Single-PUT and multipart objects are both handled, and a multipart
 object's part sizes need not be known: part boundaries are found by
@@ -49,6 +51,7 @@ that is incomplete (the exit code is then 1).
 func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("decrypt", decryptUsage, stderr)
 	spec := fs.String("keys", "", "key provider `SPEC`")
+	configFile := fs.String("config", "", "configuration `FILE` with the kmip or pkcs11 settings (default $S3SEAL_CONFIG)")
 	metaFile := fs.String("metadata", "", "the object's user metadata as JSON (`FILE` or -)")
 	bucket := fs.String("bucket", "", "`BUCKET` the object was written to")
 	key := fs.String("key", "", "object `KEY` it was written under")
@@ -83,9 +86,20 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if !h.Multipart() && (*parts != 0 || *partSize != 0 || *partSizes != "") {
 		return usageError(stderr, fs, "--parts, --part-size and --part-sizes apply to multipart objects; this is a single-PUT object")
 	}
-	kp, err := keyspec.OpenString(t.ctx(), *spec, t.Keys)
+	opts := t.Keys
+	if t.KeySettings != nil {
+		fromFile, err := t.KeySettings(*configFile)
+		if err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+		opts.KMIP, opts.PKCS11 = fromFile.KMIP, fromFile.PKCS11
+	}
+	kp, err := keyspec.OpenString(t.ctx(), *spec, opts)
 	if err != nil {
 		return fail(stderr, "decrypt", "%v", err)
+	}
+	if c, ok := kp.(io.Closer); ok {
+		defer c.Close()
 	}
 	ok, err := envelope.Open(t.ctx(), kp, h, *bucket, *key)
 	if err != nil {

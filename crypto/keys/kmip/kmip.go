@@ -87,6 +87,7 @@ type Config struct {
 // concurrent use.
 type Provider struct {
 	c       Caller
+	closer  io.Closer // the Client, when Open made it
 	active  string
 	allowed map[string]bool
 	rand    io.Reader
@@ -121,6 +122,15 @@ func New(c Caller, cfg Config) (*Provider, error) {
 		p.rand = rand.Reader
 	}
 	return p, nil
+}
+
+// Close closes the connections of the Client that Open made; it does
+// nothing for a Provider made with New.
+func (p *Provider) Close() error {
+	if p.closer == nil {
+		return nil
+	}
+	return p.closer.Close()
 }
 
 // Name returns "kmip".

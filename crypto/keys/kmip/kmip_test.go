@@ -518,25 +518,25 @@ func TestOpenFromFiles(t *testing.T) {
 		return path
 	}
 	set := Settings{Endpoint: s.addr(), ClientCert: write("c.pem", p.clientPEM), ClientKey: write("k.pem", p.keyPEM), CA: write("ca.pem", p.caPEM)}
-	prov, c, err := Open(ctx, set, []string{"key-1"})
+	prov, err := Open(ctx, set, []string{"key-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer prov.Close()
 	if _, err := prov.GenerateDataKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Open(ctx, set, []string{"missing"}); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := Open(ctx, set, []string{"missing"}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("missing key at start: %v", err)
 	}
 	noCert := set
 	noCert.ClientKey = ""
-	if _, _, err := Open(ctx, noCert, []string{"key-1"}); err == nil || !strings.Contains(err.Error(), "client_key") {
+	if _, err := Open(ctx, noCert, []string{"key-1"}); err == nil || !strings.Contains(err.Error(), "client_key") {
 		t.Fatalf("no client key: %v", err)
 	}
 	badCA := set
 	badCA.CA = write("bad.pem", []byte("nope"))
-	if _, _, err := Open(ctx, badCA, []string{"key-1"}); err == nil || !strings.Contains(err.Error(), "no PEM") {
+	if _, err := Open(ctx, badCA, []string{"key-1"}); err == nil || !strings.Contains(err.Error(), "no PEM") {
 		t.Fatalf("bad CA file: %v", err)
 	}
 }

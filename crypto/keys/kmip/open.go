@@ -32,42 +32,43 @@ type Settings struct {
 }
 
 // Open builds a Provider for keyIDs (the active one first) from s and
-// checks them with the server (Check). The caller closes the returned
-// Client when the provider is no longer used.
-func Open(ctx context.Context, s Settings, keyIDs []string) (*Provider, *Client, error) {
+// checks them with the server (Check). Close the Provider when it is no
+// longer used.
+func Open(ctx context.Context, s Settings, keyIDs []string) (*Provider, error) {
 	if s.Endpoint == "" {
-		return nil, nil, errors.New("kmip: kmip.endpoint is not set")
+		return nil, errors.New("kmip: kmip.endpoint is not set")
 	}
 	if s.ClientCert == "" || s.ClientKey == "" {
-		return nil, nil, errors.New("kmip: kmip.client_cert and kmip.client_key must name s3seal's client certificate and key (the server authenticates s3seal with them)")
+		return nil, errors.New("kmip: kmip.client_cert and kmip.client_key must name s3seal's client certificate and key (the server authenticates s3seal with them)")
 	}
 	cert, err := tls.LoadX509KeyPair(s.ClientCert, s.ClientKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kmip: client certificate: %w", err)
+		return nil, fmt.Errorf("kmip: client certificate: %w", err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: s.ServerName, MinVersion: tls.VersionTLS12}
 	if s.CA != "" {
 		pem, err := os.ReadFile(s.CA)
 		if err != nil {
-			return nil, nil, fmt.Errorf("kmip: kmip.ca: %w", err)
+			return nil, fmt.Errorf("kmip: kmip.ca: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("kmip: kmip.ca: %s holds no PEM certificate", s.CA)
+			return nil, fmt.Errorf("kmip: kmip.ca: %s holds no PEM certificate", s.CA)
 		}
 	}
 	c, err := NewClient(ClientConfig{Addr: s.Endpoint, TLS: tc, Timeout: s.Timeout, Retries: s.Retries, Backoff: s.Backoff, MaxIdle: s.MaxIdle})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p, err := New(c, Config{KeyIDs: keyIDs})
 	if err != nil {
 		c.Close()
-		return nil, nil, err
+		return nil, err
 	}
+	p.closer = c
 	if err := p.Check(ctx, keyIDs); err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("kmip: checking the keys with %s: %w", s.Endpoint, err)
+		return nil, fmt.Errorf("kmip: checking the keys with %s: %w", s.Endpoint, err)
 	}
-	return p, c, nil
+	return p, nil
 }

@@ -24,11 +24,11 @@ func TestPyKMIP(t *testing.T) {
 	defer cancel()
 	set := kmip.Settings{Endpoint: srv.Addr, ClientCert: srv.ClientCert, ClientKey: srv.ClientKey, CA: srv.CAFile, ServerName: "127.0.0.1"}
 
-	p, c, err := kmip.Open(ctx, set, ids[:1])
+	p, err := kmip.Open(ctx, set, ids[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer p.Close()
 	enc0, dec0 := srv.Count(t, "Encrypt"), srv.Count(t, "Decrypt")
 	dk, err := p.GenerateDataKey(ctx)
 	if err != nil {
@@ -56,11 +56,11 @@ func TestPyKMIP(t *testing.T) {
 	}
 
 	// Rotation: the second key becomes active, the first stays readable.
-	rot, c2, err := kmip.Open(ctx, set, []string{ids[1], ids[0]})
+	rot, err := kmip.Open(ctx, set, []string{ids[1], ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c2.Close()
+	defer rot.Close()
 	w, err := rot.Rewrap(ctx, dk.Ciphertext, dk.KeyID)
 	if err != nil || w.KeyID != ids[1] {
 		t.Fatalf("rewrap: %v", err)
@@ -76,7 +76,7 @@ func TestPyKMIP(t *testing.T) {
 	// A revoked (Deactivated) active key is refused at start.
 	srv.Revoke(t, ids[2])
 	var disabled *keys.KeyDisabledError
-	if _, _, err := kmip.Open(ctx, set, ids[2:3]); !errors.As(err, &disabled) {
+	if _, err := kmip.Open(ctx, set, ids[2:3]); !errors.As(err, &disabled) {
 		t.Fatalf("revoked active key: %v", err)
 	}
 	// A certificate from another CA: the TLS handshake fails, clearly.
@@ -86,7 +86,7 @@ func TestPyKMIP(t *testing.T) {
 	stranger.ClientCert, stranger.ClientKey = sc, sk
 	var denied *keys.AccessDeniedError
 	start := time.Now()
-	if _, _, err := kmip.Open(ctx, stranger, ids[:1]); !errors.As(err, &denied) || !strings.Contains(err.Error(), "client_cert") {
+	if _, err := kmip.Open(ctx, stranger, ids[:1]); !errors.As(err, &denied) || !strings.Contains(err.Error(), "client_cert") {
 		t.Fatalf("stranger's certificate: %v", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -97,7 +97,7 @@ func TestPyKMIP(t *testing.T) {
 	oc, ok := srv.IssueClient(t, nil, "somebody-else")
 	another := set
 	another.ClientCert, another.ClientKey = oc, ok
-	if _, _, err := kmip.Open(ctx, another, ids[:1]); !errors.As(err, &denied) {
+	if _, err := kmip.Open(ctx, another, ids[:1]); !errors.As(err, &denied) {
 		t.Fatalf("another identity: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	p11 "github.com/miekg/pkcs11"
 )
@@ -16,8 +17,63 @@ const Supported = true
 
 // module is a loaded PKCS#11 library and the slot of the token in use.
 type module struct {
+	lib  *library
+	path string
 	ctx  *p11.Ctx
 	slot uint
+}
+
+// library is one PKCS#11 library initialized in this process. A library
+// is initialized once per process (C_Initialize, C_Finalize act on the
+// whole process), so providers that use the same library, as the old and
+// the new configuration do across a reload, share it; the last one to
+// close finalizes it.
+type library struct {
+	ctx  *p11.Ctx
+	refs int
+}
+
+// libraries holds the initialized libraries by path. It is process state
+// by nature: the libraries themselves are.
+var libraries = struct {
+	sync.Mutex
+	m map[string]*library
+}{m: map[string]*library{}}
+
+func openLibrary(path string) (*library, error) {
+	libraries.Lock()
+	defer libraries.Unlock()
+	if l, ok := libraries.m[path]; ok {
+		l.refs++
+		return l, nil
+	}
+	ctx := p11.New(path)
+	if ctx == nil {
+		return nil, fmt.Errorf("pkcs11: cannot load the PKCS#11 module %s (not a shared library, missing, or missing its dependencies)", path)
+	}
+	if err := ctx.Initialize(); err != nil {
+		var e p11.Error
+		if !errors.As(err, &e) || e != p11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
+			ctx.Destroy()
+			return nil, wrapErr("C_Initialize", err)
+		}
+	}
+	l := &library{ctx: ctx, refs: 1}
+	libraries.m[path] = l
+	return l, nil
+}
+
+func closeLibrary(path string, l *library) error {
+	libraries.Lock()
+	defer libraries.Unlock()
+	l.refs--
+	if l.refs > 0 {
+		return nil
+	}
+	delete(libraries.m, path)
+	err := l.ctx.Finalize()
+	l.ctx.Destroy()
+	return wrapErr("C_Finalize", err)
 }
 
 func wrapErr(fn string, err error) error {
@@ -31,18 +87,12 @@ func wrapErr(fn string, err error) error {
 // loadToken loads the module at path, initializes it and finds the token
 // labelled tokenLabel, or the token in slot if tokenLabel is empty.
 func loadToken(path, tokenLabel string, slot *uint) (Token, error) {
-	ctx := p11.New(path)
-	if ctx == nil {
-		return nil, fmt.Errorf("pkcs11: cannot load the PKCS#11 module %s (not a shared library, missing, or missing its dependencies)", path)
+	lib, err := openLibrary(path)
+	if err != nil {
+		return nil, err
 	}
-	if err := ctx.Initialize(); err != nil {
-		var e p11.Error
-		if !errors.As(err, &e) || e != p11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
-			ctx.Destroy()
-			return nil, wrapErr("C_Initialize", err)
-		}
-	}
-	m := &module{ctx: ctx}
+	ctx := lib.ctx
+	m := &module{lib: lib, ctx: ctx, path: path}
 	slots, err := ctx.GetSlotList(true)
 	if err != nil {
 		m.Close()
@@ -77,11 +127,7 @@ func (m *module) OpenSession() (Session, error) {
 	return &p11session{ctx: m.ctx, sh: sh}, nil
 }
 
-func (m *module) Close() error {
-	err := m.ctx.Finalize()
-	m.ctx.Destroy()
-	return wrapErr("C_Finalize", err)
-}
+func (m *module) Close() error { return closeLibrary(m.path, m.lib) }
 
 type p11session struct {
 	ctx *p11.Ctx
