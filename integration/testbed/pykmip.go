@@ -200,3 +200,14 @@ func (k *PyKMIP) Count(t testing.TB, op string) int {
 	}
 	return strings.Count(string(b), "Processing operation: "+op+"\n")
 }
+
+// Stop stops the server (its database stays).
+func (k *PyKMIP) Stop(t testing.TB) { k.proc.Stop(t) }
+
+// Restart starts the stopped server again with the same database and
+// waits until it serves.
+func (k *PyKMIP) Restart(t testing.TB) {
+	t.Helper()
+	k.proc.Restart(t)
+	k.waitReady(t)
+}

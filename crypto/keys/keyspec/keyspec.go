@@ -82,7 +82,7 @@ func Open(ctx context.Context, spec keys.Spec, opts Options) (keys.Provider, err
 // puts each behind its own data-key cache). close closes what was opened.
 func OpenSet(ctx context.Context, active string, readOnly []string, opts Options, wrap func(keys.Provider) keys.Provider) (kp keys.Provider, close func(), err error) {
 	var opened []keys.Provider
-	close = func() {
+	closeAll := func() {
 		for _, p := range opened {
 			if c, ok := p.(io.Closer); ok {
 				c.Close()
@@ -91,7 +91,7 @@ func OpenSet(ctx context.Context, active string, readOnly []string, opts Options
 	}
 	defer func() {
 		if err != nil {
-			close()
+			closeAll()
 		}
 	}()
 	var members []keys.Provider
@@ -110,13 +110,13 @@ func OpenSet(ctx context.Context, active string, readOnly []string, opts Options
 		members = append(members, p)
 	}
 	if len(members) == 1 {
-		return members[0], close, nil
+		return members[0], closeAll, nil
 	}
 	set, err := keys.NewSet(members[0], members[1:]...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return set, close, nil
+	return set, closeAll, nil
 }
 
 // OpenString parses s with keys.ParseSpec and opens it.

@@ -26,7 +26,9 @@
 // session of the application). If the token is reset or removed, its
 // sessions become invalid: the provider then discards every session,
 // finds the keys again, logs in again on a new session and repeats the
-// call once.
+// call once. A key handle that is no longer valid (tokens drop them when
+// every session of the application closed) only makes it find the keys
+// again.
 //
 // # The module
 //
@@ -120,10 +122,18 @@ func reset(err error) bool {
 	c, _ := code(err)
 	switch c {
 	case ckrSessionClosed, ckrSessionHandleInvalid, ckrUserNotLoggedIn, ckrDeviceRemoved, ckrTokenNotPresent,
-		ckrTokenNotRecognized, ckrDeviceError, ckrCryptokiNotInit, ckrKeyHandleInvalid, ckrObjectHandleInvalid:
+		ckrTokenNotRecognized, ckrDeviceError, ckrCryptokiNotInit:
 		return true
 	}
 	return false
+}
+
+// staleHandle reports an error after which the keys must be found again
+// (their handles are no longer valid, as after the token closed every
+// session) but the session itself is fine.
+func staleHandle(err error) bool {
+	c, _ := code(err)
+	return c == ckrKeyHandleInvalid || c == ckrObjectHandleInvalid
 }
 
 // Object is a token object handle.
@@ -307,6 +317,13 @@ func (p *Provider) acquire(ctx context.Context) (*session, error) {
 // release returns s to the pool; after an error that means the token was
 // reset, it starts a new generation and drops s.
 func (p *Provider) release(s *session, err error) {
+	if err != nil && staleHandle(err) {
+		p.mu.Lock()
+		if s.gen == p.gen {
+			p.handles = nil
+		}
+		p.mu.Unlock()
+	}
 	if err != nil && reset(err) {
 		p.mu.Lock()
 		if s.gen == p.gen {
@@ -321,32 +338,39 @@ func (p *Provider) release(s *session, err error) {
 	p.pool <- s
 }
 
-// findKeys looks every label up and checks its key.
+// findKeys looks every label up and checks its key, and keeps the
+// handles if s is of the current generation.
 func (p *Provider) findKeys(s *session) error {
+	_, err := p.lookupKeys(s)
+	return err
+}
+
+// lookupKeys is findKeys returning the handles it found.
+func (p *Provider) lookupKeys(s *session) (map[string]Object, error) {
 	handles := map[string]Object{}
 	for i, l := range p.labels {
 		objs, err := s.s.FindKeys(l)
 		if err != nil {
-			return mapError("C_FindObjects", l, err)
+			return nil, mapError("C_FindObjects", l, err)
 		}
 		switch len(objs) {
 		case 0:
-			return &keys.KeyDisabledError{Provider: keys.KindPKCS11, KeyID: l, Err: errors.New("no secret key with this label on the token")}
+			return nil, &keys.KeyDisabledError{Provider: keys.KindPKCS11, KeyID: l, Err: errors.New("no secret key with this label on the token")}
 		case 1:
 		default:
-			return fmt.Errorf("pkcs11: %d secret keys carry the label %q; labels must be unique", len(objs), l)
+			return nil, fmt.Errorf("pkcs11: %d secret keys carry the label %q; labels must be unique", len(objs), l)
 		}
 		isAES, enc, dec, err := s.s.KeyInfo(objs[0])
 		if err != nil {
-			return mapError("C_GetAttributeValue", l, err)
+			return nil, mapError("C_GetAttributeValue", l, err)
 		}
 		switch {
 		case !isAES:
-			return fmt.Errorf("pkcs11: key %q is not an AES key", l)
+			return nil, fmt.Errorf("pkcs11: key %q is not an AES key", l)
 		case i == 0 && !enc:
-			return &keys.AccessDeniedError{Provider: keys.KindPKCS11, KeyID: l, Operation: "C_Encrypt", Err: errors.New("the active key does not allow encryption (CKA_ENCRYPT is false)")}
+			return nil, &keys.AccessDeniedError{Provider: keys.KindPKCS11, KeyID: l, Operation: "C_Encrypt", Err: errors.New("the active key does not allow encryption (CKA_ENCRYPT is false)")}
 		case !dec:
-			return &keys.AccessDeniedError{Provider: keys.KindPKCS11, KeyID: l, Operation: "C_Decrypt", Err: errors.New("the key does not allow decryption (CKA_DECRYPT is false)")}
+			return nil, &keys.AccessDeniedError{Provider: keys.KindPKCS11, KeyID: l, Operation: "C_Decrypt", Err: errors.New("the key does not allow decryption (CKA_DECRYPT is false)")}
 		}
 		handles[l] = objs[0]
 	}
@@ -355,7 +379,7 @@ func (p *Provider) findKeys(s *session) error {
 		p.handles = handles
 	}
 	p.mu.Unlock()
-	return nil
+	return handles, nil
 }
 
 // handle returns the key handle of label for session s, finding the keys
@@ -368,12 +392,11 @@ func (p *Provider) handle(s *session, label string) (Object, error) {
 	if ok && fresh {
 		return h, nil
 	}
-	if err := p.findKeys(s); err != nil {
+	handles, err := p.lookupKeys(s)
+	if err != nil {
 		return 0, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.handles[label], nil
+	return handles[label], nil
 }
 
 // do runs f on a session with the key labelled label, once more on a new
@@ -392,7 +415,7 @@ func (p *Provider) do(ctx context.Context, op, label string, f func(s Session, k
 			err = f(s.s, key)
 		}
 		p.release(s, err)
-		if err == nil || !reset(err) {
+		if err == nil || !reset(err) && !staleHandle(err) {
 			break
 		}
 	}
@@ -505,7 +528,7 @@ func mapError(op, label string, err error) error {
 			return &keys.UnwrapError{Provider: keys.KindPKCS11, KeyID: label, Err: err}
 		}
 	}
-	if reset(err) || c == ckrDeviceMemory {
+	if reset(err) || staleHandle(err) || c == ckrDeviceMemory {
 		return &keys.UnavailableError{Provider: keys.KindPKCS11, Operation: op, Err: err}
 	}
 	return fmt.Errorf("pkcs11: %s with key %q: %w", op, label, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -347,6 +348,11 @@ func TestSessionPoolBoundsConcurrency(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Int64
+	var firstErr atomic.Value
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, err)
+	}
 	for i := 0; i < 16; i++ {
 		wg.Add(1)
 		go func() {
@@ -354,21 +360,21 @@ func TestSessionPoolBoundsConcurrency(t *testing.T) {
 			for j := 0; j < 50; j++ {
 				dk, err := p.GenerateDataKey(ctx)
 				if err != nil {
-					failed.Add(1)
+					fail(err)
 					continue
 				}
 				if got, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil || got != dk.Plaintext {
-					failed.Add(1)
+					fail(fmt.Errorf("decrypt: %v", err))
 				}
-				if j == 25 {
-					tok.reset()
+				if i == 0 && j == 25 {
+					tok.reset() // once, in the middle of the traffic
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	if failed.Load() != 0 {
-		t.Fatalf("%d calls failed", failed.Load())
+		t.Fatalf("%d calls failed, the first with %v", failed.Load(), firstErr.Load())
 	}
 	if tok.misuse.Load() {
 		t.Fatal("a session was used by two goroutines at once")
