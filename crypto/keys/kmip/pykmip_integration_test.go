@@ -101,3 +101,39 @@ func TestPyKMIP(t *testing.T) {
 		t.Fatalf("another identity: %v", err)
 	}
 }
+
+// BenchmarkPyKMIP measures wrap and unwrap through PyKMIP:
+// S3SEAL_INTEGRATION=1 go test -run XXX -bench PyKMIP ./crypto/keys/kmip/
+func BenchmarkPyKMIP(b *testing.B) {
+	testbed.Require(b)
+	srv := testbed.StartPyKMIP(b)
+	ids := srv.CreateKeys(b, 1)
+	ctx := context.Background()
+	p, err := kmip.Open(ctx, kmip.Settings{Endpoint: srv.Addr, ClientCert: srv.ClientCert, ClientKey: srv.ClientKey, CA: srv.CAFile, ServerName: "127.0.0.1"}, ids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	dk, err := p.GenerateDataKey(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wrap", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := p.Wrap(ctx, &dk.Plaintext); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("unwrap", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
