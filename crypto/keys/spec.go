@@ -74,7 +74,7 @@ func ParseSpec(s string) (Spec, error) {
 		ids := strings.Split(rest, ",")
 		seen := map[string]bool{}
 		for _, id := range ids {
-			if err := checkKeyID(id); err != nil {
+			if err := CheckKeyID(id); err != nil {
 				return Spec{}, fmt.Errorf("keys: key spec %q: %v", s, err)
 			}
 			if seen[id] {
@@ -99,10 +99,10 @@ func (s Spec) String() string {
 	}
 }
 
-// checkKeyID checks a master key id that is stored as it is in object
+// CheckKeyID checks a master key id that is stored as it is in object
 // metadata (kmip, pkcs11): 1 to MaxKeyIDSize printable ASCII characters
-// other than a comma.
-func checkKeyID(id string) error {
+// (0x21..0x7e).
+func CheckKeyID(id string) error {
 	if id == "" || len(id) > MaxKeyIDSize {
 		return fmt.Errorf("key id must be 1 to %d characters", MaxKeyIDSize)
 	}

@@ -108,13 +108,8 @@ func New(c Caller, cfg Config) (*Provider, error) {
 	}
 	p := &Provider{c: c, active: cfg.KeyIDs[0], allowed: map[string]bool{}, rand: cfg.Rand}
 	for _, id := range cfg.KeyIDs {
-		if id == "" || len(id) > keys.MaxKeyIDSize {
-			return nil, fmt.Errorf("kmip: key id %q must be 1 to %d characters", id, keys.MaxKeyIDSize)
-		}
-		for i := 0; i < len(id); i++ {
-			if id[i] < 0x21 || id[i] > 0x7e {
-				return nil, fmt.Errorf("kmip: key id %q is not printable ASCII without spaces, so it cannot be stored", id)
-			}
+		if err := keys.CheckKeyID(id); err != nil {
+			return nil, fmt.Errorf("kmip: %w", err)
 		}
 		p.allowed[id] = true
 	}
@@ -150,17 +145,7 @@ func cryptoParams() ttlv.Item {
 // GenerateDataKey draws a data key and has the server wrap it under the
 // active key.
 func (p *Provider) GenerateDataKey(ctx context.Context) (keys.DataKey, error) {
-	var dk keys.DataKey
-	if _, err := io.ReadFull(p.rand, dk.Plaintext[:]); err != nil {
-		return keys.DataKey{}, fmt.Errorf("kmip: reading randomness: %w", err)
-	}
-	w, err := p.Wrap(ctx, &dk.Plaintext)
-	if err != nil {
-		dk.Zero()
-		return keys.DataKey{}, err
-	}
-	dk.WrappedKey = w
-	return dk, nil
+	return keys.GenerateAndWrap(ctx, p.rand, p.Wrap)
 }
 
 // Wrap has the server encrypt key under the active master key (KMIP
@@ -258,12 +243,7 @@ func (p *Provider) healthy(ctx context.Context, keyID string) bool {
 
 // Rewrap unwraps with the stored key and wraps under the active one.
 func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
-	key, err := p.Decrypt(ctx, wrapped, keyID)
-	if err != nil {
-		return keys.WrappedKey{}, err
-	}
-	defer clear(key[:])
-	return p.Wrap(ctx, &key)
+	return keys.UnwrapAndWrap(ctx, p, wrapped, keyID)
 }
 
 // Check asks the server for the State of every configured key, so that a

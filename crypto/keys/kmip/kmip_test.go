@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/keys/kmip/internal/ttlv"
 )
 
@@ -262,38 +263,14 @@ func TestRoundTripAndRotation(t *testing.T) {
 	if err := prov.Check(ctx, []string{"key-1", "key-2"}); err != nil {
 		t.Fatal(err)
 	}
-	dk, err := prov.GenerateDataKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Rotation: key-2 becomes active, key-1 stays readable.
+	rot, _ := newProvider(t, p, s, ClientConfig{}, "key-2", "key-1")
+	dk := keystest.CheckRoundTrips(t, prov, rot)
 	if dk.KeyID != "key-1" || len(dk.Ciphertext) != 2+16+32+16 || dk.Ciphertext[0] != wrapVersion {
 		t.Fatalf("wrapped %q %d bytes", dk.KeyID, len(dk.Ciphertext))
 	}
 	if bytes.Contains(dk.Ciphertext, dk.Plaintext[:8]) {
 		t.Fatal("plaintext visible in the wrapped key")
-	}
-	got, err := prov.Decrypt(ctx, dk.Ciphertext, dk.KeyID)
-	if err != nil || got != dk.Plaintext {
-		t.Fatalf("round trip: %v", err)
-	}
-	// Rotation: key-2 becomes active, key-1 stays readable.
-	rot, _ := newProvider(t, p, s, ClientConfig{}, "key-2", "key-1")
-	w, err := rot.Rewrap(ctx, dk.Ciphertext, dk.KeyID)
-	if err != nil || w.KeyID != "key-2" {
-		t.Fatalf("rewrap: %+v %v", w, err)
-	}
-	if got, err := rot.Decrypt(ctx, w.Ciphertext, w.KeyID); err != nil || got != dk.Plaintext {
-		t.Fatal("rewrapped key differs")
-	}
-	// Wrap of a key made elsewhere.
-	var k [32]byte
-	k[0] = 7
-	w2, err := prov.Wrap(ctx, &k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := prov.Decrypt(ctx, w2.Ciphertext, w2.KeyID); got != k {
-		t.Fatal("Wrap round trip")
 	}
 }
 
@@ -472,36 +449,10 @@ func TestTransport(t *testing.T) {
 }
 
 func TestPooledConnectionsAndConcurrency(t *testing.T) {
-	ctx := context.Background()
 	p := newPKI(t)
 	s := startServer(t, p)
 	prov, _ := newProvider(t, p, s, ClientConfig{MaxIdle: 2})
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 8; j++ {
-				dk, err := prov.GenerateDataKey(ctx)
-				if err == nil {
-					var got [32]byte
-					got, err = prov.Decrypt(ctx, dk.Ciphertext, dk.KeyID)
-					if err == nil && got != dk.Plaintext {
-						err = errors.New("wrong key back")
-					}
-				}
-				if err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	keystest.CheckConcurrent(t, prov, 16, 8)
 	if s.encrypts.Load() != 128 || s.decrypts.Load() != 128 {
 		t.Fatalf("server saw %d encrypts, %d decrypts", s.encrypts.Load(), s.decrypts.Load())
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/keys/kmip"
 	"github.com/s3seal/s3seal/integration/testbed"
 )
@@ -114,26 +115,5 @@ func BenchmarkPyKMIP(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	dk, err := p.GenerateDataKey(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("wrap", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := p.Wrap(ctx, &dk.Plaintext); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
-	b.Run("unwrap", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+	keystest.BenchmarkWrapUnwrap(b, p)
 }

@@ -229,13 +229,8 @@ func New(tok Token, cfg Config) (*Provider, error) {
 		p.rand = rand.Reader
 	}
 	for _, l := range cfg.Labels {
-		if l == "" || len(l) > keys.MaxKeyIDSize {
-			return nil, fmt.Errorf("pkcs11: key label %q must be 1 to %d characters", l, keys.MaxKeyIDSize)
-		}
-		for i := 0; i < len(l); i++ {
-			if l[i] < 0x21 || l[i] > 0x7e {
-				return nil, fmt.Errorf("pkcs11: key label %q is not printable ASCII without spaces, so it cannot be stored", l)
-			}
+		if err := keys.CheckKeyID(l); err != nil {
+			return nil, fmt.Errorf("pkcs11: key label: %w", err)
 		}
 		p.allowed[l] = true
 	}
@@ -431,17 +426,7 @@ func aad(label string) []byte { return append([]byte(labelWrap+"\x01"), label...
 
 // GenerateDataKey draws a data key and wraps it under the active key.
 func (p *Provider) GenerateDataKey(ctx context.Context) (keys.DataKey, error) {
-	var dk keys.DataKey
-	if _, err := io.ReadFull(p.rand, dk.Plaintext[:]); err != nil {
-		return keys.DataKey{}, fmt.Errorf("pkcs11: reading randomness: %w", err)
-	}
-	w, err := p.Wrap(ctx, &dk.Plaintext)
-	if err != nil {
-		dk.Zero()
-		return keys.DataKey{}, err
-	}
-	dk.WrappedKey = w
-	return dk, nil
+	return keys.GenerateAndWrap(ctx, p.rand, p.Wrap)
 }
 
 // Wrap wraps key under the active key inside the token.
@@ -500,12 +485,7 @@ func (p *Provider) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([
 // Rewrap unwraps with the stored key and wraps under the active one; the
 // plaintext passes through s3seal's memory (PKCS#11 has no re-encrypt).
 func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
-	key, err := p.Decrypt(ctx, wrapped, keyID)
-	if err != nil {
-		return keys.WrappedKey{}, err
-	}
-	defer clear(key[:])
-	return p.Wrap(ctx, &key)
+	return keys.UnwrapAndWrap(ctx, p, wrapped, keyID)
 }
 
 // mapError turns a PKCS#11 error into the errors of package keys.

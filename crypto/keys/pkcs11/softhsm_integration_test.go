@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/keys/pkcs11"
 	"github.com/s3seal/s3seal/integration/testbed"
 )
@@ -45,39 +45,21 @@ func TestSoftHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c0 := spy.Counts(t)
-	dk, err := p.GenerateDataKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil || got != dk.Plaintext {
-		t.Fatalf("round trip: %v", err)
-	}
-	c1 := spy.Counts(t)
-	if c1["C_Encrypt"]-c0["C_Encrypt"] != 1 || c1["C_Decrypt"]-c0["C_Decrypt"] != 1 {
-		t.Fatalf("token counted %v then %v, want one C_Encrypt and one C_Decrypt", c0, c1)
-	}
-	var unwrap *keys.UnwrapError
-	for _, i := range []int{0, 5, 20, len(dk.Ciphertext) - 1} {
-		b := append([]byte(nil), dk.Ciphertext...)
-		b[i] ^= 1
-		if _, err := p.Decrypt(ctx, b, dk.KeyID); !errors.As(err, &unwrap) {
-			t.Fatalf("flip at %d: %v", i, err)
-		}
-	}
-
 	rot, err := pkcs11.Open(set, []string{"s3seal-master-2", "s3seal-master-1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rot.Close()
-	w, err := rot.Rewrap(ctx, dk.Ciphertext, dk.KeyID)
-	if err != nil || w.KeyID != "s3seal-master-2" {
-		t.Fatalf("rewrap: %v", err)
+	c0 := spy.Counts(t)
+	dk := keystest.CheckRoundTrips(t, p, rot)
+	c1 := spy.Counts(t)
+	// Generate, decrypt, Wrap, decrypt, and one decrypt per flipped byte
+	// but the version byte (refused before the token) from p; rewrap
+	// (decrypt and encrypt) and decrypt from rot.
+	if e, d := c1["C_Encrypt"]-c0["C_Encrypt"], c1["C_Decrypt"]-c0["C_Decrypt"]; e != 3 || d != 3+len(dk.Ciphertext) {
+		t.Fatalf("token counted %d C_Encrypt and %d C_Decrypt", e, d)
 	}
-	if got, _ := rot.Decrypt(ctx, w.Ciphertext, w.KeyID); got != dk.Plaintext {
-		t.Fatal("rewrapped key differs")
-	}
+	var unwrap *keys.UnwrapError
 	if _, err := rot.Decrypt(ctx, dk.Ciphertext, "s3seal-master-2"); !errors.As(err, &unwrap) {
 		t.Fatalf("wrong key: %v", err)
 	}
@@ -108,32 +90,7 @@ func TestSoftHSM(t *testing.T) {
 	}
 
 	// Concurrency through the session pool.
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 20; j++ {
-				dk, err := p.GenerateDataKey(ctx)
-				if err == nil {
-					var got [32]byte
-					if got, err = p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err == nil && got != dk.Plaintext {
-						err = errors.New("wrong key")
-					}
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	keystest.CheckConcurrent(t, p, 16, 20)
 }
 
 // BenchmarkSoftHSM measures wrap and unwrap through SoftHSM2 (directly,
@@ -148,24 +105,5 @@ func BenchmarkSoftHSM(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	ctx := context.Background()
-	dk, _ := p.GenerateDataKey(ctx)
-	b.Run("wrap", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := p.Wrap(ctx, &dk.Plaintext); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
-	b.Run("unwrap", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+	keystest.BenchmarkWrapUnwrap(b, p)
 }
