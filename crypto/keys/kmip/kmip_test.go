@@ -5,16 +5,11 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,9 +22,11 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/keys/kmip/internal/ttlv"
+	"github.com/s3seal/s3seal/integration/testbed"
 )
 
-// pki is a CA with a server and a client certificate, for the fake server.
+// pki is a CA with a server and a client certificate, for the fake server,
+// and a client certificate of another CA.
 type pki struct {
 	caPool            *x509.CertPool
 	caPEM             []byte
@@ -39,52 +36,18 @@ type pki struct {
 	strangerClient    tls.Certificate
 }
 
-func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, k, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, server bool) (tls.Certificate, []byte, []byte) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	} else {
-		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, ca, &k.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(k)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, certPEM, keyPEM
-}
-
 func newPKI(t *testing.T) *pki {
-	ca, caKey, caPEM := newCA(t, "test CA")
-	p := &pki{caPool: x509.NewCertPool(), caPEM: caPEM}
-	p.caPool.AddCert(ca)
-	p.server, _, _ = leaf(t, ca, caKey, "kmip server", true)
-	p.client, p.clientPEM, p.keyPEM = leaf(t, ca, caKey, "s3seal", false)
-	other, otherKey, _ := newCA(t, "other CA")
-	p.otherCA = x509.NewCertPool()
-	p.otherCA.AddCert(other)
-	p.strangerClient, _, _ = leaf(t, other, otherKey, "stranger", false)
+	ca := testbed.NewCA(t, "test CA")
+	p := &pki{caPool: ca.Pool(), caPEM: ca.CertPEM}
+	p.server = ca.TLSCertificate(t, "127.0.0.1")
+	p.clientPEM, p.keyPEM = ca.IssueCert(t, "s3seal")
+	var err error
+	if p.client, err = tls.X509KeyPair(p.clientPEM, p.keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	other := testbed.NewCA(t, "other CA")
+	p.otherCA = other.Pool()
+	p.strangerClient = other.TLSCertificate(t, "stranger")
 	return p
 }
 
