@@ -481,3 +481,23 @@ func TestGeneralFailureOnDecrypt(t *testing.T) {
 		t.Fatalf("server in trouble: %v", err)
 	}
 }
+
+// TestClientKeyHygiene: the client key file gets the key ring's checks.
+func TestClientKeyHygiene(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	os.WriteFile(cert, p.clientPEM, 0o644)
+	os.WriteFile(key, p.keyPEM, 0o640)
+	set := Settings{Endpoint: "127.0.0.1:1", ClientCert: cert, ClientKey: key}
+	if _, err := Open(context.Background(), set, []string{"k"}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("group-readable client key: %v", err)
+	}
+	os.Chmod(key, 0o600)
+	link := filepath.Join(dir, "link.pem")
+	os.Symlink(key, link)
+	set.ClientKey = link
+	if _, err := Open(context.Background(), set, []string{"k"}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("symlinked client key: %v", err)
+	}
+}

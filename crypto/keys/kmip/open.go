@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/secretfile"
 )
 
 // Settings are the connection settings of the configuration file's kmip
@@ -16,7 +18,8 @@ type Settings struct {
 	// Endpoint is the server's host:port. Required.
 	Endpoint string
 	// ClientCert and ClientKey are the PEM files of s3seal's client
-	// certificate and key. Required.
+	// certificate and key. Required. The key file must be a regular file
+	// owned by s3seal's user that group and others cannot access.
 	ClientCert, ClientKey string
 	// CA is a PEM file of the CAs that sign the server's certificate.
 	// Empty means the system roots.
@@ -41,9 +44,18 @@ func Open(ctx context.Context, s Settings, keyIDs []string) (*Provider, error) {
 	if s.ClientCert == "" || s.ClientKey == "" {
 		return nil, errors.New("kmip: kmip.client_cert and kmip.client_key must name s3seal's client certificate and key (the server authenticates s3seal with them)")
 	}
-	cert, err := tls.LoadX509KeyPair(s.ClientCert, s.ClientKey)
+	certPEM, err := os.ReadFile(s.ClientCert)
 	if err != nil {
-		return nil, fmt.Errorf("kmip: client certificate: %w", err)
+		return nil, fmt.Errorf("kmip: kmip.client_cert: %w", err)
+	}
+	keyPEM, err := secretfile.Read(s.ClientKey, 1<<20, "KMIP client key")
+	if err != nil {
+		return nil, fmt.Errorf("kmip: kmip.client_key: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	clear(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("kmip: client certificate and key: %w", err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: s.ServerName, MinVersion: tls.VersionTLS12}
 	if s.CA != "" {

@@ -9,8 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/secretfile"
 )
 
 // Load reads a key ring file. It refuses a symbolic link (the file is
@@ -40,41 +41,16 @@ func readRing(f *os.File, path string) (*Keyring, error) {
 	return k, nil
 }
 
-// openChecked opens path with flag, without following a symbolic link in
-// its last element, and checks what it opened (checkFile) through the
-// descriptor, so that nothing can swap the file between check and use.
+// openChecked opens a key ring with secretfile.Open.
 func openChecked(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|oNoFollow, 0)
+	f, err := secretfile.Open(path, flag, "key ring")
 	if err != nil {
-		if isSymlinkErr(path, err) {
-			return nil, fmt.Errorf("local: key ring %s is a symbolic link; point the key spec at the file itself", path)
+		if errors.Is(err, secretfile.ErrNotRegular) {
+			return nil, fmt.Errorf("local: key ring %s is not a regular file", path)
 		}
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	if err := checkFile(f, path); err != nil {
-		f.Close()
-		return nil, err
-	}
 	return f, nil
-}
-
-// checkFile checks an opened key ring: a regular file, no access for group
-// or others, owned by the effective user.
-func checkFile(f *os.File, path string) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("local: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("local: key ring %s is not a regular file", path)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("local: key ring %s has mode %04o, so group or others can access it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	if owner, me, ok := fileOwner(fi); ok && owner != me {
-		return fmt.Errorf("local: key ring %s is owned by uid %d, not by the user s3seal runs as (uid %d); run chown %d %s", path, owner, me, me, path)
-	}
-	return nil
 }
 
 // LoadEnv parses the key ring held in environment variable name. lookup is

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/secretfile"
 )
 
 // Settings are the configuration file's pkcs11 section.
@@ -17,8 +18,9 @@ type Settings struct {
 	TokenLabel string
 	Slot       *uint
 	// PinFile is a file holding the user PIN (a trailing newline is
-	// ignored; group or others must have no access to it), or PinEnv an
-	// environment variable holding it. Exactly one is required.
+	// ignored; it must be a regular file owned by s3seal's user that group
+	// and others cannot access), or PinEnv an environment variable holding
+	// it. Exactly one is required.
 	PinFile string
 	PinEnv  string
 	// Sessions bounds the sessions open at once (Config.Sessions).
@@ -56,27 +58,16 @@ func readPIN(s Settings, lookupEnv func(string) (string, bool)) ([]byte, error) 
 	case s.PinFile != "" && s.PinEnv != "":
 		return nil, errors.New("pkcs11: set one of pkcs11.pin_file and pkcs11.pin_env, not both")
 	case s.PinFile != "":
-		f, err := os.Open(s.PinFile)
+		b, err := secretfile.Read(s.PinFile, 256, "PIN file")
 		if err != nil {
 			return nil, fmt.Errorf("pkcs11: pkcs11.pin_file: %w", err)
 		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("pkcs11: pkcs11.pin_file: %w", err)
-		}
-		if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("pkcs11: PIN file %s has mode %04o, so group or others can read it; run chmod 600 %s", s.PinFile, fi.Mode().Perm(), s.PinFile)
-		}
-		b := make([]byte, 256)
-		n, _ := f.Read(b)
-		pin := bytes.TrimRight(b[:n], "\r\n")
-		out := append([]byte(nil), pin...)
+		pin := append([]byte(nil), bytes.TrimRight(b, "\r\n")...)
 		clear(b)
-		if len(out) == 0 {
+		if len(pin) == 0 {
 			return nil, fmt.Errorf("pkcs11: PIN file %s is empty", s.PinFile)
 		}
-		return out, nil
+		return pin, nil
 	case s.PinEnv != "":
 		if lookupEnv == nil {
 			lookupEnv = os.LookupEnv

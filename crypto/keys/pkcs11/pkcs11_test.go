@@ -385,8 +385,14 @@ func TestReadPIN(t *testing.T) {
 		t.Fatalf("%q %v", pin, err)
 	}
 	os.Chmod(f, 0o644)
-	if _, err := readPIN(Settings{PinFile: f}, nil); err == nil || strings.Contains(err.Error(), "4321") {
+	if _, err := readPIN(Settings{PinFile: f}, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "4321") {
 		t.Fatalf("world-readable PIN file: %v", err)
+	}
+	os.Chmod(f, 0o600)
+	link := filepath.Join(dir, "pin-link")
+	os.Symlink(f, link)
+	if _, err := readPIN(Settings{PinFile: link}, nil); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("symlinked PIN file: %v", err)
 	}
 	env := func(k string) (string, bool) { return map[string]string{"P": "99"}[k], k == "P" }
 	if pin, err := readPIN(Settings{PinEnv: "P"}, env); err != nil || string(pin) != "99" {
