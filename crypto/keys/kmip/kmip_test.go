@@ -501,3 +501,24 @@ func TestClientKeyHygiene(t *testing.T) {
 		t.Fatalf("symlinked client key: %v", err)
 	}
 }
+
+// FuzzParseResponse: any bytes from a server give a payload structure or
+// an error, never a panic; and the wrapped-key parser never accepts a form
+// of the wrong length.
+func FuzzParseResponse(f *testing.F) {
+	ok := ttlv.Encode(nil, ttlv.Struct(tagResponseMessage, ttlv.Struct(tagResponseHeader, ttlv.Int(tagBatchCount, 1)),
+		ttlv.Struct(tagBatchItem, ttlv.Enum(tagOperation, opEncrypt), ttlv.Enum(tagResultStatus, 0),
+			ttlv.Struct(tagResponsePayload, ttlv.Bytes(tagData, make([]byte, 32)), ttlv.Bytes(tagIVCounterNonce, make([]byte, 16)), ttlv.Bytes(tagAEADTag, make([]byte, 16))))))
+	f.Add(ok)
+	f.Add(ttlv.Encode(nil, ttlv.Struct(tagResponseMessage, ttlv.Struct(tagResponseHeader),
+		ttlv.Struct(tagBatchItem, ttlv.Enum(tagResultStatus, 1), ttlv.Enum(tagResultReason, ReasonGeneralFailure), ttlv.Text(tagResultMessage, "x")))))
+	f.Add(append([]byte{wrapVersion, 12}, make([]byte, 60)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := parseResponse(b, opEncrypt, "Encrypt"); err == nil && p.Type != ttlv.Structure {
+			t.Fatalf("payload of type %d", p.Type)
+		}
+		if iv, ct, tag, ok := parseWrapped(b); ok && (len(b) != 2+len(iv)+len(ct)+len(tag) || len(ct) != 32 || len(tag) != 16 || len(iv) < 12) {
+			t.Fatalf("wrapped form of %d bytes accepted", len(b))
+		}
+	})
+}
