@@ -10,13 +10,14 @@ import (
 
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/crypto/cli"
+	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/deploy/rewrap"
 )
 
 // offline runs the offline key and object commands, which need no running
 // proxy: data is never hostage to s3seal being up.
 func offline(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	t := cli.Tool{Remote: openRemote}
+	t := cli.Tool{Remote: openRemote, KeySettings: keySettings}
 	switch cmd {
 	case "keygen":
 		return t.Keygen(args, stdin, stdout, stderr)
@@ -31,13 +32,17 @@ func offline(cmd string, args []string, stdin io.Reader, stdout, stderr io.Write
 // only what the commands that work on the store directly use: the
 // upstream, the keys and policies, logging. Listener, TLS and client
 // settings are neither used nor checked. keys, if set, replaces the
-// configuration's key spec.
-func loadStoreConfig(file, keys string) (*config.Config, error) {
+// configuration's key spec, and readKeys, if set, its read_keys.
+func loadStoreConfig(file, keys string, readKeys []string) (*config.Config, error) {
 	return config.Load(config.Source{File: file, Overrides: func(c *config.Config) {
-		*c = config.Config{Mode: c.Mode, Keys: c.Keys, Policies: c.Policies, Upstream: c.Upstream, Log: c.Log, DataDir: c.DataDir,
+		*c = config.Config{Mode: c.Mode, Keys: c.Keys, ReadKeys: c.ReadKeys, KMIP: c.KMIP, PKCS11: c.PKCS11,
+			Policies: c.Policies, Upstream: c.Upstream, Log: c.Log, DataDir: c.DataDir,
 			Sidecar: config.Sidecar{TrustLoopback: true}}
 		if keys != "" {
 			c.Keys = keys
+		}
+		if readKeys != nil {
+			c.ReadKeys = readKeys
 		}
 	}})
 }
@@ -45,7 +50,7 @@ func loadStoreConfig(file, keys string) (*config.Config, error) {
 // openRemote reaches the store of s3seal's configuration with s3seal's
 // own upstream client, for "inspect" and "decrypt" with --bucket/--key.
 func openRemote(ctx context.Context, file string) (*cli.Remote, error) {
-	cfg, err := loadStoreConfig(file, "")
+	cfg, err := loadStoreConfig(file, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -94,4 +99,18 @@ func etagParts(etag string) int {
 		return 0
 	}
 	return n
+}
+
+// keySettings reads the kmip and pkcs11 settings of a configuration file
+// ("" for $S3SEAL_CONFIG, or none) for the offline commands.
+func keySettings(file string) (keyspec.Options, error) {
+	cfg, err := config.Load(config.Source{File: file, Overrides: func(c *config.Config) {
+		// Only the key provider settings matter here (and are checked).
+		*c = config.Config{Keys: c.Keys, ReadKeys: c.ReadKeys, KMIP: c.KMIP, PKCS11: c.PKCS11,
+			Sidecar: config.Sidecar{TrustLoopback: true}}
+	}})
+	if err != nil {
+		return keyspec.Options{}, err
+	}
+	return keyOptions(cfg), nil
 }

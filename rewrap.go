@@ -63,9 +63,13 @@ are left alone. --all-versions needs versioning enabled (or never enabled).
 
 Configuration: the same as "s3seal serve" (--config FILE or S3SEAL_CONFIG,
 S3SEAL_* and AWS_* variables): the upstream store and credentials, and the
-keys (S3SEAL_KEYS, or --keys), listing the active key first (aws-kms) or
-last (a key ring) and the old keys for reading. Listener, TLS and client
-settings are not used.
+keys (S3SEAL_KEYS, or --keys), listing the active key first (aws-kms, kmip,
+pkcs11) or last (a key ring) and the old keys for reading, with the kmip
+and pkcs11 sections for those providers. To move objects from one kind of
+provider to another (a key ring to an HSM), name the new one in keys and
+the old one in read_keys (or --read-keys): their data keys are unwrapped by
+the old provider and wrapped by the new one, once per data key; the
+ciphertext is not touched. Listener, TLS and client settings are not used.
 
 Progress: on a terminal a progress bar, otherwise one JSON line per object
 that changed, was skipped or failed, and a progress line every 10 seconds.
@@ -87,6 +91,11 @@ func rewrapCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	file := fs.String("config", "", "YAML configuration file (default $S3SEAL_CONFIG)")
 	keySpec := fs.String("keys", "", "key spec, overriding the configuration's (S3SEAL_KEYS)")
+	var readKeys []string
+	fs.Func("read-keys", "a key spec of another kind whose objects move to --keys (repeatable; overrides read_keys)", func(v string) error {
+		readKeys = append(readKeys, v)
+		return nil
+	})
 	bucket := fs.String("bucket", "", "bucket to rewrap (required)")
 	prefix := fs.String("prefix", "", "only keys starting with this prefix")
 	allVersions := fs.Bool("all-versions", false, "rewrite the history of versioned keys too (see above)")
@@ -118,7 +127,7 @@ func rewrapCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageErr("--concurrency must be 1..256")
 	}
 
-	cfg, err := loadStoreConfig(*file, *keySpec)
+	cfg, err := loadStoreConfig(*file, *keySpec, readKeys)
 	if err != nil {
 		fmt.Fprintf(stderr, "s3seal rewrap: %v\n", err)
 		return 1
@@ -150,15 +159,30 @@ func rewrapCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Logger:      log.Named("rewrap"),
 	}
 	if cfg.Keys != "" {
-		kp, err := keyspec.OpenString(ctx, cfg.Keys, keyspec.Options{})
+		var active keys.Provider
+		var caches []*keys.Cache
+		kp, closeKeys, err := keyspec.OpenSet(ctx, cfg.Keys, cfg.ReadKeys, keyOptions(cfg), func(p keys.Provider) keys.Provider {
+			if active == nil {
+				active = p
+			}
+			c := keys.NewCache(p, keys.CacheConfig{})
+			caches = append(caches, c)
+			return c
+		})
 		if err != nil {
 			fmt.Fprintf(stderr, "s3seal rewrap: keys (S3SEAL_KEYS): %v\n", err)
 			return 1
 		}
-		if lp, ok := kp.(*local.Provider); ok {
+		defer func() {
+			for _, c := range caches {
+				c.Close()
+			}
+			closeKeys()
+		}()
+		if lp, ok := active.(*local.Provider); ok {
 			rc.Keyring = lp.Keyring()
 		}
-		rc.Keys = keys.NewCache(kp, keys.CacheConfig{})
+		rc.Keys = kp
 	} else {
 		log.Warn("no keys configured (S3SEAL_KEYS): envelope objects cannot be rewrapped")
 	}

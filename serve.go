@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,9 @@ import (
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
+	"github.com/s3seal/s3seal/crypto/keys/kmip"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/crypto/keys/pkcs11"
 	"github.com/s3seal/s3seal/deploy/sdnotify"
 	"github.com/s3seal/s3seal/deploy/tlsconf"
 	"github.com/s3seal/s3seal/proxy"
@@ -229,6 +232,8 @@ type app struct {
 	certs   *tlsconf.Manager
 	up      *upstream.Client
 	metrics *proxy.Metrics
+	// keys are the key providers of the configuration in force.
+	keys atomic.Pointer[keyParts]
 	// closeAudit flushes and closes the audit log.
 	closeAudit func() error
 }
@@ -245,7 +250,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newRuntime(ctx, cfg, log, metrics)
+	rt, kp, err := newRuntime(ctx, cfg, log, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +271,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, err
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, handler: h, up: up, metrics: metrics, closeAudit: closeAudit}
-	metrics.Register(proxy.CacheCollector(func() *keys.Cache {
-		c, _ := h.Runtime().Keys.(*keys.Cache)
-		return c
-	}))
+	a.keys.Store(kp)
+	metrics.Register(proxy.CacheCollector(func() *keys.Cache { return a.keys.Load().active() }))
 	if cfg.TLS.Mode != "off" {
 		to := tlsOptions(cfg, log)
 		if cfg.TLS.Storage.Type == "s3" {
@@ -472,11 +475,14 @@ func (a *app) Reload(ctx context.Context, src config.Source) error {
 		cfg.Upstream.Endpoint != a.cfg.Upstream.Endpoint {
 		a.log.Warn("listener, TLS mode or upstream changed: restart s3seal to apply those; other settings are reloaded")
 	}
-	rt, err := newRuntime(ctx, cfg, a.log, a.metrics)
+	rt, kp, err := newRuntime(ctx, cfg, a.log, a.metrics)
 	if err != nil {
 		return err
 	}
 	a.handler.SetRuntime(rt)
+	// The old configuration's data keys are purged and zeroed now; its
+	// provider connections close once requests begun under it are done.
+	a.keys.Swap(kp).retire(a.cfg.Limits.ShutdownTimeout.D())
 	a.cfg = cfg
 	return nil
 }
@@ -492,6 +498,9 @@ func (a *app) Close(timeout time.Duration) error {
 	if a.closeAudit != nil {
 		err = errors.Join(err, a.closeAudit())
 	}
+	if kp := a.keys.Swap(nil); kp != nil {
+		kp.retire(0)
+	}
 	return err
 }
 
@@ -505,9 +514,51 @@ func defaultChecksum(name string) checksum.Algorithm {
 	return ""
 }
 
+// keyParts are the key providers of one configuration and their data-key
+// caches, the active provider's first.
+type keyParts struct {
+	caches         []*keys.Cache
+	closeProviders func()
+}
+
+// active returns the active provider's cache, or nil.
+func (k *keyParts) active() *keys.Cache {
+	if k == nil || len(k.caches) == 0 {
+		return nil
+	}
+	return k.caches[0]
+}
+
+// retire ends a configuration's keys once another replaced it: the caches
+// are purged and their keys zeroed at once (requests still in flight go
+// straight to the providers), and the providers' connections and sessions
+// are closed after grace, when those requests are done.
+func (k *keyParts) retire(grace time.Duration) {
+	if k == nil {
+		return
+	}
+	for _, c := range k.caches {
+		c.Close()
+	}
+	if k.closeProviders != nil {
+		time.AfterFunc(grace, k.closeProviders)
+	}
+}
+
+// keyOptions translates the key provider settings of the configuration.
+func keyOptions(cfg *config.Config) keyspec.Options {
+	k, p := cfg.KMIP, cfg.PKCS11
+	return keyspec.Options{
+		KMIP: kmip.Settings{Endpoint: k.Endpoint, ClientCert: k.ClientCert, ClientKey: k.ClientKey, CA: k.CA, ServerName: k.ServerName,
+			Timeout: k.Timeout.D(), Retries: k.Retries, Backoff: k.Backoff.D(), MaxIdle: k.MaxIdleConns},
+		PKCS11: pkcs11.Settings{Module: p.Module, TokenLabel: p.TokenLabel, Slot: p.Slot, PinFile: p.PinFile, PinEnv: p.PinEnv, Sessions: p.Sessions},
+	}
+}
+
 // newRuntime builds the reloadable part of the handler's configuration:
-// identities, policies and the key provider (behind its data-key cache).
-func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *proxy.Metrics) (*proxy.Runtime, error) {
+// identities, policies and the key providers (each behind its data-key
+// cache).
+func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *proxy.Metrics) (_ *proxy.Runtime, _ *keyParts, err error) {
 	ids := make([]proxy.Identity, 0, len(cfg.Clients))
 	for _, c := range cfg.Clients {
 		ids = append(ids, proxy.Identity{Client: authzClient(c), AccessKeyID: c.AccessKeyID, Secret: c.SecretAccessKey.Value()})
@@ -545,23 +596,35 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		r.Bucket = b
 		rt.Reserved = append(rt.Reserved, r)
 	}
+	kp := &keyParts{}
 	if cfg.Keys != "" {
-		kp, err := keyspec.OpenString(ctx, cfg.Keys, keyspec.Options{})
+		var raw []keys.Provider
+		set, closeProviders, err := keyspec.OpenSet(ctx, cfg.Keys, cfg.ReadKeys, keyOptions(cfg), func(p keys.Provider) keys.Provider {
+			raw = append(raw, p)
+			c := keys.NewCache(m.InstrumentProvider(p), keys.CacheConfig{
+				ReuseObjects: cfg.KeysCache.ReuseObjects,
+				ReuseAge:     cfg.KeysCache.ReuseAge.D(),
+				RetryAfter:   cfg.KeysCache.RetryAfter.D(),
+			})
+			kp.caches = append(kp.caches, c)
+			return c
+		})
 		if err != nil {
-			return nil, fmt.Errorf("keys (S3SEAL_KEYS): %w", err)
+			return nil, nil, fmt.Errorf("keys (S3SEAL_KEYS): %w", err)
 		}
-		if lp, ok := kp.(*local.Provider); ok {
+		kp.closeProviders = closeProviders
+		if lp, ok := raw[0].(*local.Provider); ok {
 			rt.Keyring = lp.Keyring()
 		}
-		if fu, ok := kp.(keys.ForeignUnwrapper); ok {
-			rt.S3EC = m.InstrumentForeign(kp.Name(), fu)
+		if fu, ok := raw[0].(keys.ForeignUnwrapper); ok {
+			rt.S3EC = m.InstrumentForeign(raw[0].Name(), fu)
 		}
-		rt.Keys = keys.NewCache(m.InstrumentProvider(kp), keys.CacheConfig{
-			ReuseObjects: cfg.KeysCache.ReuseObjects,
-			ReuseAge:     cfg.KeysCache.ReuseAge.D(),
-			RetryAfter:   cfg.KeysCache.RetryAfter.D(),
-		})
-		log.Info("key provider ready", zap.String("provider", kp.Name()))
+		rt.Keys = set
+		names := make([]string, len(raw))
+		for i, p := range raw {
+			names[i] = p.Name()
+		}
+		log.Info("key provider ready", zap.String("provider", raw[0].Name()), zap.Strings("read_only", names[1:]))
 	}
 	rules := make([]policy.Rule, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {
@@ -577,18 +640,21 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 	}
 	engine, err := policy.New(rules, policy.Rule{Name: "default", Mode: policy.Mode(cfg.Mode)})
 	if err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
+		kp.retire(0)
+		return nil, nil, fmt.Errorf("policies: %w", err)
 	}
 	rt.Policy = engine
 	upURL, err := url.Parse(cfg.Upstream.Endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("upstream.endpoint: %w", err)
+		kp.retire(0)
+		return nil, nil, fmt.Errorf("upstream.endpoint: %w", err)
 	}
 	rt.SSE = proxy.NewSSE(proxy.SSEOptions{Keyring: rt.Keyring, PlainHTTPUpstream: upURL.Scheme == "http"})
 	if err := rt.SSE.CheckRules(engine); err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
+		kp.retire(0)
+		return nil, nil, fmt.Errorf("policies: %w", err)
 	}
-	return rt, nil
+	return rt, kp, nil
 }
 
 // newUpstream builds the upstream client: endpoint, credentials from the

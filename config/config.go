@@ -61,8 +61,19 @@ type Config struct {
 	// no rule allows). Default passthrough.
 	Mode string `yaml:"mode"`
 	// Keys selects the key provider for envelope and sse-c modes:
-	// "local:<key ring file>" or "aws-kms:<key id, ARN or alias>".
+	// "local:<key ring file>", "aws-kms:<key id, ARN or alias>",
+	// "kmip:<unique id>[,…]" (settings in KMIP) or "pkcs11:<key
+	// label>[,…]" (settings in PKCS11).
 	Keys string `yaml:"keys"`
+	// ReadKeys are key specs of other kinds of provider whose keys only
+	// unwrap: objects written before s3seal moved from one kind of
+	// provider to another stay readable, and "s3seal rewrap" moves them to
+	// Keys.
+	ReadKeys []string `yaml:"read_keys"`
+	// KMIP configures the kmip key provider.
+	KMIP KMIP `yaml:"kmip"`
+	// PKCS11 configures the pkcs11 key provider.
+	PKCS11 PKCS11 `yaml:"pkcs11"`
 	// Policies are ordered rules choosing a mode per bucket and key
 	// prefix; the first match applies, Mode applies when none does.
 	Policies []PolicyRule `yaml:"policies"`
@@ -88,6 +99,49 @@ type KeysCache struct {
 	// RetryAfter is how long new writes fail at once after the provider
 	// failed to renew the data key, before it is asked again. Default 1s.
 	RetryAfter Duration `yaml:"retry_after"`
+}
+
+// KMIP configures the connection to a KMIP server. The keys themselves are
+// named in the key spec (kmip:UID,…).
+type KMIP struct {
+	// Endpoint is the server's host:port (KMIP's port is 5696).
+	Endpoint string `yaml:"endpoint"`
+	// ClientCert and ClientKey are PEM files: s3seal's client certificate
+	// and its key, which the server authenticates.
+	ClientCert string `yaml:"client_cert"`
+	ClientKey  string `yaml:"client_key"`
+	// CA is a PEM file of the CAs that sign the server's certificate
+	// (default: the system roots).
+	CA string `yaml:"ca"`
+	// ServerName is the name in the server's certificate, if not the
+	// endpoint's host.
+	ServerName string `yaml:"server_name"`
+	// Timeout bounds one attempt of one operation (default 5s).
+	Timeout Duration `yaml:"timeout"`
+	// Retries is how many times an operation that did not reach the
+	// server is tried again (default 2; -1 for none).
+	Retries int `yaml:"retries"`
+	// Backoff is the wait before the first retry, doubled for each
+	// further one (default 100ms).
+	Backoff Duration `yaml:"backoff"`
+	// MaxIdleConns bounds the connections kept open (default 8).
+	MaxIdleConns int `yaml:"max_idle_conns"`
+}
+
+// PKCS11 configures the PKCS#11 token. The keys are named in the key spec
+// (pkcs11:LABEL,…).
+type PKCS11 struct {
+	// Module is the path of the token's PKCS#11 library.
+	Module string `yaml:"module"`
+	// TokenLabel names the token; Slot names its slot instead.
+	TokenLabel string `yaml:"token_label"`
+	Slot       *uint  `yaml:"slot"`
+	// PinFile is a file holding the user PIN (mode 0600), or PinEnv an
+	// environment variable holding it; exactly one.
+	PinFile string `yaml:"pin_file"`
+	PinEnv  string `yaml:"pin_env"`
+	// Sessions bounds the sessions s3seal opens (default 8).
+	Sessions int `yaml:"sessions"`
 }
 
 // TLS configures the S3 listener's TLS.

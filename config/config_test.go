@@ -155,3 +155,54 @@ func TestSecretsNeverPrint(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyProviderSections(t *testing.T) {
+	load := func(yaml string) (*Config, error) {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(Source{File: path, LookupEnv: envMap(minimalEnv()), HomeDir: "/h"})
+	}
+	c, err := load(`mode: envelope
+keys: kmip:1,2
+read_keys: ["local:/etc/s3seal/keyring", "pkcs11:old"]
+kmip:
+  endpoint: kms.example:5696
+  client_cert: /c.pem
+  client_key: /k.pem
+  ca: /ca.pem
+  timeout: 3s
+  retries: 4
+pkcs11:
+  module: /usr/lib/vendor/pkcs11.so
+  slot: 0
+  pin_env: HSM_PIN
+  sessions: 16
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KMIP.Endpoint != "kms.example:5696" || c.KMIP.Timeout.D().Seconds() != 3 || c.KMIP.Retries != 4 ||
+		c.PKCS11.Slot == nil || *c.PKCS11.Slot != 0 || c.PKCS11.PinEnv != "HSM_PIN" || c.PKCS11.Sessions != 16 || len(c.ReadKeys) != 2 {
+		t.Fatalf("parsed %+v %+v %v", c.KMIP, c.PKCS11, c.ReadKeys)
+	}
+	for yaml, want := range map[string]string{
+		"mode: envelope\nkeys: kmip:1\n":                                                                     "kmip.endpoint",
+		"mode: envelope\nkeys: kmip:1\nkmip: {endpoint: h:1}\n":                                              "kmip.client_cert",
+		"mode: envelope\nkeys: kmip:1\nkmip: {endpoint: nohost, client_cert: a, client_key: b}\n":            "kmip.endpoint",
+		"mode: envelope\nkeys: pkcs11:k\n":                                                                   "pkcs11.module",
+		"mode: envelope\nkeys: pkcs11:k\npkcs11: {module: /m.so, pin_env: P}\n":                              "pkcs11.token_label",
+		"mode: envelope\nkeys: pkcs11:k\npkcs11: {module: /m.so, token_label: t}\n":                          "pkcs11.pin_file",
+		"mode: envelope\nkeys: pkcs11:k\npkcs11: {module: /m.so, token_label: t, pin_env: P, pin_file: f}\n": "pkcs11.pin_file",
+		"mode: envelope\nkeys: local:/r\nread_keys: [\"local:/s\"]\n":                                        "read_keys[0]",
+		"mode: envelope\nread_keys: [\"local:/s\"]\n":                                                        "read_keys",
+		"mode: envelope\nkeys: vault:x\n":                                                                    "keys",
+		"mode: envelope\nkeys: local:/r\nkmip: {endpoint: h:1, bogus: 1}\n":                                  "bogus",
+	} {
+		_, err := load(yaml)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want an error naming %s", yaml, err, want)
+		}
+	}
+}

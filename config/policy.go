@@ -188,7 +188,7 @@ func (c *Config) validatePolicies(v *validator) {
 			}
 		case "envelope":
 			if c.Keys == "" {
-				fail("mode", "envelope needs a key provider: set keys (S3SEAL_KEYS) to local:<key ring file> or aws-kms:<key id>")
+				fail("mode", "envelope needs a key provider: set keys (S3SEAL_KEYS) to local:<key ring file>, aws-kms:<key id>, kmip:<unique id> or pkcs11:<key label>")
 			}
 		}
 		for j := 0; j < i; j++ {

@@ -43,15 +43,10 @@ func (c *Config) Validate() error {
 		v.fail("mode", "S3SEAL_MODE", fmt.Sprintf("unknown mode %q; want one of %s", c.Mode, strings.Join(modes, ", ")))
 	}
 	c.validatePolicies(v)
-	if c.Keys != "" {
-		kind, rest, _ := strings.Cut(c.Keys, ":")
-		if (kind != "local" && kind != "aws-kms") || rest == "" {
-			v.fail("keys", "S3SEAL_KEYS", `want "local:<key ring file>" or "aws-kms:<key id, ARN or alias>"`)
-		}
-	}
+	c.validateKeys(v)
 	switch {
 	case c.Mode == "envelope" && c.Keys == "":
-		v.fail("keys", "S3SEAL_KEYS", "mode envelope needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`) or aws-kms:<key id>")
+		v.fail("keys", "S3SEAL_KEYS", "mode envelope needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`), aws-kms:<key id>, kmip:<unique id> or pkcs11:<key label>")
 	case c.Mode == "sse-c" && c.Keys == "":
 		v.fail("keys", "S3SEAL_KEYS", "mode sse-c derives each object's key from a local key ring: set keys to local:<file> (create one with `s3seal keygen -o FILE`)")
 	}
@@ -187,6 +182,61 @@ func (c *Config) defaults() {
 	}
 	if l.MaxRequestsPerClient == 0 {
 		l.MaxRequestsPerClient = 256
+	}
+}
+
+// keyKinds are the key provider kinds of key specs.
+var keyKinds = []string{"local", "aws-kms", "kmip", "pkcs11"}
+
+// validateKeys checks the key specs' kinds (package keys parses the rest
+// when it opens them) and the settings the kmip and pkcs11 kinds need.
+func (c *Config) validateKeys(v *validator) {
+	kinds := map[string]bool{}
+	check := func(field, env, spec string) {
+		kind, rest, _ := strings.Cut(spec, ":")
+		if !slices.Contains(keyKinds, kind) || rest == "" {
+			v.fail(field, env, `want "local:<key ring file>", "aws-kms:<key id, ARN or alias>", "kmip:<unique id>[,…]" or "pkcs11:<key label>[,…]"`)
+			return
+		}
+		if kinds[kind] {
+			v.fail(field, env, fmt.Sprintf("a second %s key spec: list all keys of one provider in one spec", kind))
+		}
+		kinds[kind] = true
+	}
+	if c.Keys != "" {
+		check("keys", "S3SEAL_KEYS", c.Keys)
+	}
+	for i, s := range c.ReadKeys {
+		check(fmt.Sprintf("read_keys[%d]", i), "", s)
+	}
+	if len(c.ReadKeys) > 0 && c.Keys == "" {
+		v.fail("read_keys", "", "needs keys: the provider that new objects use")
+	}
+	if kinds["kmip"] {
+		k := c.KMIP
+		if k.Endpoint == "" {
+			v.fail("kmip.endpoint", "", "required for the kmip key provider (host:port of the KMIP server)")
+		} else {
+			v.hostPort("kmip.endpoint", "", k.Endpoint)
+		}
+		if k.ClientCert == "" || k.ClientKey == "" {
+			v.fail("kmip.client_cert", "", "kmip.client_cert and kmip.client_key are required: the KMIP server authenticates s3seal by its client certificate")
+		}
+		if k.Timeout < 0 || k.Backoff < 0 {
+			v.fail("kmip.timeout", "", "timeout and backoff must be positive")
+		}
+	}
+	if kinds["pkcs11"] {
+		p := c.PKCS11
+		if p.Module == "" {
+			v.fail("pkcs11.module", "", "required for the pkcs11 key provider (path of the token's PKCS#11 library)")
+		}
+		if p.TokenLabel == "" && p.Slot == nil {
+			v.fail("pkcs11.token_label", "", "set pkcs11.token_label or pkcs11.slot")
+		}
+		if (p.PinFile == "") == (p.PinEnv == "") {
+			v.fail("pkcs11.pin_file", "", "set exactly one of pkcs11.pin_file and pkcs11.pin_env (the user PIN)")
+		}
 	}
 }
 

@@ -94,6 +94,9 @@ type proxyOptions struct {
 	TLS string
 	// Env adds or overrides environment variables.
 	Env map[string]string
+	// Bin is the s3seal binary to run (default the static build,
+	// shared.bin; the HSM build for PKCS#11).
+	Bin string
 }
 
 // startProxy runs s3seal in front of up and waits until it is ready.
@@ -149,7 +152,11 @@ func startProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) *proxy {
 		}
 	}
 	p.Admin = "http://127.0.0.1:" + strconv.Itoa(admin)
-	p.Process = testbed.StartProcess(t, shared.bin, kv, "serve")
+	bin := shared.bin
+	if o.Bin != "" {
+		bin = o.Bin
+	}
+	p.Process = testbed.StartProcess(t, bin, kv, "serve")
 	testbed.WaitHTTP(t, p.Admin+"/healthz", "", 20*time.Second)
 	waitReady(t, p.Admin+"/readyz", 20*time.Second)
 	return p

@@ -71,9 +71,15 @@ func rewrapEnv(t testing.TB, up *testbed.S3Server, keys string, extra ...string)
 // once that many objects have been rewrapped.
 func runRewrap(t testing.TB, env []string, interruptAfter int, args ...string) *rewrapRun {
 	t.Helper()
+	return runRewrapBin(t, shared.bin, env, interruptAfter, args...)
+}
+
+// runRewrapBin is runRewrap with another s3seal binary.
+func runRewrapBin(t testing.TB, bin string, env []string, interruptAfter int, args ...string) *rewrapRun {
+	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(c, shared.bin, append([]string{"rewrap"}, args...)...)
+	cmd := exec.CommandContext(c, bin, append([]string{"rewrap"}, args...)...)
 	cmd.Env = env
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout

@@ -65,6 +65,8 @@ check_vet() {
   go vet ./... || rc=1
   (cd integration/testbed/localkms && go vet ./...) || rc=1
   (cd deploy/check && go vet ./...) || rc=1
+  # The HSM build's own files (cgo, PKCS#11 modules).
+  CGO_ENABLED=1 go vet -tags pkcs11 ./crypto/keys/pkcs11/ . || rc=1
   ((rc == 0)) && echo "go vet: clean"
   return $rc
 }
@@ -99,6 +101,13 @@ full_suite() {
     echo "$?" >"$rc_file"
   ) | tee "$suite_log" | awk '!/^ *=== (RUN|PAUSE|CONT|NAME)/ && !/^ +--- PASS/'
   return "$(cat "$rc_file")"
+}
+
+# hsm_tests runs the PKCS#11 provider's tests in the HSM build (cgo, tag
+# pkcs11) against SoftHSM2; the full suite covers the rest of that build
+# through real s3seal processes (TestKeysPKCS11).
+hsm_tests() {
+  S3SEAL_INTEGRATION=1 CGO_ENABLED=1 go test -race -count=1 -tags pkcs11 ./crypto/keys/pkcs11/
 }
 
 # fuzz_targets prints "DIR NAME" for every Fuzz function in the main
@@ -175,6 +184,7 @@ step "go vet" check_vet
 step "staticcheck" check_staticcheck
 step "race tests (proxy, crypto)" race_tests
 step "full suite (S3SEAL_INTEGRATION=1)" full_suite
+step "HSM build: PKCS#11 provider against SoftHSM2" hsm_tests
 step "fuzzing (${fuzztime} per target)" fuzz
 
 # Tests (subtests included) from the full suite; a package that failed

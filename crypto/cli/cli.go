@@ -41,6 +41,10 @@ type Tool struct {
 	// decrypt that read an object from the store. nil: those forms are
 	// refused with an explanation.
 	Remote func(ctx context.Context, configFile string) (*Remote, error)
+	// KeySettings, if set, reads the kmip and pkcs11 settings from a
+	// configuration file ("" for the default one): decrypt's --config.
+	// Its KMIP and PKCS11 settings replace those of Keys.
+	KeySettings func(configFile string) (keyspec.Options, error)
 }
 
 func (t Tool) ctx() context.Context {

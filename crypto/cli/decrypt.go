@@ -28,9 +28,11 @@ IN and OUT are paths, or - for standard input and output.
 sealed to that name, so an object moved or copied at the store level is
 decrypted by naming its original location.
 
-SPEC is the key provider: local:KEYRING-FILE, local:env:VAR, or
+SPEC is the key provider: local:KEYRING-FILE, local:env:VAR,
 aws-kms:KEY-ID[,KEY-ID...] (AWS credentials and region from the usual AWS
-environment and configuration).
+environment and configuration), kmip:UID[,UID...] or pkcs11:LABEL[,LABEL...]
+(the server's or token's settings from the kmip or pkcs11 section of the
+configuration file, --config or $S3SEAL_CONFIG; pkcs11 needs the HSM build).
 
 Single-PUT and multipart objects are both handled, and a multipart
 object's part sizes need not be known: part boundaries are found by
@@ -59,7 +61,7 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	parts := fs.Int("parts", 0, "check: the multipart object has `N` parts")
 	partSize := fs.Int64("part-size", 0, "check: every part but the last holds `BYTES` plaintext bytes")
 	partSizes := fs.String("part-sizes", "", "check: the parts' stored sizes, comma-separated `LIST` (as ListParts or GetObjectAttributes report them)")
-	configFile := fs.String("config", "", "s3seal's configuration `FILE`, when reading the object from the store (default $S3SEAL_CONFIG)")
+	configFile := fs.String("config", "", "s3seal's configuration `FILE`: its kmip and pkcs11 settings, and the store when the object is read from it (default $S3SEAL_CONFIG)")
 	if code, stop := parse(fs, args); stop {
 		return code
 	}
@@ -69,8 +71,6 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return usageError(stderr, fs, "--bucket and --key are required")
 	case !fetch && *metaFile == "":
 		return usageError(stderr, fs, "give --metadata FILE with IN and OUT, or only OUT to read the object from the store")
-	case !fetch && *configFile != "":
-		return usageError(stderr, fs, "--config is for reading the object from the store; with --metadata, IN is the downloaded object")
 	case !fetch && *spec == "":
 		return usageError(stderr, fs, "--keys SPEC is required")
 	case !fetch && fs.NArg() != 2:
@@ -115,9 +115,20 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if !h.Multipart() && (*parts != 0 || *partSize != 0 || *partSizes != "") {
 		return usageError(stderr, fs, "--parts, --part-size and --part-sizes apply to multipart objects; this is a single-PUT object")
 	}
-	kp, err := keyspec.OpenString(t.ctx(), *spec, t.Keys)
+	opts := t.Keys
+	if t.KeySettings != nil {
+		fromFile, err := t.KeySettings(*configFile)
+		if err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+		opts.KMIP, opts.PKCS11 = fromFile.KMIP, fromFile.PKCS11
+	}
+	kp, err := keyspec.OpenString(t.ctx(), *spec, opts)
 	if err != nil {
 		return fail(stderr, "decrypt", "%v", err)
+	}
+	if c, ok := kp.(io.Closer); ok {
+		defer c.Close()
 	}
 	ok, err := envelope.Open(t.ctx(), kp, h, *bucket, *key)
 	if err != nil {

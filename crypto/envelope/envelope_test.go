@@ -311,7 +311,8 @@ func TestParseStrict(t *testing.T) {
 		"version 0":       mutate(func(b []byte) []byte { b[0] = 0; return b }),
 		"algorithm 2":     mutate(func(b []byte) []byte { b[1] = 2; return b }),
 		"flag 0x02":       mutate(func(b []byte) []byte { b[2] |= 2; return b }),
-		"provider 3":      mutate(func(b []byte) []byte { b[3] = 3; return b }),
+		"provider 6":      mutate(func(b []byte) []byte { b[3] = 6; return b }),
+		"provider 255":    mutate(func(b []byte) []byte { b[3] = 255; return b }),
 		"provider 0":      mutate(func(b []byte) []byte { b[3] = 0; return b }),
 		"key id length 0": mutate(func(b []byte) []byte { b[4] = 0; return b }),
 		"key id space":    mutate(func(b []byte) []byte { b[5] = ' '; return b }),
@@ -440,5 +441,53 @@ func TestUploadTag(t *testing.T) {
 	}
 	if bytes.Equal(t1, b.UploadTag("upload-1")) {
 		t.Fatal("tags under different object keys are equal")
+	}
+}
+
+// TestMoveBetweenProviders: a keys.Set reads objects of each kind it holds
+// and Rotate moves them to the active kind, the ciphertext untouched.
+func TestMoveBetweenProviders(t *testing.T) {
+	ring := &keystest.Provider{Kind: keys.KindLocal, Active: "ring-key"}
+	hsm := &keystest.Provider{Kind: keys.KindPKCS11, Active: "hsm-key"}
+	plain := []byte("moved from a key ring to an HSM")
+	ok, h := newObject(t, ring, Params{Bucket: "b", Key: "k", Size: int64(len(plain))})
+	ct := encryptWith(t, ok, 0, plain)
+
+	set, err := keys.NewSet(hsm, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, set, h, "b", "k"); err != nil {
+		t.Fatalf("set does not read the key ring's object: %v", err)
+	}
+	moved, err := Rotate(ctx, set, h, "b", "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Provider() != ProviderPKCS11 || moved.KeyID() != "hsm-key" || hsm.Wraps.Load() != 1 || hsm.Rewraps.Load() != 0 {
+		t.Fatalf("moved to %s %q (wraps %d, rewraps %d)", moved.Provider(), moved.KeyID(), hsm.Wraps.Load(), hsm.Rewraps.Load())
+	}
+	okm, err := Open(ctx, hsm, moved, "b", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, _ := stream.NewDecryptReader(okm.SegmentKey(0), bytes.NewReader(ct))
+	if got, err := io.ReadAll(dr); err != nil || !bytes.Equal(got, plain) {
+		t.Fatal("moved header does not decrypt the unchanged ciphertext")
+	}
+	// An object already of the active kind is rewrapped (Rewrap, which
+	// keeps a KMS's plaintext inside it), not wrapped.
+	if _, err := Rotate(ctx, set, moved, "b", "k", nil); err != nil || hsm.Rewraps.Load() != 1 {
+		t.Fatalf("same-kind rotation through the set: %v (rewraps %d)", err, hsm.Rewraps.Load())
+	}
+	// A kind the set does not hold is refused as before.
+	kms := &keystest.Provider{Kind: keys.KindKMIP, Active: "kmip-key"}
+	_, hk := newObject(t, kms, Params{Bucket: "b", Key: "k"})
+	var mismatch *ProviderMismatchError
+	if _, err := Open(ctx, set, hk, "b", "k"); !errors.Is(err, ErrAuthentication) || !errors.As(err, &mismatch) {
+		t.Fatalf("kind outside the set: %v", err)
+	}
+	if _, err := keys.NewSet(hsm, &keystest.Provider{Kind: keys.KindPKCS11}); err == nil {
+		t.Fatal("two providers of one kind accepted")
 	}
 }

@@ -46,6 +46,9 @@ type Provider uint8
 const (
 	ProviderLocal  Provider = 1
 	ProviderAWSKMS Provider = 2
+	ProviderKMIP   Provider = 3
+	ProviderPKCS11 Provider = 4
+	// 5 is reserved for age.
 )
 
 // String returns the provider's name as in key specs ("local", "aws-kms").
@@ -55,6 +58,10 @@ func (p Provider) String() string {
 		return keys.KindLocal
 	case ProviderAWSKMS:
 		return keys.KindAWSKMS
+	case ProviderKMIP:
+		return keys.KindKMIP
+	case ProviderPKCS11:
+		return keys.KindPKCS11
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(p))
 }
@@ -66,6 +73,10 @@ func ProviderFromName(name string) (Provider, error) {
 		return ProviderLocal, nil
 	case keys.KindAWSKMS:
 		return ProviderAWSKMS, nil
+	case keys.KindKMIP:
+		return ProviderKMIP, nil
+	case keys.KindPKCS11:
+		return ProviderPKCS11, nil
 	}
 	return 0, fmt.Errorf("envelope: key provider %q has no format identifier", name)
 }
@@ -78,7 +89,7 @@ const flagMultipart = 0x01
 //	1     version (0x01)
 //	1     algorithm (0x01)
 //	1     flags: bit 0 multipart, other bits zero
-//	1     key provider (0x01 local, 0x02 aws-kms)
+//	1     key provider (0x01 local, 0x02 aws-kms, 0x03 kmip, 0x04 pkcs11)
 //	1     key id length L (1..128)
 //	L     key id (printable ASCII)
 //	2     wrapped data key length W (big-endian, 1..384)
@@ -164,7 +175,7 @@ func ParseBinary(b []byte) (Header, error) {
 	if b[2]&^flagMultipart != 0 {
 		return nil, parseErr("unknown flags %#02x", b[2])
 	}
-	if p := Provider(b[3]); p != ProviderLocal && p != ProviderAWSKMS {
+	if p := Provider(b[3]); p < ProviderLocal || p > ProviderPKCS11 {
 		return nil, parseErr("unknown key provider %d", b[3])
 	}
 	l := int(b[4])

@@ -298,12 +298,28 @@ func (e *authError) Error() string        { return "envelope: cannot open object
 func (e *authError) Unwrap() error        { return e.cause }
 func (e *authError) Is(target error) bool { return target == ErrAuthentication }
 
+// providerFor returns the provider that unwraps h's data key: kp if it is
+// of the stored kind, else the one of that kind kp fronts (keys.Router).
+func providerFor(kp keys.Provider, h Header) (keys.Provider, error) {
+	kind := h.Provider().String()
+	if kind == kp.Name() {
+		return kp, nil
+	}
+	if r, ok := kp.(keys.Router); ok {
+		if p, ok := r.For(kind); ok {
+			return p, nil
+		}
+	}
+	return nil, &authError{&ProviderMismatchError{Stored: h.Provider(), Configured: kp.Name()}}
+}
+
 // unwrap obtains the data key of h from kp.
 func unwrap(ctx context.Context, kp keys.Provider, h Header) ([keys.DataKeySize]byte, error) {
-	if h.Provider().String() != kp.Name() {
-		return [keys.DataKeySize]byte{}, &authError{&ProviderMismatchError{Stored: h.Provider(), Configured: kp.Name()}}
+	src, err := providerFor(kp, h)
+	if err != nil {
+		return [keys.DataKeySize]byte{}, err
 	}
-	dk, err := kp.Decrypt(ctx, h.WrappedKey(), h.KeyID())
+	dk, err := src.Decrypt(ctx, h.WrappedKey(), h.KeyID())
 	if err != nil {
 		if keys.IsWrongKey(err) {
 			return dk, &authError{err}
@@ -348,14 +364,21 @@ func Copy(ctx context.Context, kp keys.Provider, h Header, srcBucket, srcKey, ds
 
 // Rotate returns the header with the data key rewrapped under kp's active
 // master key (keys.Provider.Rewrap: KMS ReEncrypt, or unwrap and wrap for a
-// key ring), for key rotation without touching the object's data.
+// key ring), for key rotation without touching the object's data. If kp
+// fronts several kinds of provider (keys.Mover, keys.Router), an object of
+// another kind moves to the active one.
 func Rotate(ctx context.Context, kp keys.Provider, h Header, bucket, key string, random io.Reader) (Header, error) {
 	dk, err := unwrap(ctx, kp, h)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(dk[:])
-	w, err := kp.Rewrap(ctx, h.WrappedKey(), h.KeyID())
+	var w keys.WrappedKey
+	if mv, ok := kp.(keys.Mover); ok {
+		w, err = mv.Move(ctx, h.Provider().String(), h.WrappedKey(), h.KeyID(), &dk)
+	} else {
+		w, err = kp.Rewrap(ctx, h.WrappedKey(), h.KeyID())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // CacheConfig configures a Cache. The zero value gives the defaults.
@@ -30,8 +31,9 @@ type CacheConfig struct {
 	// key for new writes, further writes fail at once with the same
 	// *UnavailableError instead of calling the provider again. 0 means 1 s.
 	RetryAfter time.Duration
-	// Now is the clock of the reuse policy. nil means time.Now. (The age
-	// of unwrapped keys is measured by the LRU with the wall clock.)
+	// Now is the clock of the reuse policy and of the age of unwrapped
+	// keys. nil means time.Now. (The sweep that drops expired keys from an
+	// idle cache runs on real timers.)
 	Now func() time.Time
 }
 
@@ -68,31 +70,37 @@ type CacheStats struct {
 }
 
 // Cache is a Provider that decorates another one. It keeps unwrapped data
-// keys in an expirable LRU keyed by a hash of (provider, encryption
-// context, key id, wrapped key), bounded by count and age, and serves new
-// writes from one generated data key until the reuse policy retires it. It
-// calls the provider only on a miss or a renewal, never periodically;
-// concurrent misses for the same wrapped key make one call.
+// keys in an LRU keyed by a hash of (provider, encryption context, key id,
+// wrapped key), bounded by count and age, and serves new writes from one
+// generated data key until the reuse policy retires it. It calls the
+// provider only on a miss or a renewal, never periodically; concurrent
+// misses for the same wrapped key make one call.
 //
-// Plaintext keys are zeroed when they leave the cache; callers get copies.
-// Cache is safe for concurrent use. The LRU runs one background goroutine
-// for expiry that lives as long as the process (a limit of the LRU library).
+// Plaintext keys are zeroed when they leave the cache (evicted by count,
+// expired, purged, or the cache closed); callers get copies. An expired key
+// is dropped when it is next looked up, and a sweep armed on a timer drops
+// the expired keys of an idle cache within MaxAge of their expiry; the
+// cache runs no goroutine of its own. Close zeroes everything and turns the
+// cache into a pass-through, for a configuration reload that replaces it.
+// Cache is safe for concurrent use.
 type Cache struct {
 	p   Provider
 	cfg CacheConfig
-	lru *expirable.LRU[[32]byte, *cacheEntry]
+	lru *lru.Cache[[32]byte, *cacheEntry]
 
 	// renew admits one renewal of the current data key at a time.
 	renew chan struct{}
 
-	// mu protects cur, failErr, failedAt and inflight. Lock order: mu, then
-	// the LRU's own lock, then an entry's lock; the LRU's eviction callback
-	// takes only the entry's.
+	// mu protects cur, failErr, failedAt, inflight, sweep and closed.
+	// Lock order: mu, then the LRU's own lock, then an entry's lock; the
+	// LRU's eviction callback takes only the entry's.
 	mu       sync.Mutex
 	cur      *currentKey
 	failErr  error
 	failedAt time.Time
 	inflight map[[32]byte]*decryptCall
+	sweep    *time.Timer // armed while the cache holds keys
+	closed   bool
 
 	hits, misses, evictions, reused, calls, callErrors atomic.Uint64
 }
@@ -107,9 +115,10 @@ type currentKey struct {
 // cacheEntry holds an unwrapped key; its own lock lets eviction zero it
 // without racing a reader that is copying it out.
 type cacheEntry struct {
-	mu   sync.Mutex
-	key  [DataKeySize]byte
-	dead bool
+	mu    sync.Mutex
+	key   [DataKeySize]byte
+	added time.Time
+	dead  bool
 }
 
 func (e *cacheEntry) get() ([DataKeySize]byte, bool) {
@@ -134,14 +143,19 @@ type decryptCall struct {
 // NewCache returns a Cache around p.
 func NewCache(p Provider, cfg CacheConfig) *Cache {
 	c := &Cache{p: p, cfg: cfg.withDefaults(), renew: make(chan struct{}, 1), inflight: map[[32]byte]*decryptCall{}}
-	c.lru = expirable.NewLRU[[32]byte, *cacheEntry](c.cfg.MaxKeys, func(_ [32]byte, e *cacheEntry) {
+	// lru.NewWithEvict fails only for a size below 1, which withDefaults
+	// rules out.
+	c.lru, _ = lru.NewWithEvict[[32]byte, *cacheEntry](c.cfg.MaxKeys, func(_ [32]byte, e *cacheEntry) {
 		e.zero()
 		c.evictions.Add(1)
-	}, c.cfg.MaxAge)
+	})
 	return c
 }
 
-var _ Provider = (*Cache)(nil)
+var (
+	_ Provider = (*Cache)(nil)
+	_ Wrapper  = (*Cache)(nil)
+)
 
 // Name returns the underlying provider's name.
 func (c *Cache) Name() string { return c.p.Name() }
@@ -167,7 +181,68 @@ func (c *Cache) Purge() {
 		c.cur.dk.Zero()
 		c.cur = nil
 	}
+	if c.sweep != nil {
+		c.sweep.Stop()
+		c.sweep = nil
+	}
 	c.mu.Unlock()
+}
+
+// Close purges the cache and stops its sweep timer. Afterwards the cache
+// keeps nothing: calls still in flight (requests that started under the
+// configuration this cache belonged to) go straight to the provider.
+// Close does not close the provider.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.Purge()
+}
+
+// Len returns the number of unwrapped keys held (expired ones not yet
+// dropped included).
+func (c *Cache) Len() int { return c.lru.Len() }
+
+// SweepExpired drops and zeroes every expired key now. The cache calls it
+// itself from a timer; it is exported for tests and for callers that want
+// to bound residency more tightly.
+func (c *Cache) SweepExpired() {
+	now := c.cfg.Now()
+	for _, k := range c.lru.Keys() {
+		if e, ok := c.lru.Peek(k); ok && now.Sub(e.added) >= c.cfg.MaxAge {
+			c.lru.Remove(k)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweep = nil
+	c.armSweep()
+}
+
+// armSweep starts the sweep timer if keys are held and none is armed. The
+// caller holds mu.
+func (c *Cache) armSweep() {
+	if c.sweep != nil || c.closed || c.lru.Len() == 0 {
+		return
+	}
+	c.sweep = time.AfterFunc(c.cfg.MaxAge, c.SweepExpired)
+}
+
+// lookup returns the unexpired key under k.
+func (c *Cache) lookup(k [32]byte, peek bool) ([DataKeySize]byte, bool) {
+	get := c.lru.Get
+	if peek {
+		get = c.lru.Peek
+	}
+	e, ok := get(k)
+	if !ok {
+		return [DataKeySize]byte{}, false
+	}
+	if c.cfg.Now().Sub(e.added) >= c.cfg.MaxAge {
+		c.lru.Remove(k) // zeroes it through the eviction callback
+		return [DataKeySize]byte{}, false
+	}
+	return e.get()
 }
 
 func (c *Cache) cacheKey(keyID string, wrapped []byte) [32]byte {
@@ -277,10 +352,16 @@ func (c *Cache) generate(ctx context.Context) (DataKey, error) {
 }
 
 func (c *Cache) add(k [32]byte, key [DataKeySize]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
 	if old, ok := c.lru.Peek(k); ok {
 		old.zero() // Add replaces without calling the eviction callback
 	}
-	c.lru.Add(k, &cacheEntry{key: key})
+	c.lru.Add(k, &cacheEntry{key: key, added: c.cfg.Now()})
+	c.armSweep()
 }
 
 // Decrypt returns the unwrapped key from the cache, or asks the provider
@@ -288,11 +369,9 @@ func (c *Cache) add(k [32]byte, key [DataKeySize]byte) {
 // cached.
 func (c *Cache) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([DataKeySize]byte, error) {
 	k := c.cacheKey(keyID, wrapped)
-	if e, ok := c.lru.Get(k); ok {
-		if key, ok := e.get(); ok {
-			c.hits.Add(1)
-			return key, nil
-		}
+	if key, ok := c.lookup(k, false); ok {
+		c.hits.Add(1)
+		return key, nil
 	}
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
@@ -300,12 +379,10 @@ func (c *Cache) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([Dat
 		if !waiting {
 			// A call that finished since the lookup above added its key
 			// before leaving inflight: look again under the lock.
-			if e, ok := c.lru.Peek(k); ok {
-				if key, ok := e.get(); ok {
-					c.mu.Unlock()
-					c.hits.Add(1)
-					return key, nil
-				}
+			if key, ok := c.lookup(k, true); ok {
+				c.mu.Unlock()
+				c.hits.Add(1)
+				return key, nil
 			}
 			call = &decryptCall{done: make(chan struct{})}
 			c.inflight[k] = call
@@ -340,6 +417,20 @@ func (c *Cache) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([Dat
 		}
 		return call.key, call.err
 	}
+}
+
+// Wrap passes through to the provider, if it is a Wrapper.
+func (c *Cache) Wrap(ctx context.Context, key *[DataKeySize]byte) (WrappedKey, error) {
+	w, ok := c.p.(Wrapper)
+	if !ok {
+		return WrappedKey{}, fmt.Errorf("keys: key provider %s cannot wrap data keys made elsewhere", c.p.Name())
+	}
+	c.calls.Add(1)
+	out, err := w.Wrap(ctx, key)
+	if err != nil {
+		c.callErrors.Add(1)
+	}
+	return out, err
 }
 
 // Rewrap passes through to the provider.

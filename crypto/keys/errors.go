@@ -67,7 +67,10 @@ type AccessDeniedError struct {
 }
 
 func (e *AccessDeniedError) Error() string {
-	return fmt.Sprintf("keys: %s denied %s on key %q; grant s3seal's credentials kms:%s on it: %v", e.Provider, e.Operation, e.KeyID, e.Operation, e.Err)
+	if e.Provider == KindAWSKMS {
+		return fmt.Sprintf("keys: %s denied %s on key %q; grant s3seal's credentials kms:%s on it: %v", e.Provider, e.Operation, e.KeyID, e.Operation, e.Err)
+	}
+	return fmt.Sprintf("keys: %s denied %s on key %q; grant s3seal's identity that operation on the key: %v", e.Provider, e.Operation, e.KeyID, e.Err)
 }
 
 func (e *AccessDeniedError) Unwrap() error { return e.Err }

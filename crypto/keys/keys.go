@@ -99,3 +99,27 @@ type ForeignUnwrapper interface {
 type ContextProvider interface {
 	EncryptionContext() map[string]string
 }
+
+// Wrapper is implemented by providers that can wrap a data key made
+// elsewhere under their active master key: moving objects from one kind of
+// provider to another (a key ring to an HSM) rewraps their data keys this
+// way. The caller keeps ownership of key.
+type Wrapper interface {
+	Wrap(ctx context.Context, key *[DataKeySize]byte) (WrappedKey, error)
+}
+
+// Router is implemented by providers that front several kinds of
+// provider (Set): For returns the one that unwraps data keys stored by
+// kind (a Provider's Name).
+type Router interface {
+	For(kind string) (Provider, bool)
+}
+
+// Mover is implemented by providers that front several kinds (Set). Move
+// returns a data key that provider kind from wrapped under keyID, whose
+// plaintext key the caller has already unwrapped, wrapped under the active
+// master key: with Rewrap when from is the active kind (the plaintext then
+// stays inside a KMS), with Wrap otherwise.
+type Mover interface {
+	Move(ctx context.Context, from string, wrapped []byte, keyID string, key *[DataKeySize]byte) (WrappedKey, error)
+}

@@ -616,9 +616,45 @@ func cloneWrapped(w keys.WrappedKey) keys.WrappedKey {
 	return keys.WrappedKey{KeyID: w.KeyID, Ciphertext: append([]byte(nil), w.Ciphertext...)}
 }
 
+// Rewrap rewraps once per distinct wrapped key.
 func (m *memo) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
+	return m.once(ctx, m.Name(), wrapped, keyID, func() (keys.WrappedKey, error) {
+		return m.Provider.Rewrap(ctx, wrapped, keyID)
+	})
+}
+
+// For passes keys.Router on, so objects of every kind the provider
+// fronts can be read.
+func (m *memo) For(kind string) (keys.Provider, bool) {
+	if r, ok := m.Provider.(keys.Router); ok {
+		return r.For(kind)
+	}
+	if kind == m.Name() {
+		return m.Provider, true
+	}
+	return nil, false
+}
+
+// Move moves once per distinct wrapped key (keys.Mover), for a provider
+// that fronts several kinds; otherwise it is Rewrap.
+func (m *memo) Move(ctx context.Context, from string, wrapped []byte, keyID string, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	mv, ok := m.Provider.(keys.Mover)
+	if !ok {
+		if from != m.Name() {
+			return keys.WrappedKey{}, fmt.Errorf("rewrap: objects of key provider %s need it configured for reading (read_keys)", from)
+		}
+		return m.Rewrap(ctx, wrapped, keyID)
+	}
+	return m.once(ctx, from, wrapped, keyID, func() (keys.WrappedKey, error) {
+		return mv.Move(ctx, from, wrapped, keyID, key)
+	})
+}
+
+// once makes call once per (kind, keyID, wrapped), sharing its answer with
+// concurrent and later callers.
+func (m *memo) once(ctx context.Context, kind string, wrapped []byte, keyID string, call func() (keys.WrappedKey, error)) (keys.WrappedKey, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d:%s:", len(keyID), keyID)
+	fmt.Fprintf(h, "%d:%s:%d:%s:", len(kind), kind, len(keyID), keyID)
 	h.Write(wrapped)
 	var k [32]byte
 	h.Sum(k[:0])
@@ -647,7 +683,7 @@ func (m *memo) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.W
 		}
 		return cloneWrapped(c.w), nil
 	}
-	c.w, c.err = m.Provider.Rewrap(ctx, wrapped, keyID)
+	c.w, c.err = call()
 	if c.err == nil {
 		m.cache.Add(k, cloneWrapped(c.w))
 	}

@@ -104,11 +104,18 @@ case "$what" in
     goinstall caddy "$CADDY"
     goinstall staticcheck "$STATICCHECK"
     aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
+    # Key providers: a KMIP server, a software PKCS#11 token and its
+    # tools, and the C compiler of the HSM build (cgo) and of p11spy.
+    aptinstall pykmip-server:python3-pykmip softhsm2-util:softhsm2 pkcs11-tool:opensc cc:gcc
     containers
     ;;
   containers)
     # Only what the container image and Helm chart tests need.
     containers
+    ;;
+  keys)
+    # Only the key providers' servers and tools.
+    aptinstall pykmip-server:python3-pykmip softhsm2-util:softhsm2 pkcs11-tool:opensc cc:gcc
     ;;
   bench)
     # Only what integration/bench needs beyond the suite's servers.
@@ -116,6 +123,6 @@ case "$what" in
     goinstall caddy "$CADDY"
     aptinstall nginx:nginx
     ;;
-  *) echo "usage: $0 [all|bench|containers]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|bench|containers|keys]" >&2; exit 2 ;;
 esac
 echo "$bin"

@@ -1,6 +1,9 @@
 // Package testbed starts the real servers that s3seal's integration tests run
-// against — MinIO, versitygw, local-kms and Pebble — as child processes on
-// free 127.0.0.1 ports, and stops them when the test ends.
+// against — MinIO, versitygw, local-kms, Pebble and PyKMIP — as child
+// processes on free 127.0.0.1 ports, and stops them when the test ends; it
+// also initialises SoftHSM2 tokens (a library, not a server) in temporary
+// directories and builds p11spy, a PKCS#11 module that counts the calls
+// reaching such a token.
 //
 // # Installing
 //

@@ -1,8 +1,9 @@
 // Package keyspec builds the key provider a keys.Spec names: a local key
-// ring (package local) or AWS KMS (package kms). It is the one place that
-// knows every provider, so that main and the offline tools stay small. A
-// long-running server wraps the result in keys.NewCache; one-shot tools use
-// it as it is.
+// ring (package local), AWS KMS (package kms), a KMIP server (package kmip)
+// or a PKCS#11 token (package pkcs11). It is the one place that knows every
+// provider, so that main and the offline tools stay small. A long-running
+// server wraps the result in keys.NewCache; one-shot tools use it as it is.
+// Providers that hold connections or sessions implement io.Closer (Close).
 package keyspec
 
 import (
@@ -11,8 +12,10 @@ import (
 	"io"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/kmip"
 	"github.com/s3seal/s3seal/crypto/keys/kms"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/crypto/keys/pkcs11"
 )
 
 // Options are the optional inputs of Open. The zero value gives the
@@ -31,6 +34,10 @@ type Options struct {
 	// pass a plain *http.Client here (the SDK refuses it); use
 	// awshttp.NewBuildableClient instead.
 	AWSConfig []kms.AWSConfigOption
+	// KMIP are the connection settings of kmip specs.
+	KMIP kmip.Settings
+	// PKCS11 are the module, token and PIN settings of pkcs11 specs.
+	PKCS11 pkcs11.Settings
 }
 
 // Open builds the provider spec names. For aws-kms without a KMSClient it
@@ -61,8 +68,55 @@ func Open(ctx context.Context, spec keys.Spec, opts Options) (keys.Provider, err
 			return kms.NewFromDefaultConfig(ctx, cfg, opts.AWSConfig...)
 		}
 		return kms.New(opts.KMSClient, cfg)
+	case keys.KindKMIP:
+		return kmip.Open(ctx, opts.KMIP, spec.KeyIDs)
+	case keys.KindPKCS11:
+		return pkcs11.Open(opts.PKCS11, spec.KeyIDs, opts.LookupEnv)
 	}
 	return nil, fmt.Errorf("keyspec: unknown key provider %q", spec.Kind)
+}
+
+// OpenSet opens the provider active names and, if readOnly names others
+// (of other kinds, whose keys only unwrap), a keys.Set of them all. wrap,
+// if not nil, is applied to every provider before it joins the set (main
+// puts each behind its own data-key cache). close closes what was opened.
+func OpenSet(ctx context.Context, active string, readOnly []string, opts Options, wrap func(keys.Provider) keys.Provider) (kp keys.Provider, close func(), err error) {
+	var opened []keys.Provider
+	closeAll := func() {
+		for _, p := range opened {
+			if c, ok := p.(io.Closer); ok {
+				c.Close()
+			}
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	var members []keys.Provider
+	for i, s := range append([]string{active}, readOnly...) {
+		p, err := OpenString(ctx, s, opts)
+		if err != nil {
+			if i > 0 {
+				return nil, nil, fmt.Errorf("read_keys[%d]: %w", i-1, err)
+			}
+			return nil, nil, err
+		}
+		opened = append(opened, p)
+		if wrap != nil {
+			p = wrap(p)
+		}
+		members = append(members, p)
+	}
+	if len(members) == 1 {
+		return members[0], closeAll, nil
+	}
+	set, err := keys.NewSet(members[0], members[1:]...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return set, closeAll, nil
 }
 
 // OpenString parses s with keys.ParseSpec and opens it.

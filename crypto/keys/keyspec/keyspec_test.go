@@ -66,3 +66,40 @@ func TestOpenKMSNeedsRegion(t *testing.T) {
 		t.Fatalf("ARN: %v", err)
 	}
 }
+
+func TestOpenSet(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ring := filepath.Join(dir, "ring")
+	if _, err := local.Create(ring, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		return map[string]string{"R": "a:" + strings.Repeat("A", 43) + "="}[k], k == "R"
+	}
+	// One spec: the provider itself, wrapped.
+	wrapped := 0
+	p, closeAll, err := OpenSet(ctx, "local:"+ring, nil, Options{}, func(p keys.Provider) keys.Provider { wrapped++; return p })
+	if err != nil || wrapped != 1 || p.Name() != keys.KindLocal {
+		t.Fatalf("one spec: %v (%d wrapped)", err, wrapped)
+	}
+	closeAll()
+	if _, ok := p.(*keys.Set); ok {
+		t.Fatal("a set of one")
+	}
+	// A bad read-only spec fails with its position, after closing what
+	// was opened.
+	if _, _, err := OpenSet(ctx, "local:"+ring, []string{"local:env:NOPE"}, Options{LookupEnv: env}, nil); err == nil || !strings.Contains(err.Error(), "read_keys[0]") {
+		t.Fatalf("bad read-only spec: %v", err)
+	}
+	// Two kinds make a Set; two of one kind are refused.
+	if _, _, err := OpenSet(ctx, "local:"+ring, []string{"local:env:R"}, Options{LookupEnv: env}, nil); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("two key rings: %v", err)
+	}
+	if _, _, err := OpenSet(ctx, "pkcs11:x", nil, Options{}, nil); err == nil {
+		t.Fatal("pkcs11 without settings opened")
+	}
+	if _, _, err := OpenSet(ctx, "kmip:1", nil, Options{}, nil); err == nil || !strings.Contains(err.Error(), "kmip.endpoint") {
+		t.Fatalf("kmip without settings: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"testing"
 
 	"github.com/s3seal/s3seal/crypto/keys"
 )
@@ -33,10 +34,13 @@ type Provider struct {
 	mu   sync.Mutex
 	fail error
 
-	Generates, Decrypts, Rewraps atomic.Int64
+	Generates, Decrypts, Rewraps, Wraps atomic.Int64
 }
 
-var _ keys.Provider = (*Provider)(nil)
+var (
+	_ keys.Provider = (*Provider)(nil)
+	_ keys.Wrapper  = (*Provider)(nil)
+)
 
 // SetFail makes every following call fail with err (nil to stop failing).
 func (p *Provider) SetFail(err error) {
@@ -52,7 +56,21 @@ func (p *Provider) failure() error {
 }
 
 // Calls returns the total number of provider calls.
-func (p *Provider) Calls() int64 { return p.Generates.Load() + p.Decrypts.Load() + p.Rewraps.Load() }
+func (p *Provider) Calls() int64 {
+	return p.Generates.Load() + p.Decrypts.Load() + p.Rewraps.Load() + p.Wraps.Load()
+}
+
+// Wrap implements keys.Wrapper.
+func (p *Provider) Wrap(ctx context.Context, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	p.Wraps.Add(1)
+	if err := p.failure(); err != nil {
+		return keys.WrappedKey{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return keys.WrappedKey{}, err
+	}
+	return p.wrap(key[:])
+}
 
 // Name implements keys.Provider.
 func (p *Provider) Name() string {
@@ -154,4 +172,115 @@ func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (ke
 		return keys.WrappedKey{}, err
 	}
 	return p.wrap(k[:])
+}
+
+// Wrapping is a provider that can also wrap keys made elsewhere (every
+// provider s3seal has but AWS KMS clients without Encrypt).
+type Wrapping interface {
+	keys.Provider
+	keys.Wrapper
+}
+
+// CheckRoundTrips checks a provider against the contract of keys.Provider:
+// a generated key unwraps to itself; rotated, a provider whose active key
+// is another and whose allow-list still holds the first, rewraps it under
+// its active key, and both unwrap it; Wrap of a key made elsewhere
+// unwraps; and a flip of any byte of a wrapped key is an
+// *keys.UnwrapError. It returns the generated key.
+func CheckRoundTrips(t testing.TB, p, rotated Wrapping) keys.DataKey {
+	t.Helper()
+	ctx := context.Background()
+	dk, err := p.GenerateDataKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil || got != dk.Plaintext {
+		t.Fatalf("round trip: %v", err)
+	}
+	w, err := rotated.Rewrap(ctx, dk.Ciphertext, dk.KeyID)
+	if err != nil || w.KeyID == dk.KeyID {
+		t.Fatalf("rewrap: key %q, %v", w.KeyID, err)
+	}
+	if got, err := rotated.Decrypt(ctx, w.Ciphertext, w.KeyID); err != nil || got != dk.Plaintext {
+		t.Fatalf("rewrapped key: %v", err)
+	}
+	var k [keys.DataKeySize]byte
+	k[0], k[31] = 7, 9
+	w2, err := p.Wrap(ctx, &k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Decrypt(ctx, w2.Ciphertext, w2.KeyID); err != nil || got != k {
+		t.Fatalf("Wrap round trip: %v", err)
+	}
+	var unwrap *keys.UnwrapError
+	for i := range dk.Ciphertext {
+		bad := append([]byte(nil), dk.Ciphertext...)
+		bad[i] ^= 0x01
+		if _, err := p.Decrypt(ctx, bad, dk.KeyID); !errors.As(err, &unwrap) {
+			t.Fatalf("wrapped key with byte %d flipped: %v", i, err)
+		}
+	}
+	return dk
+}
+
+// CheckConcurrent has workers goroutines generate and unwrap n keys each
+// through p at once, and fails on any error or wrong key.
+func CheckConcurrent(t testing.TB, p keys.Provider, workers, n int) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < n; j++ {
+				dk, err := p.GenerateDataKey(ctx)
+				if err == nil {
+					var got [keys.DataKeySize]byte
+					if got, err = p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err == nil && got != dk.Plaintext {
+						err = errors.New("keystest: unwrapped another key")
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkWrapUnwrap measures Wrap and Decrypt of p from GOMAXPROCS
+// goroutines.
+func BenchmarkWrapUnwrap(b *testing.B, p Wrapping) {
+	ctx := context.Background()
+	dk, err := p.GenerateDataKey(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wrap", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := p.Wrap(ctx, &dk.Plaintext); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("unwrap", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
 }

@@ -51,6 +51,13 @@ type Client interface {
 
 var _ Client = (*awskms.Client)(nil)
 
+// Encrypter is the optional part of a Client that Wrap uses (KMS Encrypt).
+type Encrypter interface {
+	Encrypt(ctx context.Context, in *awskms.EncryptInput, optFns ...func(*awskms.Options)) (*awskms.EncryptOutput, error)
+}
+
+var _ Encrypter = (*awskms.Client)(nil)
+
 // Config configures a Provider.
 type Config struct {
 	// KeyIDs are the KMS keys s3seal may use: key IDs, key ARNs, alias
@@ -70,6 +77,7 @@ type Provider struct {
 var _ keys.Provider = (*Provider)(nil)
 var _ keys.ContextProvider = (*Provider)(nil)
 var _ keys.ForeignUnwrapper = (*Provider)(nil)
+var _ keys.Wrapper = (*Provider)(nil)
 
 // New returns a Provider using client.
 func New(client Client, cfg Config) (*Provider, error) {
@@ -224,6 +232,29 @@ func (p *Provider) DecryptWithContext(ctx context.Context, wrapped []byte, encry
 		return key, keyID, nil
 	}
 	return key, "", &keys.UnknownKeyError{Provider: keys.KindAWSKMS, KeyID: "(not stored by the S3 Encryption Client)"}
+}
+
+// Wrap encrypts a data key made elsewhere (another kind of key provider)
+// under the active key with KMS Encrypt and the fixed encryption context,
+// giving the same form as GenerateDataKey's CiphertextBlob.
+func (p *Provider) Wrap(ctx context.Context, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	enc, ok := p.client.(Encrypter)
+	if !ok {
+		return keys.WrappedKey{}, errors.New("kms: this KMS client cannot Encrypt")
+	}
+	out, err := enc.Encrypt(ctx, &awskms.EncryptInput{
+		KeyId:             &p.active,
+		Plaintext:         key[:],
+		EncryptionContext: p.EncryptionContext(),
+	})
+	if err != nil {
+		return keys.WrappedKey{}, mapError("Encrypt", p.active, err)
+	}
+	if out.KeyId == nil || *out.KeyId == "" || len(*out.KeyId) > keys.MaxKeyIDSize ||
+		len(out.CiphertextBlob) == 0 || len(out.CiphertextBlob) > keys.MaxWrappedSize {
+		return keys.WrappedKey{}, errors.New("kms: Encrypt returned an unusable key id or blob")
+	}
+	return keys.WrappedKey{KeyID: *out.KeyId, Ciphertext: append([]byte(nil), out.CiphertextBlob...)}, nil
 }
 
 // Rewrap re-encrypts a stored data key under the active key with KMS

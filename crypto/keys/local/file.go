@@ -9,21 +9,26 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/secretfile"
 )
 
-// Load reads a key ring file. It refuses a file that group or others may
-// read or write, or that is not a regular file.
+// Load reads a key ring file. It refuses a symbolic link (the file is
+// opened without following one, so the file checked is the file read), a
+// file that is not regular, one that group or others may read or write, and
+// one owned by another user than the effective user.
 func Load(path string) (*Keyring, error) {
-	f, err := os.Open(path)
+	f, err := openChecked(path, os.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
-	defer f.Close()
-	if err := checkMode(f, path); err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	return readRing(f, path)
+}
+
+// readRing parses the key ring f, read from its current offset.
+func readRing(f *os.File, path string) (*Keyring, error) {
 	text, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("local: reading key ring %s: %w", path, err)
@@ -36,18 +41,16 @@ func Load(path string) (*Keyring, error) {
 	return k, nil
 }
 
-func checkMode(f *os.File, path string) error {
-	fi, err := f.Stat()
+// openChecked opens a key ring with secretfile.Open.
+func openChecked(path string, flag int) (*os.File, error) {
+	f, err := secretfile.Open(path, flag, "key ring")
 	if err != nil {
-		return fmt.Errorf("local: %w", err)
+		if errors.Is(err, secretfile.ErrNotRegular) {
+			return nil, fmt.Errorf("local: key ring %s is not a regular file", path)
+		}
+		return nil, fmt.Errorf("local: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("local: key ring %s is not a regular file", path)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("local: key ring %s has mode %04o, so group or others can access it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	return nil
+	return f, nil
 }
 
 // LoadEnv parses the key ring held in environment variable name. lookup is
@@ -118,21 +121,25 @@ func Create(path string, random io.Reader, now time.Time) (string, error) {
 
 // Append adds a new key to an existing key ring file, where it becomes the
 // active key; the older keys stay for reading. The file must pass Load's
-// checks. It returns the new key's name.
+// checks; it is opened once, and the checks, the parse and the write all go
+// through that one descriptor. It returns the new key's name.
 func Append(path string, random io.Reader, now time.Time) (string, error) {
-	if _, err := Load(path); err != nil {
+	f, err := openChecked(path, os.O_RDWR|os.O_APPEND)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := readRing(f, path); err != nil {
 		return "", err
 	}
 	name, entry, err := NewEntry(random, now)
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return "", fmt.Errorf("local: %w", err)
-	}
 	if _, err := io.WriteString(f, "\n"+entry+"\n"); err != nil {
-		f.Close()
+		return "", fmt.Errorf("local: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("local: writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {

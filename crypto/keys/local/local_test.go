@@ -223,3 +223,62 @@ func TestDeriveSSECKey(t *testing.T) {
 		t.Fatal("unknown master accepted")
 	}
 }
+
+func TestLoadRefusesSymlinksAndForeignOwners(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "ring")
+	if err := os.WriteFile(real, []byte(entry("k", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(link); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("symlinked key ring: %v", err)
+	}
+	before, _ := os.ReadFile(real)
+	if _, err := Append(link, nil, time.Now()); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("append through a symlink: %v", err)
+	}
+	if after, _ := os.ReadFile(real); !bytes.Equal(before, after) {
+		t.Fatal("append through a symlink wrote to its target")
+	}
+	if os.Geteuid() != 0 {
+		t.Log("not root: the foreign-owner case needs chown and is checked by the root CI run")
+		return
+	}
+	if err := os.Chown(real, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(real); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("key ring of another user: %v", err)
+	}
+	if _, err := Append(real, nil, time.Now()); err == nil {
+		t.Fatal("append to another user's key ring accepted")
+	}
+	if after, _ := os.ReadFile(real); !bytes.Equal(before, after) {
+		t.Fatal("append to another user's key ring wrote")
+	}
+}
+
+func TestAppendRefusesLooseModeWithoutWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ring")
+	if err := os.WriteFile(path, []byte(entry("k", 1)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Append(path, nil, time.Now()); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("append to a world-readable key ring: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != entry("k", 1)+"\n" {
+		t.Fatal("append wrote to a key ring it refused")
+	}
+	// A ring that does not parse is refused before anything is written.
+	os.WriteFile(path, []byte("not a key ring"), 0o600)
+	if _, err := Append(path, nil, time.Now()); err == nil {
+		t.Fatal("append to a broken key ring accepted")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "not a key ring" {
+		t.Fatal("append wrote to a broken key ring")
+	}
+}

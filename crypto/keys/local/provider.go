@@ -94,6 +94,11 @@ func (p *Provider) Decrypt(_ context.Context, wrapped []byte, keyID string) ([ke
 	return out, nil
 }
 
+// Wrap wraps a data key made elsewhere under the active key.
+func (p *Provider) Wrap(_ context.Context, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	return p.wrap(key)
+}
+
 // Rewrap unwraps and wraps again under the active key.
 func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
 	key, err := p.Decrypt(ctx, wrapped, keyID)
