@@ -27,7 +27,7 @@ func TestAdversarialStoreAdminAPI(t *testing.T) {
 	testbed.Require(t)
 	for _, up := range advStores(t) {
 		t.Run(up.Name, func(t *testing.T) {
-			e := newAdvEnv(t, up, "", nil)
+			e := newAdvEnv(t, up, advOptions{})
 			t.Run("control", func(t *testing.T) {
 				r := e.do(t, "env", advReq{method: "GET", path: e.path(advPublic)})
 				if r.status != 200 || !bytes.Equal(r.body, e.planted[advPublic]) {
@@ -144,7 +144,7 @@ func TestAdversarialServiceLevel(t *testing.T) {
 	testbed.Require(t)
 	for _, up := range advStores(t) {
 		t.Run(up.Name, func(t *testing.T) {
-			e := newAdvEnv(t, up, "", nil)
+			e := newAdvEnv(t, up, advOptions{})
 			sts := []byte("Action=AssumeRole&Version=2011-06-15&DurationSeconds=3600")
 			for _, client := range []string{"limited", "env"} {
 				for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "HEAD"} {
@@ -186,7 +186,7 @@ func TestAdversarialBucketNamesAndMethods(t *testing.T) {
 	testbed.Require(t)
 	for _, up := range advStores(t) {
 		t.Run(up.Name, func(t *testing.T) {
-			e := newAdvEnv(t, up, "", nil)
+			e := newAdvEnv(t, up, advOptions{})
 			names := []struct{ method, bucket string }{
 				{"GET", "minio"}, {"PUT", "minio"}, {"GET", ".minio.sys"}, {"GET", "Upper"},
 				{"PUT", "ab"}, {"PUT", "a..b"}, {"PUT", "192.168.10.1"}, {"PUT", "-dash"},
@@ -234,7 +234,7 @@ func TestAdversarialStoreExtensions(t *testing.T) {
 	testbed.Require(t)
 	for _, up := range advStores(t) {
 		t.Run(up.Name, func(t *testing.T) {
-			e := newAdvEnv(t, up, "", nil)
+			e := newAdvEnv(t, up, advOptions{})
 			direct := up.Client(t)
 
 			t.Run("force delete", func(t *testing.T) {
@@ -330,6 +330,7 @@ func TestAdversarialStoreExtensions(t *testing.T) {
 						e.refuse(t, r, "NotImplemented", 501)
 					}
 					e.noLeak(t, r)
+					noReservedNames(t, r)
 					e.intact(t)
 				})
 			}
