@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -433,7 +434,9 @@ func TestAdversarialDeleteObjects(t *testing.T) {
 				return k
 			}
 			post := func(t *testing.T, client string, body []byte) (advResp, deleteResult) {
-				r := e.do(t, client, advReq{method: "POST", path: "/" + e.bucket, query: "delete", body: body, header: map[string]string{"Content-Md5": contentMD5(body)}})
+				// Bounded: some bodies make MinIO hang (see below).
+				r := e.do(t, client, advReq{method: "POST", path: "/" + e.bucket, query: "delete", body: body,
+					header: map[string]string{"Content-Md5": contentMD5(body)}, timeout: 10 * time.Second})
 				var res deleteResult
 				if r.status == 200 {
 					must(t, xml.Unmarshal(r.body, &res), "DeleteObjects answer")
@@ -476,29 +479,42 @@ func TestAdversarialDeleteObjects(t *testing.T) {
 					e.intact(t)
 				})
 			}
-			t.Run("keys the store would normalise", func(t *testing.T) {
-				ok := fresh(t)
-				keys := []string{ok, "/" + advDenied, "public/../" + advReadonly, "./" + advCertKey, "public//../" + advDenied}
-				r, res := post(t, "env", deleteBody(false, keys...))
-				switch r.status {
-				case 400:
-					refused(t, r, "InvalidArgument", 400)
-				case 200:
-					// Answered per key: every normalising key is an error.
-					errs := map[string]bool{}
-					for _, er := range res.Errors {
-						errs[er.Key] = true
+			// Keys the store would normalise: the request is refused, or each
+			// such key is answered with an error; either way the store keeps
+			// what they name. Two keys that name one object after
+			// normalisation make MinIO hang without answering.
+			normalising := [][]string{
+				{"/" + advDenied}, {"/" + advCertKey}, {"public/../" + advReadonly}, {"./" + advCertKey},
+				{"public//../" + advDenied}, {"/" + advDenied, "public//../" + advDenied},
+			}
+			for i, keys := range normalising {
+				t.Run("normalising "+strings.Join(keys, " "), func(t *testing.T) {
+					if i == len(normalising)-1 {
+						// MinIO holds denied/x locked while it hangs.
+						e.readTimeout = 10 * time.Second
+						defer func() { e.readTimeout = 0 }()
 					}
-					for _, k := range keys[1:] {
-						if !errs[k] {
-							t.Errorf("no error entry for %q", k)
+					ok := fresh(t)
+					r, res := post(t, "env", deleteBody(false, append([]string{ok}, keys...)...))
+					switch r.status {
+					case 400:
+						e.refuse(t, r, "InvalidArgument", 400)
+					case 200:
+						errs := map[string]bool{}
+						for _, er := range res.Errors {
+							errs[er.Key] = true
 						}
+						for _, k := range keys {
+							if !errs[k] {
+								t.Errorf("no error entry for %q", k)
+							}
+						}
+					default:
+						t.Errorf("DeleteObjects: %s", r)
 					}
-				default:
-					t.Errorf("DeleteObjects: %s", r)
-				}
-				e.intact(t)
-			})
+					e.intact(t)
+				})
+			}
 			t.Run("client without delete permission", func(t *testing.T) {
 				k := fresh(t)
 				r, res := post(t, "reader", deleteBody(false, k))
