@@ -36,13 +36,13 @@ import (
 
 // The layout of the data bucket every adversarial s3seal serves.
 const (
-	advPublic   = "public/ok"                                        // passthrough, planted directly
-	advDenied   = "denied/x"                                         // under a deny-all rule
-	advReadonly = "readonly/x"                                       // under a deny-writes rule
-	advSSE      = "sse/x"                                            // sse-s3, written through s3seal
-	advReserved = "certs/"                                           // the certificate-storage prefix
+	advPublic   = "public/ok"                                           // passthrough, planted directly
+	advDenied   = "denied/x"                                            // under a deny-all rule
+	advReadonly = "readonly/x"                                          // under a deny-writes rule
+	advSSE      = "sse/x"                                               // sse-s3, written through s3seal
+	advReserved = "certs/"                                              // the certificate-storage prefix
 	advCertKey  = "certs/certificates/acme/s3seal.test/s3seal.test.key" // a "private key" in it
-	advBase     = "s3.adv.test"                                      // base domain for virtual-hosted requests
+	advBase     = "s3.adv.test"                                         // base domain for virtual-hosted requests
 )
 
 // advEnv is one s3seal in front of one store, set up for attacks: a data
