@@ -305,25 +305,26 @@ func TestAdversarialCopySource(t *testing.T) {
 		t.Run(up.Name, func(t *testing.T) {
 			e := newAdvEnv(t, up, advOptions{})
 			b := e.bucket
-			// Sources: (header value, status class: 403 authorization, 400
-			// a key the store would read as another).
+			// Sources and the refusal each must get: 403 for authorization,
+			// 400 for a key the store would read as another; none listed
+			// means any answer, as long as no denied bytes are copied.
 			sources := []struct {
 				name, value string
-				status      int
+				status      []int
 			}{
-				{"denied", b + "/" + advDenied, 403},
-				{"reserved", b + "/" + advCertKey, 403},
-				{"leading-slash form", "/" + b + "/" + advDenied, 403},
-				{"encoded slashes", b + "%2F" + strings.ReplaceAll(advDenied, "/", "%2F"), 403},
-				{"version", b + "/" + advDenied + "?versionId=null", 403},
-				{"reserved version", b + "/" + advCertKey + "?versionId=null", 403},
-				{"unknown parameter", b + "/" + advDenied + "?x-id=CopyObject", 403},
-				{"empty segment", b + "//" + advDenied, 400},
-				{"dot-dot", b + "/public/../" + advDenied, 400},
-				{"encoded dot-dot", b + "/public/%2e%2e/" + advDenied, 400},
-				{"encoded dot-dot-slash", b + "/public/..%2F" + advCertKey, 400},
-				{"dot-dot after a version", b + "/" + advPublic + "?versionId=null/../../" + advDenied, 0},
-				{"encoded question mark", b + "/public/ok%3F/../../" + advDenied, 0},
+				{"denied", b + "/" + advDenied, []int{403}},
+				{"reserved", b + "/" + advCertKey, []int{403}},
+				{"leading-slash form", "/" + b + "/" + advDenied, []int{403}},
+				{"encoded slashes", b + "%2F" + strings.ReplaceAll(advDenied, "/", "%2F"), []int{403}},
+				{"version", b + "/" + advDenied + "?versionId=null", []int{403}},
+				{"reserved version", b + "/" + advCertKey + "?versionId=null", []int{403}},
+				{"unknown parameter", b + "/" + advDenied + "?x-id=CopyObject", []int{400, 403}},
+				{"empty segment", b + "//" + advDenied, []int{400}},
+				{"dot-dot", b + "/public/../" + advDenied, []int{400}},
+				{"encoded dot-dot", b + "/public/%2e%2e/" + advDenied, []int{400}},
+				{"encoded dot-dot-slash", b + "/public/..%2F" + advCertKey, []int{400}},
+				{"dot-dot after a version", b + "/" + advPublic + "?versionId=null/../../" + advDenied, nil},
+				{"encoded question mark", b + "/public/ok%3F/../../" + advDenied, nil},
 			}
 			secretBytes := [][]byte{e.planted[advDenied], e.planted[advCertKey]}
 			destClean := func(t *testing.T, key string) {
@@ -348,8 +349,8 @@ func TestAdversarialCopySource(t *testing.T) {
 				t.Run("CopyObject/"+s.name, func(t *testing.T) {
 					dst := "public/copy-" + randHex(4)
 					r := e.do(t, "env", advReq{method: "PUT", path: e.path(dst), header: map[string]string{"X-Amz-Copy-Source": s.value}})
-					if s.status != 0 {
-						e.refuse(t, r, "", s.status)
+					if s.status != nil {
+						e.refuse(t, r, "", s.status...)
 						e.absent(t, b, dst)
 					}
 					e.noLeak(t, r)
@@ -391,8 +392,8 @@ func TestAdversarialCopySource(t *testing.T) {
 							hdr["X-Amz-Copy-Source-Range"] = rng
 						}
 						r := e.do(t, "env", advReq{method: "PUT", path: e.path(dst), query: "partNumber=" + strconv.Itoa(partNumber) + "&uploadId=" + created.UploadID, header: hdr})
-						if s.status != 0 {
-							e.refuse(t, r, "", s.status)
+						if s.status != nil {
+							e.refuse(t, r, "", s.status...)
 						}
 						e.noLeak(t, r)
 					})
