@@ -286,6 +286,45 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req *http.Request, deadline time
 	return "error"
 }
 
+// figures are what an attack cost s3seal and a bystander.
+type figures struct {
+	elapsed, median, worst time.Duration
+	gets, failed           int
+	peak                   int64 // VmHWM
+	s                      *sampler
+}
+
+func (f figures) String() string {
+	return fmt.Sprintf("s3seal peak RSS %d MiB, %s; bystander 1 KiB GET during the attack median %v, worst %v (%d GETs, %d failed)",
+		f.peak>>20, f.s, f.median.Round(time.Millisecond), f.worst.Round(time.Millisecond), f.gets, f.failed)
+}
+
+// endAttack stops the bystander and the sampler of an attack that began at
+// start and collects the figures.
+func endAttack(t testing.TB, e *advEnv, start time.Time, by *bystander, s *sampler) figures {
+	f := figures{elapsed: time.Since(start), s: s}
+	f.median, f.worst, f.gets = by.Stop(start)
+	f.failed = len(by.failures)
+	s.Stop()
+	f.peak = procStatus(t, e.p.PID(), "VmHWM")
+	return f
+}
+
+// tally counts answers from concurrent senders.
+type tally struct{ m sync.Map }
+
+func (c *tally) add(answer string) {
+	n, _ := c.m.LoadOrStore(answer, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+}
+
+// counts returns the answers and how often each came.
+func (c *tally) counts() map[string]int64 {
+	out := map[string]int64{}
+	c.m.Range(func(k, v any) bool { out[k.(string)] = v.(*atomic.Int64).Load(); return true })
+	return out
+}
+
 // firstError keeps the first error it is given, for the log.
 type firstError struct {
 	once sync.Once
@@ -390,7 +429,7 @@ func TestAdversarialCompleteFlood(t *testing.T) {
 	cx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	var statuses sync.Map
+	var statuses tally
 	var firstErr firstError
 	start := time.Now()
 	for range 200 {
@@ -399,20 +438,15 @@ func TestAdversarialCompleteFlood(t *testing.T) {
 			defer wg.Done()
 			req := c.build(t, advReq{method: "POST", path: e.path(key), query: "uploadId=" + url.QueryEscape(id), body: body,
 				header: map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}})
-			status := answerOf(hc, req.WithContext(cx), &firstErr)
-			n, _ := statuses.LoadOrStore(status, new(atomic.Int64))
-			n.(*atomic.Int64).Add(1)
+			statuses.add(answerOf(hc, req.WithContext(cx), &firstErr))
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	median, worst, gets := by.Stop(start)
-	s.Stop()
-	peak := procStatus(t, e.p.PID(), "VmHWM")
-	answers := map[string]int64{}
-	statuses.Range(func(k, v any) bool { answers[k.(string)] = v.(*atomic.Int64).Load(); return true })
-	t.Logf("resources complete-flood: 200 x 45,000-part bodies in %v; answers %v (first error: %s); s3seal peak RSS %d MiB, %s; bystander 1 KiB GET during the attack median %v, worst %v (%d GETs, %d failed); CPU per 10,000-part body %v",
-		elapsed.Round(time.Millisecond), answers, firstErr.get(), peak>>20, s, median.Round(time.Millisecond), worst.Round(time.Millisecond), gets, len(by.failures), perTenK)
+	f := endAttack(t, e, start, by, s)
+	answers := statuses.counts()
+	median, worst, peak := f.median, f.worst, f.peak
+	t.Logf("resources complete-flood: 200 x 45,000-part bodies in %v; answers %v (first error: %s); %s; CPU per 10,000-part body %v",
+		f.elapsed.Round(time.Millisecond), answers, firstErr.get(), f, perTenK)
 	if peak > 512<<20 {
 		t.Errorf("s3seal's peak RSS %d MiB, want under 512 MiB", peak>>20)
 	}
@@ -481,23 +515,21 @@ func TestAdversarialSlowReader(t *testing.T) {
 			cut++
 		}
 	}
-	median, worst, _ := by.Stop(start)
-	s.Stop()
-	peak := procStatus(t, e.p.PID(), "VmHWM")
+	f := endAttack(t, e, start, by, s)
 	releasedS := "not within " + bound.String()
 	if released >= 0 {
 		releasedS = released.Round(100 * time.Millisecond).String()
 	}
-	t.Logf("resources slow-reader: %d stalled GETs of 64 MiB; store connections %d while stalled (baseline %d), released %s; %d of %d connections cut by s3seal; s3seal peak RSS %d MiB, %s; bystander median %v, worst %v",
-		readers, held, baseline, releasedS, cut, readers, peak>>20, s, median.Round(time.Millisecond), worst.Round(time.Millisecond))
+	t.Logf("resources slow-reader: %d stalled GETs of 64 MiB; store connections %d while stalled (baseline %d), released %s; %d of %d connections cut by s3seal; %s",
+		readers, held, baseline, releasedS, cut, readers, f)
 	if released < 0 || released > 15*time.Second {
 		t.Errorf("store connections released %s after the clients stopped reading; want within 15 s (write_timeout 2 s)", releasedS)
 	}
 	if cut != readers {
 		t.Errorf("%d of %d stalled connections were cut", cut, readers)
 	}
-	if median > time.Second {
-		t.Errorf("bystander GET median %v, want under 1 s", median)
+	if f.median > time.Second {
+		t.Errorf("bystander GET median %v, want under 1 s", f.median)
 	}
 }
 
@@ -568,7 +600,7 @@ func TestAdversarialRequestFlood(t *testing.T) {
 	by := startBystander(t, e, "public/1k")
 	time.Sleep(500 * time.Millisecond) // a few unloaded bystander GETs first
 	var wg sync.WaitGroup
-	var statuses sync.Map
+	var statuses tally
 	var firstErr firstError
 	gate := make(chan struct{})
 	start := time.Now()
@@ -582,21 +614,16 @@ func TestAdversarialRequestFlood(t *testing.T) {
 			defer wg.Done()
 			req := c.build(t, advReq{method: "GET", path: e.path(object), header: map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", i*300, i*300+15)}})
 			<-gate
-			status := roundTrip(k.conn, k.br, req, deadline, &firstErr)
-			v, _ := statuses.LoadOrStore(status, new(atomic.Int64))
-			v.(*atomic.Int64).Add(1)
+			statuses.add(roundTrip(k.conn, k.br, req, deadline, &firstErr))
 		}()
 	}
 	close(gate)
 	wg.Wait()
-	elapsed := time.Since(start)
-	median, worst, gets := by.Stop(start)
-	s.Stop()
-	peak := procStatus(t, e.p.PID(), "VmHWM")
-	answers := map[string]int64{}
-	statuses.Range(func(k, v any) bool { answers[k.(string)] = v.(*atomic.Int64).Load(); return true })
-	t.Logf("resources request-flood: %d concurrent ranged GETs in %v; answers %v (first error: %s); s3seal peak RSS %d MiB, %d goroutines before, %s; bystander 1 KiB GET during the attack median %v, worst %v (%d GETs, %d failed)",
-		opened, elapsed.Round(time.Millisecond), answers, firstErr.get(), peak>>20, int(idle.Goroutines), s, median.Round(time.Millisecond), worst.Round(time.Millisecond), gets, len(by.failures))
+	f := endAttack(t, e, start, by, s)
+	answers := statuses.counts()
+	median, worst, peak := f.median, f.worst, f.peak
+	t.Logf("resources request-flood: %d concurrent ranged GETs in %v; answers %v (first error: %s); %d goroutines before; %s",
+		opened, f.elapsed.Round(time.Millisecond), answers, firstErr.get(), int(idle.Goroutines), f)
 	if peak > 256<<20 {
 		t.Errorf("s3seal's peak RSS %d MiB, want under 256 MiB", peak>>20)
 	}
