@@ -102,6 +102,18 @@ type proxyOptions struct {
 // startProxy runs s3seal in front of up and waits until it is ready.
 func startProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) *proxy {
 	t.Helper()
+	p, err := launchProxy(t, up, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launchProxy is startProxy for callers that handle s3seal refusing to
+// start: it returns an error with the end of s3seal's output when the
+// process exits before it is ready.
+func launchProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) (*proxy, error) {
+	t.Helper()
 	p := &proxy{
 		AccessKey:  "client-" + randHex(4),
 		SecretKey:  "secret-" + randHex(16),
@@ -157,9 +169,23 @@ func startProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) *proxy {
 		bin = o.Bin
 	}
 	p.Process = testbed.StartProcess(t, bin, kv, "serve")
-	testbed.WaitHTTP(t, p.Admin+"/healthz", "", 20*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if !p.Running() {
+			log := p.Log()
+			return nil, fmt.Errorf("s3seal exited before it was ready:\n%s", log[max(0, len(log)-4096):])
+		}
+		if resp, err := http.Get(p.Admin + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("s3seal did not answer /healthz within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	waitReady(t, p.Admin+"/readyz", 20*time.Second)
-	return p
+	return p, nil
 }
 
 func waitReady(t testing.TB, url string, timeout time.Duration) {

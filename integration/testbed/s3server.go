@@ -39,6 +39,14 @@ type VersitygwOptions struct {
 	// TLS serves HTTPS with a certificate for 127.0.0.1 and localhost from a
 	// fresh CA (S3Server.CAFile).
 	TLS bool
+	// IAM runs versitygw's internal IAM service (--iam-dir), so that its
+	// admin API on the S3 port (PATCH /create-user, /list-users, ...)
+	// manages real accounts: the set-up of a store whose administration
+	// shares the S3 endpoint.
+	IAM bool
+	// AccessLog records every request versitygw serves, S3 and admin, in
+	// S3Server.AccessLog and S3Server.AdminAccessLog: what reached the store.
+	AccessLog bool
 }
 
 // S3Server is a running S3 server of the test bed.
@@ -50,6 +58,9 @@ type S3Server struct {
 	SecretKey string // root secret key, random per start; never log it
 	CAFile    string // PEM of the CA that signed its TLS certificate; "" for plain HTTP
 	Dir       string // data directory; kept across Kill and Restart
+	// AccessLog and AdminAccessLog are versitygw's request logs (S3 API and
+	// admin API) when started with VersitygwOptions.AccessLog; "" otherwise.
+	AccessLog, AdminAccessLog string
 
 	proc  *Process
 	ready string // URL that answers 200 once the server serves requests
@@ -127,6 +138,18 @@ func StartVersitygw(t testing.TB, opts ...VersitygwOptions) *S3Server {
 		}
 	}
 	args := []string{"--port", loopback(port), "--region", Region, "--quiet"}
+	if o.IAM {
+		iam := filepath.Join(root, "iam")
+		if err := os.MkdirAll(iam, 0o700); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+		args = append(args, "--iam-dir", iam)
+	}
+	if o.AccessLog {
+		s.AccessLog = filepath.Join(root, "access.log")
+		s.AdminAccessLog = filepath.Join(root, "admin-access.log")
+		args = append(args, "--access-log", s.AccessLog, "--admin-access-log", s.AdminAccessLog)
+	}
 	scheme := "http"
 	if o.TLS {
 		scheme = "https"
