@@ -88,7 +88,7 @@ func TestSidecarLoopbackTrust(t *testing.T) {
 		t.Fatalf("without sidecar trust: %v, want InvalidAccessKeyId", err)
 	}
 	on := startProxy(t, shared.minio, proxyOptions{TLS: "off", Env: map[string]string{
-		"S3SEAL_SIDECAR_TRUST_LOOPBACK": "true", "S3SEAL_CLIENT_ACCESS_KEY_ID": "", "S3SEAL_CLIENT_SECRET_ACCESS_KEY": "", "S3SEAL_CLIENT_ADMIN": "",
+		"S3SEAL_SIDECAR_TRUST_LOOPBACK": "true", "S3SEAL_CLIENT_ACCESS_KEY_ID": "", "S3SEAL_CLIENT_SECRET_ACCESS_KEY": "",
 	}})
 	_, err = app(on).PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("side"), Body: strings.NewReader("sidecar")})
 	must(t, err, "PutObject as a sidecar app")

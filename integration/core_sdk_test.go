@@ -48,7 +48,9 @@ func TestPassthroughSDK(t *testing.T) {
 	for _, up := range upstreams() {
 		for _, tlsMode := range []string{"files", "off"} {
 			t.Run(up.Name+"/tls-"+tlsMode, func(t *testing.T) {
-				p := startProxy(t, up, proxyOptions{TLS: tlsMode})
+				// The client also configures a bucket (versioning):
+				// an administrator.
+				p := startProxy(t, up, proxyOptions{TLS: tlsMode, Env: map[string]string{"S3SEAL_CLIENT_ADMIN": "true"}})
 				testPassthroughSDK(t, p)
 			})
 		}

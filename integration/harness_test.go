@@ -128,17 +128,13 @@ func launchProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) (*proxy, er
 		"S3SEAL_DATA_DIR":                 p.DataDir,
 		"S3SEAL_CLIENT_ACCESS_KEY_ID":     p.AccessKey,
 		"S3SEAL_CLIENT_SECRET_ACCESS_KEY": p.SecretKey,
-		// The suite's client sets up buckets (versioning, object lock)
-		// as well as using them; the default permissions of a client
-		// are covered by the adversarial suite.
-		"S3SEAL_CLIENT_ADMIN":   "true",
-		"AWS_ENDPOINT_URL_S3":   up.Endpoint,
-		"AWS_REGION":            up.Region,
-		"AWS_ACCESS_KEY_ID":     up.AccessKey,
-		"AWS_SECRET_ACCESS_KEY": up.SecretKey,
-		"AWS_CA_BUNDLE":         up.CAFile,
-		"HOME":                  p.DataDir,
-		"S3SEAL_LOG_LEVEL":      "debug",
+		"AWS_ENDPOINT_URL_S3":             up.Endpoint,
+		"AWS_REGION":                      up.Region,
+		"AWS_ACCESS_KEY_ID":               up.AccessKey,
+		"AWS_SECRET_ACCESS_KEY":           up.SecretKey,
+		"AWS_CA_BUNDLE":                   up.CAFile,
+		"HOME":                            p.DataDir,
+		"S3SEAL_LOG_LEVEL":                "debug",
 	}
 	switch o.TLS {
 	case "", "files":

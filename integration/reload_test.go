@@ -43,7 +43,7 @@ policies:
 		must(t, os.WriteFile(cfg, []byte(y), 0o600), "write config")
 	}
 	write("alice-old-secret", "")
-	p := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_CONFIG": cfg, "S3SEAL_CLIENT_ACCESS_KEY_ID": "", "S3SEAL_CLIENT_SECRET_ACCESS_KEY": "", "S3SEAL_CLIENT_ADMIN": ""}})
+	p := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_CONFIG": cfg, "S3SEAL_CLIENT_ACCESS_KEY_ID": "", "S3SEAL_CLIENT_SECRET_ACCESS_KEY": ""}})
 	client := func(ak, sk string) *s3.Client {
 		return p.Client(t, func(o *s3.Options) { o.Credentials = credentials.NewStaticCredentialsProvider(ak, sk, "") })
 	}

@@ -29,7 +29,7 @@ func (h *Handler) serveDeleteObjects(w *responseWriter, _ *Runtime, q *request) 
 		h.writeDeleteResult(w, q, nil, nil)
 		return
 	}
-	body := q.deleteRaw
+	body := q.doc
 	var allowed []s3.DeleteObject
 	if len(refused) > 0 {
 		for i, o := range del.Objects {

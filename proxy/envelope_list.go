@@ -15,12 +15,6 @@ import (
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
-// isListing reports the object listing operations, whose sizes and ETags
-// envelope mode rewrites.
-func isListing(op s3.Op) bool {
-	return op == s3.OpListObjects || op == s3.OpListObjectsV2 || op == s3.OpListObjectVersions
-}
-
 // envelopeIn reports whether any rule for bucket is an envelope rule.
 func envelopeIn(e *policy.Engine, bucket string) bool {
 	if e == nil {

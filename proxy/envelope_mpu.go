@@ -339,17 +339,8 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer ok.Zero()
-	body := q.auth.Body
-	if body == nil {
-		body = http.NoBody
-	}
-	// Read as a stream with S3's limits: a body of more parts than S3
-	// allows is refused at the first part too many, not decoded whole.
-	parts, err := s3.ParseComplete(body)
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
+	// The handler read and checked the document (readDocument).
+	parts := q.req.Complete
 	req := completeRequest{Parts: make([]completePart, len(parts))}
 	for i, p := range parts {
 		req.Parts[i] = completePart{PartNumber: p.PartNumber, ETag: p.ETag}

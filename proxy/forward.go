@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -67,7 +68,7 @@ func upstreamHeader(q *request) http.Header {
 	}
 	if q.dec != nil && q.dec.CreateOnly {
 		switch q.req.Op {
-		case s3.OpPutObject, s3.OpCopyObject, s3.OpCompleteMultipartUpload:
+		case s3.OpPutObject, s3.OpCompleteMultipartUpload:
 			out.Set("If-None-Match", "*")
 		}
 	}
@@ -126,6 +127,14 @@ func (h *Handler) upstreamRequest(w *responseWriter, q *request, auth *sigv4.Res
 		Key:    q.req.Key,
 		Query:  upstreamQuery(q.query),
 		Header: upstreamHeader(q),
+	}
+	if q.doc != nil {
+		// A document the handler already read and checked.
+		ureq.Body, ureq.ContentLength = bytes.NewReader(q.doc), int64(len(q.doc))
+		if auth != nil {
+			h.chooseChecksum(ureq, q, auth)
+		}
+		return ureq, nil, nil
 	}
 	if auth == nil || auth.Body == nil || auth.Body == http.NoBody {
 		if auth == nil && r.ContentLength > 0 {

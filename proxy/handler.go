@@ -17,6 +17,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -175,6 +176,9 @@ type Handler struct {
 	// uploadIDs caches s3seal's upload ids by the store's
 	// (envelope_uploads.go).
 	uploadIDs *uploadStates
+	// docBudget bounds the memory held by request documents
+	// (readDocument).
+	docBudget *memBudget
 	// s3ecBudget bounds the memory held by S3EC reads.
 	s3ecBudget *memBudget
 }
@@ -220,6 +224,7 @@ func NewHandler(o Options) (*Handler, error) {
 		o.S3ECMaxObjectSize = 64 << 20
 	}
 	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
+	h.docBudget = &memBudget{max: maxDocuments}
 	h.uploadIDs = newUploadStates()
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
@@ -270,8 +275,12 @@ type request struct {
 	policy string
 	rule   *policy.Rule
 	err    error
-	// deleteRaw is the DeleteObjects body as the client sent it.
-	deleteRaw []byte
+	// doc is a request document read before authorization (DeleteObjects,
+	// CompleteMultipartUpload) as the client sent it; it is what goes
+	// upstream unless a mode rewrites it.
+	doc []byte
+	// release runs when the request ends.
+	release   []func()
 	bytesIn   int64
 	upstreamN int64
 	// upstreamStatus is the status of the last upstream answer.
@@ -286,6 +295,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := h.rt.Load()
 	q := &request{r: r, id: h.requestID(), start: h.now(), policy: "passthrough"}
 	rw := &responseWriter{ResponseWriter: w}
+	defer func() {
+		for _, f := range q.release {
+			f()
+		}
+	}()
 	if h.writeTO > 0 {
 		rw.rc, rw.timeout, rw.now = http.NewResponseController(w), h.writeTO, h.now
 		// A deadline left by the previous request on this connection
@@ -366,19 +380,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rw, q, err)
 		return
 	}
-	if req.Op == s3.OpDeleteObjects {
-		// The keys a bulk delete touches are in its body: read it
-		// (bounded, verified as it is read) before deciding.
-		if q.auth.Body == nil {
-			h.fail(rw, q, s3err.MalformedXML.WithMessage("The DeleteObjects request has no body."))
-			return
-		}
-		del, raw, err := s3.ParseDelete(q.auth.Body)
-		if err != nil {
-			h.fail(rw, q, err)
-			return
-		}
-		req.Delete, q.deleteRaw = del, raw
+	if err := h.readDocument(rt, q); err != nil {
+		h.fail(rw, q, err)
+		return
 	}
 	// 3. Authorize.
 	dec, err := rt.Authz.Authorize(&q.identity.Client, req, r.Header)
@@ -391,6 +395,81 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.policy = dec.Rule.Name + ":" + string(dec.Rule.Mode)
 	// 4. The mode.
 	h.dispatch(rw, rt, q)
+}
+
+// maxDocuments bounds the memory held by request documents read before
+// they are forwarded, over all requests (a 10,000-part
+// CompleteMultipartUpload takes about 1 MiB).
+const maxDocuments = 64 << 20
+
+// readDocument reads the body of the operations whose keys or parts are in
+// it, before authorization decides: DeleteObjects (every key is checked as
+// strictly as a target key) and CompleteMultipartUpload (S3's part limits
+// are enforced here, in every mode, so that a document beyond them never
+// reaches the store). The body is read as a stream, verified as it is
+// read, within a memory budget shared by all requests (503 SlowDown when
+// it is spent).
+func (h *Handler) readDocument(rt *Runtime, q *request) error {
+	req := q.req
+	if req.Op != s3.OpDeleteObjects && req.Op != s3.OpCompleteMultipartUpload {
+		return nil
+	}
+	if q.auth.Body == nil || q.auth.Body == http.NoBody {
+		return s3err.MalformedXML.WithMessage("The %s request has no body.", req.Op)
+	}
+	src := &budgetedReader{r: q.auth.Body, b: h.docBudget}
+	defer src.done(q)
+	var err error
+	switch req.Op {
+	case s3.OpDeleteObjects:
+		req.Delete, q.doc, err = s3.ParseDelete(src)
+		if err == nil {
+			// A store would delete what "a//b" or "x/../y" cleans to.
+			for _, o := range req.Delete.Objects {
+				if err = rt.Parse.Keys.Check(o.Key); err != nil {
+					break
+				}
+			}
+		}
+	case s3.OpCompleteMultipartUpload:
+		req.Complete, q.doc, err = s3.ParseComplete(src)
+	}
+	if src.over {
+		return s3err.SlowDown.WithMessage("Please reduce your request rate: s3seal holds as many request documents as its memory budget allows.")
+	}
+	return err
+}
+
+// budgetedReader takes what it reads from a shared memory budget, 64 KiB
+// at a time; done gives it back when the request ends.
+type budgetedReader struct {
+	r     io.Reader
+	b     *memBudget
+	taken int64
+	read  int64
+	over  bool
+}
+
+var errBudget = errors.New("proxy: request document budget spent")
+
+func (r *budgetedReader) Read(p []byte) (int, error) {
+	if r.read+int64(len(p)) > r.taken {
+		if !r.b.acquire(64 << 10) {
+			r.over = true
+			return 0, errBudget
+		}
+		r.taken += 64 << 10
+		p = p[:min(len(p), int(r.taken-r.read))]
+	}
+	n, err := r.r.Read(p)
+	r.read += int64(n)
+	return n, err
+}
+
+// done releases the budget when q's handling ends (the document is kept
+// until then).
+func (r *budgetedReader) done(q *request) {
+	q.release = append(q.release, func() { r.b.release(r.taken) })
 }
 
 // authenticate verifies the request's signature, or trusts a sidecar peer,
@@ -506,7 +585,26 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	var ne net.Error
+	if err != nil && w.rc != nil && errors.As(err, &ne) && ne.Timeout() {
+		w.cut()
+	}
 	return n, err
+}
+
+// cut closes the connection of a client that stopped reading, at once:
+// closing it through net/http would first try to send TLS's close_notify
+// into the full socket buffer, which waits seconds more.
+func (w *responseWriter) cut() {
+	conn, _, err := w.rc.Hijack()
+	w.rc = nil
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.NetConn().Close()
+	}
+	_ = conn.Close()
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -152,7 +152,7 @@ func TestSSEHeaderInjectionPerOperation(t *testing.T) {
 			}
 			r := storeReq(t, env.store, "PUT", "/"+b+"/mp", "partNumber")
 			check("UploadPartCopy", r, wantPartCopy)
-			resp = env.do(t, "POST", "/"+b+"/mp?uploadId="+id, []byte("<CompleteMultipartUpload/>"))
+			resp = env.do(t, "POST", "/"+b+"/mp?uploadId="+id, []byte(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`))
 			expect(t, resp, 200)
 			check("CompleteMultipartUpload", storeReq(t, env.store, "POST", "/"+b+"/mp", "uploadId"), wantPart)
 			if o := env.store.object(b, "mp"); o == nil || string(o.data) != strings.Repeat("p", 100)+"hello" {
@@ -331,7 +331,7 @@ func TestSSECMultipartAcrossRotation(t *testing.T) {
 		t.Errorf("code %s", code)
 	}
 	expect(t, env.do(t, "PUT", "/bssec/mp?partNumber=1&uploadId=u1", []byte("part one")), 200)
-	expect(t, env.do(t, "POST", "/bssec/mp?uploadId=u1", []byte("<CompleteMultipartUpload/>")), 200)
+	expect(t, env.do(t, "POST", "/bssec/mp?uploadId=u1", []byte(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`)), 200)
 	body, _, _ := expect(t, env.do(t, "GET", "/bssec/mp", nil), 200)
 	if string(body) != "part one" {
 		t.Errorf("object %q", body)

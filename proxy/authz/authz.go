@@ -49,8 +49,9 @@ const (
 	// bucket configuration.
 	List Action = "list"
 	// Create allows creating objects that do not exist yet: s3seal adds
-	// If-None-Match: * to PutObject, CopyObject and
-	// CompleteMultipartUpload, so an existing object is never replaced.
+	// If-None-Match: * to PutObject and CompleteMultipartUpload, so an
+	// existing object is never replaced; CopyObject is refused (stores
+	// do not all honour the condition on copies).
 	Create Action = "create"
 	// Write allows creating and replacing objects and changing an
 	// object's tags, ACL (private only without Admin), retention and
@@ -211,9 +212,8 @@ type Decision struct {
 	// SourceRule governs the copy source; nil without one.
 	SourceRule *policy.Rule
 	// CreateOnly means the client may create but not replace objects and
-	// the request creates one (PutObject, CopyObject,
-	// CompleteMultipartUpload): it must reach the store with
-	// If-None-Match: *.
+	// the request creates one (PutObject, CompleteMultipartUpload): it
+	// must reach the store with If-None-Match: *.
 	CreateOnly bool
 	// Refused holds, for DeleteObjects, the reason each refused key (by
 	// index into the request's objects) may not be deleted. The other
@@ -420,7 +420,7 @@ func (a *Authorizer) object(c *Client, req *s3.Request, hdr http.Header, d *Deci
 			return err
 		}
 		switch req.Op {
-		case s3.OpPutObject, s3.OpCopyObject, s3.OpCompleteMultipartUpload:
+		case s3.OpPutObject, s3.OpCompleteMultipartUpload:
 			d.CreateOnly = true
 		}
 	case !c.may(need, bucket, key):
@@ -456,6 +456,15 @@ func (a *Authorizer) object(c *Client, req *s3.Request, hdr http.Header, d *Deci
 
 // createOnly checks a write by a client that may only create objects.
 func createOnly(c *Client, req *s3.Request, hdr http.Header) error {
+	switch req.Op {
+	case s3.OpCopyObject:
+		// Stores differ on whether a copy honours If-None-Match (MinIO
+		// and versitygw replace the destination regardless), so a copy
+		// cannot be held to "new objects only".
+		return denied("client %q may create objects but not replace them, and a copy cannot be kept from replacing its destination on every store: upload the object instead", c.Name)
+	case s3.OpPostObject:
+		return denied("client %q may create objects but not replace them: browser-form uploads cannot be kept from replacing", c.Name)
+	}
 	switch req.Op {
 	case s3.OpPutObject, s3.OpCopyObject, s3.OpCompleteMultipartUpload:
 		if hdr.Get("If-Match") != "" {

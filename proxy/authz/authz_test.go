@@ -112,7 +112,7 @@ func TestAuthorize(t *testing.T) {
 		{"backup creates", backup, "PUT", "/backups/snap/1", nil, "", true},
 		{"backup multipart", backup, "POST", "/backups/snap/2?uploads", nil, "", false},
 		{"backup completes", backup, "POST", "/backups/snap/2?uploadId=u", nil, "", true},
-		{"backup copies", backup, "PUT", "/backups/snap/3", h("X-Amz-Copy-Source", "backups/snap/1"), "", true},
+		{"backup copies", backup, "PUT", "/backups/snap/3", h("X-Amz-Copy-Source", "backups/snap/1"), "AccessDenied", false},
 		{"backup overwrites with If-Match", backup, "PUT", "/backups/snap/1", h("If-Match", "\"e\""), "AccessDenied", false},
 		{"backup tags", backup, "PUT", "/backups/snap/1?tagging", nil, "AccessDenied", false},
 		{"backup deletes", backup, "DELETE", "/backups/snap/1", nil, "AccessDenied", false},

@@ -194,10 +194,12 @@ type CompletePart struct {
 // ParseComplete reads a CompleteMultipartUpload body as a stream with S3's
 // limits: at most 10,000 parts, each with a part number in 1..10000,
 // fields of bounded size, at most 4 MiB in all. It fails at the first part
-// beyond the limit, before reading the rest.
-func ParseComplete(r io.Reader) ([]CompletePart, error) {
+// beyond the limit, before reading the rest. It returns the parts and the
+// raw bytes it read.
+func ParseComplete(r io.Reader) ([]CompletePart, []byte, error) {
+	var raw bytes.Buffer
 	var parts []CompletePart
-	err := readDocument(r, "CompleteMultipartUpload", "CompleteMultipartUpload", maxCompleteBody, func(d *xml.Decoder, name string) error {
+	err := readDocument(io.TeeReader(r, &raw), "CompleteMultipartUpload", "CompleteMultipartUpload", maxCompleteBody, func(d *xml.Decoder, name string) error {
 		if name != "Part" {
 			return errSkip
 		}
@@ -212,12 +214,12 @@ func ParseComplete(r io.Reader) ([]CompletePart, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(parts) == 0 {
-		return nil, malformed("The CompleteMultipartUpload request names no parts.")
+		return nil, nil, malformed("The CompleteMultipartUpload request names no parts.")
 	}
-	return parts, nil
+	return parts, raw.Bytes(), nil
 }
 
 func completePart(d *xml.Decoder) (CompletePart, error) {

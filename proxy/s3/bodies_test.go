@@ -71,7 +71,7 @@ func TestParseBodiesPassReaderErrors(t *testing.T) {
 		t.Errorf("ParseDelete: %v, want the reader's error", err)
 	}
 	r = io.MultiReader(strings.NewReader("<CompleteMultipartUpload><Part>"), iotest.ErrReader(boom))
-	if _, err := ParseComplete(r); !errors.Is(err, boom) {
+	if _, _, err := ParseComplete(r); !errors.Is(err, boom) {
 		t.Errorf("ParseComplete: %v, want the reader's error", err)
 	}
 }
@@ -80,7 +80,7 @@ func TestParseComplete(t *testing.T) {
 	doc := `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
 <Part><ETag>"a"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part>
 <Part><PartNumber>2</PartNumber><ETag>"b"</ETag></Part></CompleteMultipartUpload>`
-	parts, err := ParseComplete(strings.NewReader(doc))
+	parts, _, err := ParseComplete(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestParseCompleteStopsAtLimit(t *testing.T) {
 	}
 	b.WriteString("</CompleteMultipartUpload>")
 	cr := &countingReader{r: strings.NewReader(b.String())}
-	_, err := ParseComplete(cr)
+	_, _, err := ParseComplete(cr)
 	if err == nil || !strings.HasPrefix(err.Error(), "MalformedXML") || !strings.Contains(err.Error(), "at most 10000 parts") {
 		t.Fatalf("45,000 parts: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestParseCompleteStopsAtLimit(t *testing.T) {
 		"wrong root":  "<Complete><Part><PartNumber>1</PartNumber></Part></Complete>",
 		"not a digit": "<CompleteMultipartUpload><Part><PartNumber>1e3</PartNumber></Part></CompleteMultipartUpload>",
 	} {
-		if _, err := ParseComplete(strings.NewReader(doc)); err == nil {
+		if _, _, err := ParseComplete(strings.NewReader(doc)); err == nil {
 			t.Errorf("%s accepted", name)
 		}
 	}

@@ -2,6 +2,8 @@ package s3
 
 import (
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
@@ -75,6 +77,34 @@ var storeMetadataPrefixes = []string{"snowball-", "minio-", "x-minio-"}
 // the S3 API s3seal knows (it cannot tell what a store would make of
 // them, so it does not guess).
 func CheckHeaders(h http.Header) error {
+	if err := checkHeaders(h); err != nil {
+		// Name every offending header, in a stable order.
+		names := make([]string, 0, len(h))
+		for k := range h {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		var bad []string
+		var first error
+		for _, k := range names {
+			if e := checkHeaders(http.Header{k: nil}); e != nil {
+				bad = append(bad, k)
+				if first == nil {
+					first = e
+				}
+			}
+		}
+		if len(bad) > 1 {
+			if se, ok := s3err.As(first); ok {
+				return se.WithMessage("%s (Refused headers: %s.)", se.Message, strings.Join(bad, ", "))
+			}
+		}
+		return first
+	}
+	return nil
+}
+
+func checkHeaders(h http.Header) error {
 	for k := range h {
 		if len(k) < 2 || k[0]|0x20 != 'x' || k[1] != '-' {
 			continue // not an x- header: dropped or standard

@@ -223,10 +223,10 @@ func buildOps() []Info {
 	// Bucket configuration: one sub-resource, read with GET, written with
 	// PUT, removed with DELETE where S3 has that operation.
 	type conf struct {
-		sub              string
-		get, put, del    Op
-		list             Op // GET without an id lists configurations
-		putBody, withIDs bool
+		sub           string
+		get, put, del Op
+		list          Op // GET without an id lists configurations
+		withIDs       bool
 	}
 	confs := []conf{
 		{sub: "accelerate", get: "GetBucketAccelerateConfiguration", put: "PutBucketAccelerateConfiguration"},
@@ -309,9 +309,11 @@ var subresources = func() map[string]bool {
 			m[o.Sub] = true
 		}
 	}
-	// Sub-resources S3 has that s3seal does not forward: requests naming
-	// them are unknown operations, never a GetObject of the same key.
-	for _, s := range []string{"metadataConfiguration", "metadataTable", "session", "renameObject",
+	// Sub-resources S3 has that s3seal does not forward, and store
+	// extensions that select an API of their own (MinIO's ?events
+	// notification stream): requests naming them are unknown operations,
+	// never a GetObject or listing of the same name.
+	for _, s := range []string{"metadataConfiguration", "metadataTable", "session", "renameObject", "events",
 		"abac", "journalTable", "inventoryTable", "object-lambda", "website-redirect", "requestPayment-status",
 		"replication-status", "encryption-status", "tagging-status", "lambda"} {
 		m[s] = true

@@ -31,6 +31,9 @@ type Request struct {
 	// Delete is the body of a DeleteObjects request, filled in by the
 	// handler with ParseDelete before authorization.
 	Delete *DeleteRequest
+	// Complete lists the parts of a CompleteMultipartUpload request,
+	// filled in by the handler with ParseComplete before authorization.
+	Complete []CompletePart
 	// Query holds the query parameters forwarded to the store: the
 	// operation's sub-resource and parameters, nothing else.
 	Query url.Values
