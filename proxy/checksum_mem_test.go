@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"hash/crc32"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/sigv4"
+)
+
+// doChunked sends data aws-chunked with an unsigned checksum trailer, as
+// SDKs do over TLS; trailer overrides the computed value when not "".
+func (e *testEnv) doChunked(t testing.TB, method, path string, data []byte, alg checksum.Algorithm, trailer string, kv ...string) *http.Response {
+	t.Helper()
+	var value func() string
+	if trailer != "" {
+		value = func() string { return trailer }
+	}
+	n := int64(len(data))
+	body := sigv4.NewUnsignedTrailerEncoderLen(bytes.NewReader(data), n, alg, value, 16<<10)
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = sigv4.EncodedLength(n, 16<<10, alg)
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(n, 10))
+	req.Header.Set("X-Amz-Trailer", alg.HeaderName())
+	const payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	req.Header.Set("X-Amz-Content-Sha256", payload)
+	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.ak, SecretAccessKey: e.sk}, req, payload, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func crc32cB64(b []byte) string {
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	h.Write(b)
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// TestChecksums: client checksums in headers and trailers are verified
+// over the plaintext, kept and answered; the store gets a checksum it can
+// verify (the memory store verifies every one it receives).
+func TestChecksums(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	data := pattern(100_000, 11)
+	good := crc32cB64(data)
+	bad := crc32cB64([]byte("other"))
+	for _, bucket := range []string{"benv", "bplain"} {
+		t.Run(bucket, func(t *testing.T) {
+			path := "/" + bucket + "/"
+			// A checksum header.
+			resp := env.do(t, "PUT", path+"hdr", data, "X-Amz-Checksum-Crc32c", good)
+			expect(t, resp, 200)
+			if resp.Header.Get("X-Amz-Checksum-Crc32c") != good {
+				t.Errorf("PUT answer checksum %q", resp.Header.Get("X-Amz-Checksum-Crc32c"))
+			}
+			up := storeReq(t, env.store, "PUT", path+"hdr")
+			if bucket == "benv" {
+				// The client's checksum is over the plaintext: the store
+				// gets s3seal's own over the ciphertext, in a trailer.
+				if up.Header.Get("X-Amz-Checksum-Crc32c") != "" || up.Header.Get("X-Amz-Trailer") != "x-amz-checksum-crc32c" {
+					t.Errorf("store request headers %v", up.Header)
+				}
+			} else if up.Header.Get("X-Amz-Checksum-Crc32c") != good {
+				t.Errorf("the client's checksum did not reach the store: %v", up.Header)
+			}
+			// A checksum trailer.
+			resp = env.doChunked(t, "PUT", path+"trl", data, checksum.CRC32C, "")
+			expect(t, resp, 200)
+			if got := mustBody(t, env.do(t, "GET", path+"trl", nil)); !bytes.Equal(got, data) {
+				t.Fatalf("GET after a chunked PUT: %d bytes", len(got))
+			}
+			if up := storeReq(t, env.store, "PUT", path+"trl"); up.Header.Get("X-Amz-Trailer") != "x-amz-checksum-crc32c" {
+				t.Errorf("no checksum trailer went to the store: %v", up.Header)
+			}
+			// Both are answered with checksum mode, except that under
+			// envelope a trailer's checksum is inside the object, which
+			// HEAD does not read (README).
+			for _, k := range []string{"hdr", "trl"} {
+				for _, m := range []string{"HEAD", "GET"} {
+					if bucket == "benv" && k == "trl" && m == "HEAD" {
+						continue
+					}
+					r := env.do(t, m, path+k, nil, "X-Amz-Checksum-Mode", "ENABLED")
+					expect(t, r, 200)
+					if r.Header.Get("X-Amz-Checksum-Crc32c") != good {
+						t.Errorf("%s %s with checksum mode: %q", m, k, r.Header.Get("X-Amz-Checksum-Crc32c"))
+					}
+				}
+			}
+			// Wrong checksums are refused and nothing is stored.
+			_, code, _ := expect(t, env.do(t, "PUT", path+"bad-hdr", data, "X-Amz-Checksum-Crc32c", bad), 400)
+			if code != "BadDigest" && code != "XAmzContentChecksumMismatch" {
+				t.Errorf("wrong checksum header: %s", code)
+			}
+			_, code, _ = expect(t, env.doChunked(t, "PUT", path+"bad-trl", data, checksum.CRC32C, bad), 400)
+			if code != "BadDigest" && code != "XAmzContentChecksumMismatch" {
+				t.Errorf("wrong checksum trailer: %s", code)
+			}
+			_, code, _ = expect(t, env.do(t, "PUT", path+"bad-md5", data, "Content-Md5", "AAAAAAAAAAAAAAAAAAAAAA=="), 400)
+			if code != "BadDigest" {
+				t.Errorf("wrong Content-MD5: %s", code)
+			}
+			for _, k := range []string{"bad-hdr", "bad-trl", "bad-md5"} {
+				if env.store.object(bucket, k) != nil {
+					t.Errorf("%s: the store holds an object from a body that failed its checksum", k)
+				}
+			}
+		})
+	}
+	// Multipart parts carry their checksums too.
+	body, _, _ := expect(t, env.do(t, "POST", "/benv/mpc?uploads", nil, "X-Amz-Checksum-Algorithm", "CRC32C"), 200)
+	id := between(string(body), "<UploadId>", "</UploadId>")
+	part := pattern(70_000, 12)
+	resp := env.doChunked(t, "PUT", "/benv/mpc?partNumber=1&uploadId="+id, part, checksum.CRC32C, "")
+	expect(t, resp, 200)
+	if resp.Header.Get("X-Amz-Checksum-Crc32c") != crc32cB64(part) {
+		t.Errorf("UploadPart answer checksum %q", resp.Header.Get("X-Amz-Checksum-Crc32c"))
+	}
+	expect(t, env.doChunked(t, "PUT", "/benv/mpc?partNumber=2&uploadId="+id, part, checksum.CRC32C, bad), 400)
+	expect(t, env.do(t, "POST", "/benv/mpc?uploadId="+id, completeBody(resp.Header.Get("ETag"))), 200)
+	if got := mustBody(t, env.do(t, "GET", "/benv/mpc", nil)); !bytes.Equal(got, part) {
+		t.Errorf("multipart object with checksums: %d bytes", len(got))
+	}
+}
+
+// TestMemStoreVerifies checks the memory store itself: a body whose
+// checksum or framing is wrong is refused, so the tests above prove
+// something.
+func TestMemStoreVerifies(t *testing.T) {
+	t.Parallel()
+	st := newMemStore(memStoreOptions{AccessKey: upstreamAK})
+	st.createBucket("b")
+	// CRC-64/NVME check value.
+	h := newChecksumHash("crc64nvme")
+	h.Write([]byte("123456789"))
+	if got := base64.StdEncoding.EncodeToString(h.Sum(nil)); got != base64.StdEncoding.EncodeToString([]byte{0xae, 0x8b, 0x14, 0x86, 0x0a, 0x79, 0x98, 0x88}) {
+		t.Errorf("crc64nvme(123456789) = %s", got)
+	}
+	send := func(body string, hdr map[string]string) int {
+		r, _ := http.NewRequest("PUT", "http://store/b/k", strings.NewReader(body))
+		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+upstreamAK+"/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
+		r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		st.ServeHTTP(w, r)
+		return w.Code
+	}
+	chunked := map[string]string{"Content-Encoding": "aws-chunked", "X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+		"X-Amz-Decoded-Content-Length": "5", "X-Amz-Trailer": "x-amz-checksum-crc32c"}
+	ok := crc32cB64([]byte("hello"))
+	for _, c := range []struct {
+		name, body string
+		hdr        map[string]string
+		want       int
+	}{
+		{"plain", "hello", nil, 200},
+		{"checksum", "hello", map[string]string{"X-Amz-Checksum-Crc32c": ok}, 200},
+		{"wrong checksum", "hellO", map[string]string{"X-Amz-Checksum-Crc32c": ok}, 400},
+		{"two checksums", "hello", map[string]string{"X-Amz-Checksum-Crc32c": ok, "X-Amz-Checksum-Crc32": crc32IEEE("hello")}, 400},
+		{"chunked", "5\r\nhello\r\n0\r\nx-amz-checksum-crc32c:" + ok + "\r\n\r\n", chunked, 200},
+		{"chunked wrong trailer", "5\r\nhellO\r\n0\r\nx-amz-checksum-crc32c:" + ok + "\r\n\r\n", chunked, 400},
+		{"chunked short", "4\r\nhell\r\n0\r\nx-amz-checksum-crc32c:" + ok + "\r\n\r\n", chunked, 400},
+		{"chunked no trailer", "5\r\nhello\r\n0\r\n\r\n", chunked, 400},
+		{"chunked bad framing", "5\r\nhello0\r\n\r\n", chunked, 400},
+		{"payload hash", "hello", map[string]string{"X-Amz-Content-Sha256": strings.Repeat("0", 64)}, 400},
+		{"other access key", "hello", map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=OTHER/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"}, 403},
+		{"other region", "hello", map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=" + upstreamAK + "/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=00"}, 400},
+	} {
+		if got := send(c.body, c.hdr); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func crc32IEEE(s string) string {
+	h := crc32.NewIEEE()
+	h.Write([]byte(s))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
