@@ -686,6 +686,9 @@ func TestEnvelopeListings(t *testing.T) {
 	if id1 == "" || id1 == id2 {
 		t.Fatalf("version ids %q %q", id1, id2)
 	}
+	if vs := env.store.versions("benv", "ver"); len(vs) != 2 || vs[0].version != id1 || bytes.Contains(vs[0].data, v1) {
+		t.Fatalf("the store holds %d versions", len(vs))
+	}
 	vl, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("benv"), Prefix: aws.String("ver")})
 	if err != nil || len(vl.Versions) != 2 {
 		t.Fatalf("versions: %v %+v", err, vl)

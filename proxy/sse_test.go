@@ -66,6 +66,7 @@ func sseHeaders(h http.Header) string {
 }
 
 func TestSSEHeaderInjectionPerOperation(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "old", "new")
 	env := newEnv(t, sseOptions(sseRules(), policy.Passthrough, ring))
 	kmsCtx := base64.StdEncoding.EncodeToString([]byte(`{"app":"x"}`))
@@ -172,6 +173,7 @@ func TestSSEHeaderInjectionPerOperation(t *testing.T) {
 }
 
 func TestSSEClientHeaders(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "k")
 	rules := append(sseRules(),
 		policy.Rule{Name: "strict", Bucket: "bstrict", Mode: policy.SSEKMS, ClientSSE: policy.ClientSSERefuse},
@@ -259,6 +261,7 @@ func TestSSEClientHeaders(t *testing.T) {
 }
 
 func TestSSECMasterKeyFallbackAndCache(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "k1", "k2") // k2 is active
 	env := newEnv(t, sseOptions(sseRules(), policy.Passthrough, ring))
 	// An object written before k2 was added.
@@ -319,6 +322,7 @@ func TestSSECMasterKeyFallbackAndCache(t *testing.T) {
 }
 
 func TestSSECMultipartAcrossRotation(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "k1", "k2")
 	env := newEnv(t, sseOptions(sseRules(), policy.Passthrough, ring))
 	// An upload begun under k1, before k2 became active.
@@ -342,6 +346,7 @@ func TestSSECMultipartAcrossRotation(t *testing.T) {
 }
 
 func TestSSECopyAcrossModes(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "k")
 	rules := []policy.Rule{
 		{Name: "src-c", Bucket: "src", Prefix: "c/", Mode: policy.SSEC},
@@ -400,6 +405,7 @@ func TestSSECopyAcrossModes(t *testing.T) {
 }
 
 func TestSSEUnconfirmedStore(t *testing.T) {
+	t.Parallel()
 	ring := testRing(t, "k")
 	now := time.Unix(1_800_000_000, 0)
 	o := sseOptions(append(sseRules(), policy.Rule{Name: "c-http", Bucket: "bhttp", Mode: policy.SSEC}), policy.Passthrough, ring)
@@ -447,6 +453,7 @@ func TestSSEUnconfirmedStore(t *testing.T) {
 }
 
 func TestSSECBlockedBucket(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, sseOptions(sseRules(), policy.Passthrough, testRing(t, "k")))
 	env.store.configure(func(o *memStoreOptions) { o.BlockSSEC = true })
 	_, code, msg := expect(t, env.do(t, "PUT", "/bssec/obj", []byte("x")), 403)
@@ -461,6 +468,7 @@ func TestSSECBlockedBucket(t *testing.T) {
 }
 
 func TestSSECPlainHTTPUpstream(t *testing.T) {
+	t.Parallel()
 	rules := append(sseRules(), policy.Rule{Name: "c-http", Bucket: "bhttp", Mode: policy.SSEC, AllowHTTP: true})
 	o := sseOptions(rules, policy.Passthrough, testRing(t, "k"))
 	o.SSE = func(o *SSEOptions) { o.PlainHTTPUpstream = true }
@@ -490,6 +498,7 @@ func TestSSECPlainHTTPUpstream(t *testing.T) {
 }
 
 func TestSSEFailClosed(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, sseOptions(sseRules(), policy.Passthrough, testRing(t, "k")))
 	cases := []struct {
 		name, method, path string
@@ -521,6 +530,7 @@ func TestSSEFailClosed(t *testing.T) {
 // TestServeDeny runs each deny scope through the whole handler: refused
 // requests never reach the store and name the rule; others pass.
 func TestServeDeny(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		scope       policy.DenyScope
 		method, url string
@@ -543,6 +553,7 @@ func TestServeDeny(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s %s %s %v", c.scope, c.method, c.url, c.kv), func(t *testing.T) {
+			t.Parallel()
 			rules := []policy.Rule{{Name: "guard", Bucket: "bdx", Mode: policy.Deny, Deny: c.scope}}
 			env := newEnv(t, sseOptions(rules, policy.Passthrough, nil))
 			env.store.put("bdx", "k", &memObject{data: []byte("v")})
@@ -566,6 +577,7 @@ func TestServeDeny(t *testing.T) {
 }
 
 func TestSSEHeaderHelpers(t *testing.T) {
+	t.Parallel()
 	var key [32]byte
 	for i := range key {
 		key[i] = byte(i)
@@ -641,6 +653,7 @@ func FuzzDecodeKMSContext(f *testing.F) {
 }
 
 func TestSSEETags(t *testing.T) {
+	t.Parallel()
 	rules := append([]policy.Rule{{Name: "mix-kms", Bucket: "bmix", Prefix: "k/", Mode: policy.SSEKMS}}, sseRules()...)
 	rules = append(rules, policy.Rule{Name: "mix-s3", Bucket: "bmix", Mode: policy.SSES3})
 	env := newEnv(t, sseOptions(rules, policy.Passthrough, testRing(t, "k")))
