@@ -749,3 +749,136 @@ func TestEnvelopeConditionals(t *testing.T) {
 		t.Errorf("after a refused Complete: %q", got)
 	}
 }
+
+// tamper replaces the stored object bucket/key with edit applied to its
+// data (and the store's ETag recomputed, as a store would).
+func tamper(st *memStore, bucket, key string, edit func([]byte) []byte) {
+	o := *st.object(bucket, key)
+	o.data = edit(append([]byte(nil), o.data...))
+	o.etag, o.version = "", ""
+	st.put(bucket, key, &o)
+}
+
+// TestEnvelopeTamperedObjects: an object changed, cut or moved in the
+// store is never served as plaintext: before the first byte s3seal
+// answers an error, after it the connection is aborted, and nothing of a
+// chunk that failed authentication is released.
+func TestEnvelopeTamperedObjects(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	small := pattern(200_000, 14)
+	big := pattern(3<<20, 15)
+	for _, k := range []string{"flip-first", "flip-range", "truncate", "extend", "moved-from"} {
+		expect(t, env.do(t, "PUT", "/benv/"+k, small), 200)
+	}
+	expect(t, env.do(t, "PUT", "/benv/flip-late", big), 200)
+	ec := stream.EncryptedChunkSize
+	tamper(env.store, "benv", "flip-first", func(b []byte) []byte { b[100] ^= 1; return b })
+	tamper(env.store, "benv", "flip-range", func(b []byte) []byte { b[2*ec+5] ^= 1; return b })
+	tamper(env.store, "benv", "truncate", func(b []byte) []byte { return b[:len(b)-ec] })
+	tamper(env.store, "benv", "extend", func(b []byte) []byte { return append(b, 0) })
+	tamper(env.store, "benv", "flip-late", func(b []byte) []byte { b[len(b)-ec] ^= 1; return b })
+	// An object moved to another name, metadata and all.
+	moved := *env.store.object("benv", "moved-from")
+	moved.version = ""
+	env.store.put("benv", "moved-to", &moved)
+
+	for _, c := range []struct{ key, rng string }{
+		{"flip-first", ""}, {"flip-range", "bytes=131072-140000"}, {"truncate", ""}, {"extend", ""}, {"moved-to", ""}, {"truncate", "bytes=0-10"},
+	} {
+		var kv []string
+		if c.rng != "" {
+			kv = []string{"Range", c.rng}
+		}
+		body, code, msg := expect(t, env.do(t, "GET", "/benv/"+c.key, nil, kv...), 500)
+		if code != "InternalError" || !strings.Contains(msg, "failed authentication") || bytes.Contains(body, small[:64]) {
+			t.Errorf("%s %s: %s %q", c.key, c.rng, code, msg)
+		}
+	}
+	// The range of intact chunks of a tampered object is still served.
+	if got, _, _ := expect(t, env.do(t, "GET", "/benv/flip-range", nil, "Range", "bytes=0-99"), 206); !bytes.Equal(got, small[:100]) {
+		t.Error("an intact range of a tampered object was not served")
+	}
+	// A failure past the first chunk aborts the connection.
+	resp := env.do(t, "GET", "/benv/flip-late", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("late failure: status %d", resp.StatusCode)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("a tampered object was read to a clean end (%d bytes)", len(got))
+	}
+	if len(got) >= len(big)-stream.ChunkSize+1 || !bytes.Equal(got, big[:len(got)]) {
+		t.Errorf("the client got %d bytes before the abort, not a prefix of the intact chunks", len(got))
+	}
+	if n := env.logs.FilterMessageSnippet("failed authentication").Len(); n == 0 {
+		t.Error("no authentication failure was logged")
+	}
+}
+
+// TestEnvelopePlaintextObjects: objects s3seal did not encrypt are refused
+// under an envelope rule, unless the rule allows plaintext reads.
+func TestEnvelopePlaintextObjects(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t, func(o *envOptions) {
+		o.Rules = append([]policy.Rule{{Name: "migrating", Bucket: "bmig", Mode: policy.Envelope, AllowPlaintextReads: true}}, o.Rules...)
+		o.Buckets = append(o.Buckets, "bmig")
+	})
+	data := pattern(150_000, 16)
+	env.store.put("benv", "plain", &memObject{data: data})
+	env.store.put("bmig", "plain", &memObject{data: data})
+	_, code, msg := expect(t, env.do(t, "GET", "/benv/plain", nil), 403)
+	if code != "AccessDenied" || !strings.Contains(msg, "allow_plaintext_reads") {
+		t.Errorf("plaintext under envelope: %s %q", code, msg)
+	}
+	if got := mustBody(t, env.do(t, "GET", "/bmig/plain", nil)); !bytes.Equal(got, data) {
+		t.Errorf("plaintext read allowed: %d bytes", len(got))
+	}
+	for _, rc := range rangeCases(int64(len(data)))[:6] {
+		got, _, _ := expect(t, env.do(t, "GET", "/bmig/plain", nil, "Range", rc.spec), 206)
+		if !bytes.Equal(got, data[rc.a:rc.b+1]) {
+			t.Errorf("plaintext range %s: %d bytes", rc.spec, len(got))
+		}
+	}
+	// Writes are encrypted; the listing shows both kinds with their
+	// plaintext sizes.
+	expect(t, env.do(t, "PUT", "/bmig/sealed", data[:1000]), 200)
+	checkSealed(t, env.store, "bmig", "sealed", data[:1000])
+	l := parseListing(t, mustBody(t, env.do(t, "GET", "/bmig/?list-type=2", nil)))
+	if len(l.Contents) != 2 || l.Contents[0].Size != int64(len(data)) || l.Contents[1].Size != 1000 {
+		t.Errorf("listing %+v", l.Contents)
+	}
+}
+
+// TestEnvelopeRelayoutKeepsProperties: re-laying out an irregular upload
+// keeps its metadata, content headers and tags.
+func TestEnvelopeRelayoutKeepsProperties(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	data := pattern(150_001, 17)
+	body, _, _ := expect(t, env.do(t, "POST", "/benv/tagged?uploads", nil, "X-Amz-Tagging", "team=a&tier=2",
+		"X-Amz-Meta-Owner", "me", "Content-Type", "text/csv", "Cache-Control", "no-cache"), 200)
+	id := between(string(body), "<UploadId>", "</UploadId>")
+	var etags []string
+	for i, p := range [][]byte{data[:100_000], data[100_000:]} {
+		r := env.do(t, "PUT", fmt.Sprintf("/benv/tagged?partNumber=%d&uploadId=%s", i+1, id), p)
+		expect(t, r, 200)
+		etags = append(etags, r.Header.Get("ETag"))
+	}
+	expect(t, env.do(t, "POST", "/benv/tagged?uploadId="+id, completeBody(etags...)), 200)
+	resp := env.do(t, "GET", "/benv/tagged", nil)
+	got, _, _ := expect(t, resp, 200)
+	if !bytes.Equal(got, data) || resp.Header.Get("X-Amz-Meta-Owner") != "me" || resp.Header.Get("Content-Type") != "text/csv" ||
+		resp.Header.Get("Cache-Control") != "no-cache" || resp.Header.Get("X-Amz-Tagging-Count") != "2" {
+		t.Errorf("after re-layout: %d bytes, headers %v", len(got), resp.Header)
+	}
+	tags := string(mustBody(t, env.do(t, "GET", "/benv/tagged?tagging", nil)))
+	if !strings.Contains(tags, "<Key>team</Key><Value>a</Value>") || !strings.Contains(tags, "<Key>tier</Key><Value>2</Value>") {
+		t.Errorf("tags after re-layout: %s", tags)
+	}
+	// Metadata that does not fit beside s3seal's is refused.
+	_, code, _ := expect(t, env.do(t, "PUT", "/benv/big-meta", []byte("x"), "X-Amz-Meta-Big", strings.Repeat("m", 1900)), 400)
+	if code != "MetadataTooLarge" {
+		t.Errorf("oversized metadata: %s", code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
+	s3proto "github.com/s3seal/s3seal/proxy/s3"
 )
 
 // modesEnv has one bucket per mode: bplain (passthrough), bs3, bkms,
@@ -198,5 +200,72 @@ func TestDenyWritesMode(t *testing.T) {
 	}
 	if string(env.store.object("bdeny", "k").data) != "read me" {
 		t.Error("the object changed")
+	}
+}
+
+// TestListingParameters pages through listings with every parameter
+// s3seal forwards, in a passthrough bucket and an envelope one.
+func TestListingParameters(t *testing.T) {
+	t.Parallel()
+	env := modesEnv(t)
+	keys := []string{"a b", "a+b", "dir/1", "dir/2", "dir/sub/3", "z", "é"} // in byte order
+	for _, b := range []string{"bplain", "benv"} {
+		for _, k := range keys {
+			expect(t, env.do(t, "PUT", s3proto.EscapePath("/"+b+"/"+k), []byte(k)), 200)
+		}
+	}
+	for _, b := range []string{"bplain", "benv"} {
+		t.Run(b, func(t *testing.T) {
+			// V1, two at a time, with markers.
+			var got []string
+			marker := ""
+			for page := 0; page < 10; page++ {
+				l := parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?max-keys=2&marker="+url.QueryEscape(marker), nil)))
+				for _, e := range l.Contents {
+					got = append(got, e.Key)
+					if e.Size != int64(len(e.Key)) {
+						t.Errorf("%s: size %d", e.Key, e.Size)
+					}
+				}
+				if !l.IsTruncated {
+					break
+				}
+				marker = l.NextMarker
+			}
+			if strings.Join(got, "|") != strings.Join(keys, "|") {
+				t.Errorf("V1 pages: %q", got)
+			}
+			// V2 with a delimiter, start-after and URL encoding.
+			l := parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?list-type=2&delimiter=/&start-after=a%2Bb&encoding-type=url", nil)))
+			var names []string
+			for _, e := range l.Contents {
+				k, err := url.QueryUnescape(e.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, k)
+			}
+			if strings.Join(names, "|") != "z|é" || strings.Join(l.CommonPrefixes, "|") != "dir/" || l.KeyCount != 3 {
+				t.Errorf("V2: keys %q, prefixes %q, count %d", names, l.CommonPrefixes, l.KeyCount)
+			}
+			// Within a prefix, with a continuation token.
+			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?list-type=2&prefix=dir/&max-keys=1", nil)))
+			if len(l.Contents) != 1 || l.Contents[0].Key != "dir/1" || !l.IsTruncated || l.NextContinuationToken == "" {
+				t.Fatalf("V2 first page: %+v", l)
+			}
+			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?list-type=2&prefix=dir/&delimiter=/&continuation-token="+url.QueryEscape(l.NextContinuationToken), nil)))
+			if len(l.Contents) != 1 || l.Contents[0].Key != "dir/2" || strings.Join(l.CommonPrefixes, "|") != "dir/sub/" || l.IsTruncated {
+				t.Errorf("V2 second page: %+v", l)
+			}
+			// Versions, paged.
+			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?versions&max-keys=3", nil)))
+			if len(l.Versions) != 3 || !l.IsTruncated || l.NextKeyMarker != "dir/1" {
+				t.Fatalf("versions page: %+v", l)
+			}
+			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?versions&key-marker="+url.QueryEscape(l.NextKeyMarker)+"&version-id-marker="+l.NextVersionIDMarker, nil)))
+			if len(l.Versions) != 4 || l.Versions[0].Key != "dir/2" || l.Versions[0].Size != 5 || !l.Versions[0].IsLatest {
+				t.Errorf("versions second page: %+v", l.Versions)
+			}
+		})
 	}
 }
