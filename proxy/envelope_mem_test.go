@@ -581,22 +581,28 @@ func TestEnvelopeUploadPartCopy(t *testing.T) {
 	t.Parallel()
 	env := envelopeEnv(t)
 	cs := stream.ChunkSize
-	src := pattern(3*cs+999, 6)
+	// Sources of 3 chunks less one byte, copied in three parts that cross
+	// the chunk boundaries and, for a multipart source, its parts.
+	src := pattern(3*cs-1, 6)
 	expect(t, env.do(t, "PUT", "/benv/src", src), 200)
 	env.store.put("bplain", "plain", &memObject{data: src})
-	for _, from := range []string{"benv/src", "bplain/plain"} {
+	uploadParts(t, env, "benv", "src-mp", [][]byte{src[:cs], src[cs : 2*cs], src[2*cs:]})
+	if o := env.store.object("benv", "src-mp"); len(o.parts) != 3 {
+		t.Fatalf("the multipart source has %d parts", len(o.parts))
+	}
+	for _, from := range []string{"benv/src", "bplain/plain", "benv/src-mp"} {
 		t.Run(from, func(t *testing.T) {
 			key := "pc-" + strings.ReplaceAll(from, "/", "-")
 			body, _, _ := expect(t, env.do(t, "POST", "/benv/"+key+"?uploads", nil), 200)
 			id := between(string(body), "<UploadId>", "</UploadId>")
 			var etags []string
-			for i, rg := range []string{fmt.Sprintf("bytes=0-%d", 2*cs-1), fmt.Sprintf("bytes=%d-%d", 2*cs, len(src)-1)} {
+			for i, rg := range []string{fmt.Sprintf("bytes=0-%d", cs+9), fmt.Sprintf("bytes=%d-%d", cs+10, 2*cs+20), fmt.Sprintf("bytes=%d-%d", 2*cs+21, len(src)-1)} {
 				body, _, _ := expect(t, env.do(t, "PUT", fmt.Sprintf("/benv/%s?partNumber=%d&uploadId=%s", key, i+1, id), nil,
 					"X-Amz-Copy-Source", from, "X-Amz-Copy-Source-Range", rg), 200)
 				etags = append(etags, strings.ReplaceAll(between(string(body), "<ETag>", "</ETag>"), "&#34;", `"`))
 			}
 			// A range past the source's end is refused.
-			_, code, _ := expect(t, env.do(t, "PUT", fmt.Sprintf("/benv/%s?partNumber=3&uploadId=%s", key, id), nil,
+			_, code, _ := expect(t, env.do(t, "PUT", fmt.Sprintf("/benv/%s?partNumber=4&uploadId=%s", key, id), nil,
 				"X-Amz-Copy-Source", from, "X-Amz-Copy-Source-Range", fmt.Sprintf("bytes=0-%d", len(src))), 416)
 			if code != "InvalidRange" {
 				t.Errorf("range past the end: %s", code)
@@ -880,5 +886,82 @@ func TestEnvelopeRelayoutKeepsProperties(t *testing.T) {
 	_, code, _ := expect(t, env.do(t, "PUT", "/benv/big-meta", []byte("x"), "X-Amz-Meta-Big", strings.Repeat("m", 1900)), 400)
 	if code != "MetadataTooLarge" {
 		t.Errorf("oversized metadata: %s", code)
+	}
+}
+
+// TestEnvelopePartNumbers: GET and HEAD of a part by number, on multipart
+// and single objects, and past the last part.
+func TestEnvelopePartNumbers(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	cs := stream.ChunkSize
+	data := pattern(3*cs-7, 21)
+	uploadParts(t, env, "benv", "mp", [][]byte{data[:cs], data[cs : 2*cs], data[2*cs:]})
+	expect(t, env.do(t, "PUT", "/benv/single", data), 200)
+	for n, want := range [][]byte{data[:cs], data[cs : 2*cs], data[2*cs:]} {
+		off := n * cs
+		for _, m := range []string{"GET", "HEAD"} {
+			resp := env.do(t, m, fmt.Sprintf("/benv/mp?partNumber=%d", n+1), nil)
+			body, _, _ := expect(t, resp, 206)
+			if m == "GET" && !bytes.Equal(body, want) {
+				t.Errorf("GET part %d: %d bytes", n+1, len(body))
+			}
+			if resp.ContentLength != int64(len(want)) || resp.Header.Get("X-Amz-Mp-Parts-Count") != "3" ||
+				resp.Header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", off, off+len(want)-1, len(data)) {
+				t.Errorf("%s part %d: length %d, headers %v", m, n+1, resp.ContentLength, resp.Header)
+			}
+		}
+	}
+	for _, m := range []string{"GET", "HEAD"} {
+		resp := env.do(t, m, "/benv/single?partNumber=1", nil)
+		body, _, _ := expect(t, resp, 200)
+		if resp.ContentLength != int64(len(data)) || (m == "GET" && !bytes.Equal(body, data)) {
+			t.Errorf("%s part 1 of a single object: length %d, %d bytes", m, resp.ContentLength, len(body))
+		}
+	}
+	for _, p := range []string{"/benv/single?partNumber=2", "/benv/mp?partNumber=4"} {
+		_, code, _ := expect(t, env.do(t, "GET", p, nil), 416)
+		if code != "InvalidPartNumber" {
+			t.Errorf("GET %s: %s", p, code)
+		}
+		expect(t, env.do(t, "HEAD", p, nil), 416)
+	}
+}
+
+// TestEnvelopeVersionedMultipart: ranges of an older multipart version,
+// and a re-laid-out upload in a versioned bucket leaves one version.
+func TestEnvelopeVersionedMultipart(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	cs := stream.ChunkSize
+	expect(t, env.do(t, "PUT", "/benv/?versioning", []byte(`<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`)), 200)
+	old := pattern(3*cs-7, 24)
+	uploadParts(t, env, "benv", "mp", [][]byte{old[:cs], old[cs : 2*cs], old[2*cs:]})
+	cur := pattern(2*cs+5, 25)
+	uploadParts(t, env, "benv", "mp", [][]byte{cur[:cs], cur[cs:]})
+	vs := env.store.versions("benv", "mp")
+	if len(vs) != 2 {
+		t.Fatalf("%d versions", len(vs))
+	}
+	for _, c := range []struct {
+		version string
+		data    []byte
+	}{{vs[0].version, old}, {vs[1].version, cur}, {"", cur}} {
+		path := "/benv/mp"
+		if c.version != "" {
+			path += "?versionId=" + c.version
+		}
+		got, _, _ := expect(t, env.do(t, "GET", path, nil, "Range", fmt.Sprintf("bytes=%d-%d", cs-3, cs+3)), 206)
+		if !bytes.Equal(got, c.data[cs-3:cs+4]) {
+			t.Errorf("range of version %q: wrong bytes", c.version)
+		}
+	}
+	odd := pattern(150_001, 22)
+	uploadParts(t, env, "benv", "odd", [][]byte{odd[:100_000], odd[100_000:]})
+	if vs := env.store.versions("benv", "odd"); len(vs) != 1 || len(vs[0].parts) != 1 {
+		t.Errorf("after re-layout in a versioned bucket: %d versions", len(vs))
+	}
+	if got := mustBody(t, env.do(t, "GET", "/benv/odd", nil)); !bytes.Equal(got, odd) {
+		t.Error("re-laid-out object does not read back")
 	}
 }
