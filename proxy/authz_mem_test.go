@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
 )
@@ -353,4 +355,57 @@ func newPresigned(t testing.TB, env *testEnv, region string) (*http.Request, err
 		out.Header[k] = v
 	}
 	return out, nil
+}
+
+// TestCreateOnlyCopies: a client that may only create objects cannot
+// replace one by copying onto it, whichever way s3seal carries out the
+// copy (server-side, re-encrypting, decrypting, part by part for a
+// multipart envelope source); nor can any client whose own If-None-Match:
+// * says so.
+func TestCreateOnlyCopies(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, envOptions{
+		Rules: []policy.Rule{{Name: "env", Bucket: "benv", Mode: policy.Envelope}},
+		Ring:  testRing(t, "k"),
+		Clients: []Identity{
+			{Client: authz.Client{Name: "writer"}, AccessKeyID: "AKWRITER", Secret: "writer-secret"},
+			{Client: authz.Client{Name: "creator", Grants: []authz.Grant{{Actions: []authz.Action{authz.Create, authz.Read, authz.List}}}}, AccessKeyID: "AKCREATOR", Secret: "creator-secret"},
+		},
+		Buckets: []string{"benv", "bplain"},
+		Store:   memStoreOptions{MinPartSize: 64 << 10},
+	})
+	writer, creator := env.as("AKWRITER", "writer-secret"), env.as("AKCREATOR", "creator-secret")
+	cs := stream.ChunkSize
+	data := pattern(2*cs+5, 1)
+	uploadParts(t, writer, "benv", "src-mp", [][]byte{data[:cs], data[cs:]})
+	expect(t, writer.do(t, "PUT", "/benv/single", []byte("single")), 200)
+	expect(t, writer.do(t, "PUT", "/bplain/plain", []byte("plain")), 200)
+	for _, dst := range []string{"benv", "bplain"} {
+		expect(t, writer.do(t, "PUT", "/"+dst+"/existing", []byte("original")), 200)
+	}
+	for i, c := range []struct {
+		e        *testEnv
+		dst, src string
+		kv       []string
+	}{
+		{creator, "benv", "benv/single", nil},
+		{creator, "benv", "benv/src-mp", nil},
+		{creator, "benv", "bplain/plain", nil},
+		{creator, "bplain", "benv/single", nil},
+		{creator, "bplain", "benv/src-mp", nil},
+		{creator, "bplain", "bplain/plain", nil},
+		{writer, "benv", "benv/src-mp", []string{"If-None-Match", "*"}},
+	} {
+		before := env.store.object(c.dst, "existing").etag
+		kv := append([]string{"X-Amz-Copy-Source", c.src}, c.kv...)
+		_, code, _ := expect(t, c.e.do(t, "PUT", "/"+c.dst+"/existing", nil, kv...), 412)
+		if code != "PreconditionFailed" || env.store.object(c.dst, "existing").etag != before {
+			t.Errorf("copy %s onto %s/existing: %s, object replaced: %t", c.src, c.dst, code, env.store.object(c.dst, "existing").etag != before)
+		}
+		if n := env.store.uploadCount(); n != 0 {
+			t.Errorf("copy %s onto %s/existing left %d uploads", c.src, c.dst, n)
+		}
+		// Onto a new key, the same copy succeeds.
+		expect(t, c.e.do(t, "PUT", fmt.Sprintf("/%s/new-%d", c.dst, i), nil, kv...), 200)
+	}
 }
