@@ -364,6 +364,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Header.Del("X-Amz-Checksum-Type")
 	ureq.Header.Del("X-Amz-Mp-Object-Size")
+	mapConditionalHeaders(ureq.Header)
 	ureq.Body, ureq.ContentLength = strings.NewReader(string(xb)), int64(len(xb))
 	resp, sent := h.send(w, q, ureq, nil)
 	if !sent {
