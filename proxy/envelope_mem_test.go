@@ -965,3 +965,52 @@ func TestEnvelopeVersionedMultipart(t *testing.T) {
 		t.Error("re-laid-out object does not read back")
 	}
 }
+
+// TestEnvelopeDestinationConditions: If-Match on the destination of a
+// CopyObject or CompleteMultipartUpload takes the ETag s3seal showed the
+// client, whichever way the write is carried out.
+func TestEnvelopeDestinationConditions(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	cs := stream.ChunkSize
+	data := pattern(2*cs+5, 1)
+	uploadParts(t, env, "benv", "src-mp", [][]byte{data[:cs], data[cs:]})
+	expect(t, env.do(t, "PUT", "/benv/single", []byte("single")), 200)
+	expect(t, env.do(t, "PUT", "/bplain/plain", []byte("plain")), 200)
+	stale := `"` + strings.Repeat("0", 32) + `-0"`
+	put := func() string {
+		t.Helper()
+		r := env.do(t, "PUT", "/benv/dst", []byte("current"))
+		expect(t, r, 200)
+		return r.Header.Get("ETag")
+	}
+	for _, src := range []string{"benv/single", "benv/src-mp", "bplain/plain"} {
+		etag := put()
+		expect(t, env.do(t, "PUT", "/benv/dst", nil, "X-Amz-Copy-Source", src, "If-Match", stale), 412)
+		if got := mustBody(t, env.do(t, "GET", "/benv/dst", nil)); string(got) != "current" {
+			t.Errorf("copy of %s with a stale If-Match replaced the object", src)
+		}
+		expect(t, env.do(t, "PUT", "/benv/dst", nil, "X-Amz-Copy-Source", src, "If-Match", etag), 200)
+		if got := mustBody(t, env.do(t, "GET", "/benv/dst", nil)); string(got) == "current" {
+			t.Errorf("copy of %s with the current If-Match did not replace the object", src)
+		}
+	}
+	for _, cond := range []string{stale, ""} {
+		etag := put()
+		if cond == "" {
+			cond = etag
+		}
+		body, _, _ := expect(t, env.do(t, "POST", "/benv/dst?uploads", nil), 200)
+		id := between(string(body), "<UploadId>", "</UploadId>")
+		pr := env.do(t, "PUT", "/benv/dst?partNumber=1&uploadId="+id, []byte("part"))
+		expect(t, pr, 200)
+		want := 200
+		if cond == stale {
+			want = 412
+		}
+		expect(t, env.do(t, "POST", "/benv/dst?uploadId="+id, completeBody(pr.Header.Get("ETag")), "If-Match", cond), want)
+	}
+	if got := mustBody(t, env.do(t, "GET", "/benv/dst", nil)); string(got) != "part" {
+		t.Errorf("after a Complete with the current If-Match: %q", got)
+	}
+}
