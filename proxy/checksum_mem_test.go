@@ -3,7 +3,10 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
@@ -203,4 +206,79 @@ func crc32IEEE(s string) string {
 	h := crc32.NewIEEE()
 	h.Write([]byte(s))
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// TestMemStoreBounds: the store's limits answer as a store does.
+func TestMemStoreBounds(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}, Store: memStoreOptions{MaxObjectSize: 1000, MaxBytes: 1500, MaxRequests: 3}})
+	_, code, _ := expect(t, env.do(t, "PUT", "/bkt/big", make([]byte, 1001)), 400)
+	if code != "EntityTooLarge" {
+		t.Errorf("object over the size limit: %s", code)
+	}
+	expect(t, env.do(t, "PUT", "/bkt/a", make([]byte, 1000)), 200)
+	_, code, _ = expect(t, env.do(t, "PUT", "/bkt/b", make([]byte, 600)), 507)
+	if code != "XMinioStorageFull" {
+		t.Errorf("store full: %s", code)
+	}
+	expect(t, env.do(t, "DELETE", "/bkt/a", nil), 204)
+	expect(t, env.do(t, "PUT", "/bkt/b", make([]byte, 600)), 200)
+	if n, recorded := env.store.requestCount(), len(env.store.requests()); n != 5 || recorded != 3 {
+		t.Errorf("%d requests, %d recorded; want 5 and 3", n, recorded)
+	}
+	// S3's minimum part size holds by default.
+	body, _, _ := expect(t, env.do(t, "POST", "/bkt/mp?uploads", nil), 200)
+	id := between(string(body), "<UploadId>", "</UploadId>")
+	var etags []string
+	for i := 1; i <= 2; i++ {
+		r := env.do(t, "PUT", fmt.Sprintf("/bkt/mp?partNumber=%d&uploadId=%s", i, id), []byte("small part"))
+		expect(t, r, 200)
+		etags = append(etags, r.Header.Get("ETag"))
+	}
+	_, code, _ = expect(t, env.do(t, "POST", "/bkt/mp?uploadId="+id, completeBody(etags...)), 400)
+	if code != "EntityTooSmall" {
+		t.Errorf("small parts: %s", code)
+	}
+	// One small part is a valid object, with the S3 multipart ETag.
+	expect(t, env.do(t, "POST", "/bkt/mp?uploadId="+id, completeBody(etags[0])), 200)
+	sum := md5.Sum([]byte("small part"))
+	whole := md5.Sum(sum[:])
+	if got, want := env.store.object("bkt", "mp").etag, `"`+hex.EncodeToString(whole[:])+`-1"`; got != want {
+		t.Errorf("multipart ETag %s, want %s", got, want)
+	}
+}
+
+// TestRequestLimits: requests beyond the caps get 503 SlowDown before
+// anything reaches the store.
+func TestRequestLimits(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}, Handler: func(o *Options) { o.MaxRequestsPerClient = 1 }})
+	env.store.put("bkt", "k", &memObject{data: []byte("k")})
+	release, entered := make(chan struct{}), make(chan struct{})
+	env.store.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/bkt/slow" {
+			return false
+		}
+		close(entered)
+		<-release
+		w.WriteHeader(http.StatusOK)
+		return true
+	})
+	done := make(chan int)
+	go func() {
+		resp := env.do(t, "GET", "/bkt/slow", nil)
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-entered
+	n := env.store.requestCount()
+	_, code, _ := expect(t, env.do(t, "GET", "/bkt/k", nil), 503)
+	if code != "SlowDown" || env.store.requestCount() != n {
+		t.Errorf("over the per-client cap: %s, store requests %d -> %d", code, n, env.store.requestCount())
+	}
+	close(release)
+	if s := <-done; s != 200 {
+		t.Errorf("the slow request: %d", s)
+	}
+	expect(t, env.do(t, "GET", "/bkt/k", nil), 200)
 }
