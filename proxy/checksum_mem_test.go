@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,10 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/sigv4"
@@ -37,24 +32,10 @@ func (e *testEnv) doChunked(t testing.TB, method, path string, data []byte, alg 
 		t.Fatal(err)
 	}
 	req.ContentLength = sigv4.EncodedLength(n, 16<<10, alg)
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
-	}
 	req.Header.Set("Content-Encoding", "aws-chunked")
 	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(n, 10))
 	req.Header.Set("X-Amz-Trailer", alg.HeaderName())
-	const payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	req.Header.Set("X-Amz-Content-Sha256", payload)
-	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.ak, SecretAccessKey: e.sk}, req, payload, "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return e.send(t, req, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", kv...)
 }
 
 func crc32cB64(b []byte) string {

@@ -166,11 +166,17 @@ func (e *testEnv) do(t testing.TB, method, path string, body []byte, kv ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := sha256.Sum256(body)
+	return e.send(t, req, hex.EncodeToString(sum[:]), kv...)
+}
+
+// send adds the kv headers to req, signs it with payload hash ph and sends
+// it; the response body is closed when the test ends.
+func (e *testEnv) send(t testing.TB, req *http.Request, ph string, kv ...string) *http.Response {
+	t.Helper()
 	for i := 0; i+1 < len(kv); i += 2 {
 		req.Header.Set(kv[i], kv[i+1])
 	}
-	sum := sha256.Sum256(body)
-	ph := hex.EncodeToString(sum[:])
 	req.Header.Set("X-Amz-Content-Sha256", ph)
 	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.ak, SecretAccessKey: e.sk}, req, ph, "s3", "us-east-1", time.Now()); err != nil {

@@ -333,6 +333,28 @@ func (s *memStore) addVersion(b *memBucket, key string, o *memObject) {
 
 func (s *memStore) now() time.Time { return s.o.Now().UTC().Truncate(time.Second) }
 
+// keep stores o, just written, as the newest version of key and names its
+// version in the answer where the bucket keeps versions. Called with s.mu
+// held.
+func (s *memStore) keep(w http.ResponseWriter, b *memBucket, key string, o *memObject) {
+	o.modified = s.now()
+	s.addVersion(b, key, o)
+	if b.versioning != "" {
+		w.Header().Set("X-Amz-Version-Id", o.version)
+	}
+}
+
+// writeCopyResult answers CopyObject (CopyObjectResult) or UploadPartCopy
+// (CopyPartResult).
+func writeCopyResult(w http.ResponseWriter, name string, modified time.Time, etag string) {
+	writeXML(w, struct {
+		XMLName      xml.Name
+		Xmlns        string `xml:"xmlns,attr"`
+		LastModified string `xml:"LastModified"`
+		ETag         string `xml:"ETag"`
+	}{XMLName: xml.Name{Local: name}, Xmlns: s3NS, LastModified: modified.Format("2006-01-02T15:04:05.000Z"), ETag: etag})
+}
+
 // memErr is an S3 error answer.
 type memErr struct {
 	status        int
@@ -949,15 +971,11 @@ func (s *memStore) putObject(w http.ResponseWriter, r *http.Request, bucket, key
 	}
 	o.checksum = requestChecksum(r.Header)
 	o.setETag()
-	o.modified = s.now()
-	s.addVersion(b, key, o)
+	s.keep(w, b, key, o)
 	s.echoSSE(w.Header(), o)
 	w.Header().Set("ETag", o.etag)
 	if o.checksum.alg != "" {
 		w.Header().Set("X-Amz-Checksum-"+strings.ToUpper(o.checksum.alg), o.checksum.value)
-	}
-	if b.versioning != "" {
-		w.Header().Set("X-Amz-Version-Id", o.version)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -1312,20 +1330,11 @@ func (s *memStore) copyObject(w http.ResponseWriter, r *http.Request, bucket, ke
 		o.checksum = memChecksum{}
 	}
 	o.setETag()
-	o.modified = s.now()
-	s.addVersion(b, key, o)
-	if b.versioning != "" {
-		w.Header().Set("X-Amz-Version-Id", o.version)
-	}
+	s.keep(w, b, key, o)
 	if src.version != "null" {
 		w.Header().Set("X-Amz-Copy-Source-Version-Id", src.version)
 	}
-	writeXML(w, struct {
-		XMLName      xml.Name `xml:"CopyObjectResult"`
-		Xmlns        string   `xml:"xmlns,attr"`
-		LastModified string   `xml:"LastModified"`
-		ETag         string   `xml:"ETag"`
-	}{Xmlns: s3NS, LastModified: o.modified.Format("2006-01-02T15:04:05.000Z"), ETag: o.etag})
+	writeCopyResult(w, "CopyObjectResult", o.modified, o.etag)
 	return nil
 }
 
@@ -1434,12 +1443,7 @@ func (s *memStore) uploadPart(w http.ResponseWriter, r *http.Request, bucket, ke
 	s.bytes += int64(len(p.data))
 	u.parts[n] = p
 	if copied {
-		writeXML(w, struct {
-			XMLName      xml.Name `xml:"CopyPartResult"`
-			Xmlns        string   `xml:"xmlns,attr"`
-			LastModified string   `xml:"LastModified"`
-			ETag         string   `xml:"ETag"`
-		}{Xmlns: s3NS, LastModified: p.modified.Format("2006-01-02T15:04:05.000Z"), ETag: p.etag})
+		writeCopyResult(w, "CopyPartResult", p.modified, p.etag)
 		return nil
 	}
 	s.echoSSE(w.Header(), &u.obj)
@@ -1583,15 +1587,11 @@ func (s *memStore) complete(w http.ResponseWriter, r *http.Request, bucket, key,
 		}
 		o.checksum = memChecksum{alg: u.checksumAlg, value: base64.StdEncoding.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts)), typ: "COMPOSITE"}
 	}
-	o.modified = s.now()
 	for _, p := range u.parts {
 		s.bytes -= int64(len(p.data))
 	}
 	delete(s.uploads, id)
-	s.addVersion(b, key, &o)
-	if b.versioning != "" {
-		w.Header().Set("X-Amz-Version-Id", o.version)
-	}
+	s.keep(w, b, key, &o)
 	writeXML(w, struct {
 		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
 		Xmlns    string   `xml:"xmlns,attr"`
