@@ -1014,3 +1014,31 @@ func TestEnvelopeDestinationConditions(t *testing.T) {
 		t.Errorf("after a Complete with the current If-Match: %q", got)
 	}
 }
+
+// TestEnvelopeCopyOlderVersion: copies and part copies of an older
+// version read that version.
+func TestEnvelopeCopyOlderVersion(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	cs := stream.ChunkSize
+	expect(t, env.do(t, "PUT", "/benv/?versioning", []byte(`<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`)), 200)
+	old := pattern(2*cs+5, 1)
+	uploadParts(t, env, "benv", "mp", [][]byte{old[:cs], old[cs:]})
+	expect(t, env.do(t, "PUT", "/benv/mp", []byte("new")), 200)
+	oldID := env.store.versions("benv", "mp")[0].version
+	for _, dst := range []string{"benv/c1", "bplain/c2"} {
+		expect(t, env.do(t, "PUT", "/"+dst, nil, "X-Amz-Copy-Source", "benv/mp?versionId="+oldID), 200)
+		if got := mustBody(t, env.do(t, "GET", "/"+dst, nil)); !bytes.Equal(got, old) {
+			t.Errorf("copy of the older version into %s: %d bytes", dst, len(got))
+		}
+	}
+	body, _, _ := expect(t, env.do(t, "POST", "/benv/pc?uploads", nil), 200)
+	id := between(string(body), "<UploadId>", "</UploadId>")
+	r := env.do(t, "PUT", "/benv/pc?partNumber=1&uploadId="+id, nil, "X-Amz-Copy-Source", "benv/mp?versionId="+oldID,
+		"X-Amz-Copy-Source-Range", fmt.Sprintf("bytes=%d-%d", cs-2, cs+2))
+	body, _, _ = expect(t, r, 200)
+	expect(t, env.do(t, "POST", "/benv/pc?uploadId="+id, completeBody(strings.ReplaceAll(between(string(body), "<ETag>", "</ETag>"), "&#34;", `"`))), 200)
+	if got := mustBody(t, env.do(t, "GET", "/benv/pc", nil)); !bytes.Equal(got, old[cs-2:cs+3]) {
+		t.Errorf("part copy of the older version: %q", got)
+	}
+}
