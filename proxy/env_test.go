@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -291,6 +292,12 @@ func storeReq(t testing.TB, st *memStore, method, path string, params ...string)
 	}
 	t.Fatalf("the store got no %s %s %v; it got %d requests", method, path, params, len(reqs))
 	return storeRequest{}
+}
+
+// resultETag is the ETag of a result document (CopyObjectResult,
+// CompleteMultipartUploadResult, ...), unescaped.
+func resultETag(body []byte) string {
+	return html.UnescapeString(between(string(body), "<ETag>", "</ETag>"))
 }
 
 func between(s, a, b string) string {

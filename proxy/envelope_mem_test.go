@@ -257,7 +257,7 @@ func uploadParts(t *testing.T, env *testEnv, bucket, key string, parts [][]byte)
 		etags = append(etags, resp.Header.Get("ETag"))
 	}
 	body, _, _ = expect(t, env.do(t, "POST", "/"+bucket+"/"+key+"?uploadId="+id, completeBody(etags...)), 200)
-	if got, want := strings.ReplaceAll(between(string(body), "<ETag>", "</ETag>"), "&#34;", `"`), env.store.object(bucket, key).etag; got != want {
+	if got, want := resultETag(body), env.store.object(bucket, key).etag; got != want {
 		t.Errorf("Complete ETag %s, store ETag %s", got, want)
 	}
 	return etags
@@ -599,7 +599,7 @@ func TestEnvelopeUploadPartCopy(t *testing.T) {
 			for i, rg := range []string{fmt.Sprintf("bytes=0-%d", cs+9), fmt.Sprintf("bytes=%d-%d", cs+10, 2*cs+20), fmt.Sprintf("bytes=%d-%d", 2*cs+21, len(src)-1)} {
 				body, _, _ := expect(t, env.do(t, "PUT", fmt.Sprintf("/benv/%s?partNumber=%d&uploadId=%s", key, i+1, id), nil,
 					"X-Amz-Copy-Source", from, "X-Amz-Copy-Source-Range", rg), 200)
-				etags = append(etags, strings.ReplaceAll(between(string(body), "<ETag>", "</ETag>"), "&#34;", `"`))
+				etags = append(etags, resultETag(body))
 			}
 			// A range past the source's end is refused.
 			_, code, _ := expect(t, env.do(t, "PUT", fmt.Sprintf("/benv/%s?partNumber=4&uploadId=%s", key, id), nil,
@@ -1037,7 +1037,7 @@ func TestEnvelopeCopyOlderVersion(t *testing.T) {
 	r := env.do(t, "PUT", "/benv/pc?partNumber=1&uploadId="+id, nil, "X-Amz-Copy-Source", "benv/mp?versionId="+oldID,
 		"X-Amz-Copy-Source-Range", fmt.Sprintf("bytes=%d-%d", cs-2, cs+2))
 	body, _, _ = expect(t, r, 200)
-	expect(t, env.do(t, "POST", "/benv/pc?uploadId="+id, completeBody(strings.ReplaceAll(between(string(body), "<ETag>", "</ETag>"), "&#34;", `"`))), 200)
+	expect(t, env.do(t, "POST", "/benv/pc?uploadId="+id, completeBody(resultETag(body))), 200)
 	if got := mustBody(t, env.do(t, "GET", "/benv/pc", nil)); !bytes.Equal(got, old[cs-2:cs+3]) {
 		t.Errorf("part copy of the older version: %q", got)
 	}
