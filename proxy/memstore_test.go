@@ -25,13 +25,14 @@ import (
 )
 
 // memStore is an in-memory S3 store for package tests. It answers what
-// s3seal uses the way MinIO does (PROTOCOL.md, TESTBED.md and probes of
-// MinIO): buckets, objects with user metadata (names lower-cased) and
-// content headers, single ranges and partNumber reads, versions,
-// conditional requests, CopyObject and UploadPartCopy, multipart uploads
-// with S3 ETags, DeleteObject(s), listings (V1, V2, versions, uploads,
-// parts), tagging, aws-chunked bodies with checksum trailers and checksum
-// headers (verified), and server-side encryption:
+// s3seal uses as MinIO does (its server-side encryption per PROTOCOL.md §2
+// and probes of MinIO; the rest as S3 documents it and MinIO implements
+// it, error codes included): buckets, objects with user metadata (names
+// lower-cased) and content headers, single ranges and partNumber reads,
+// versions, conditional requests, CopyObject and UploadPartCopy,
+// multipart uploads with S3 ETags, DeleteObject(s), listings (V1, V2,
+// versions, uploads, parts), tagging, aws-chunked bodies with checksum
+// trailers and checksum headers (verified), and server-side encryption:
 //
 //   - SSE-C objects need their key on GET, HEAD, GetObjectAttributes and
 //     as copy sources (400 without, 403 with a wrong one, 400 with a key
@@ -44,6 +45,10 @@ import (
 // It records every request it receives, and every resource it holds is
 // bounded (memStoreOptions). Tests read and change its contents directly
 // (object, put, requests) and may answer requests themselves (hook).
+//
+// What it does not do: verify signatures (it checks their form, the access
+// key and the region of the scope), serve several ranges at once, or keep
+// object ACLs, retention and legal holds (NotImplemented).
 type memStore struct {
 	mu      sync.Mutex // protects everything below
 	o       memStoreOptions
@@ -1745,11 +1750,12 @@ func (s *memStore) serveBucket(w http.ResponseWriter, r *http.Request, bucket st
 	case r.Method == http.MethodHead:
 		s.mu.Lock()
 		_, err := s.bucketLocked(bucket)
+		region := s.o.Region
 		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		w.Header().Set("X-Amz-Bucket-Region", s.o.Region)
+		w.Header().Set("X-Amz-Bucket-Region", region)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	case r.Method == http.MethodPost && has("delete"):
@@ -1799,7 +1805,9 @@ func (s *memStore) serveBucket(w http.ResponseWriter, r *http.Request, bucket st
 		return nil
 	case has("location"):
 		w.Header().Set("Content-Type", "application/xml")
+		s.mu.Lock()
 		loc := s.o.Region
+		s.mu.Unlock()
 		if loc == "us-east-1" {
 			loc = ""
 		}
