@@ -39,7 +39,10 @@ func TestPermissionsThroughHandler(t *testing.T) {
 			{Client: authz.Client{Name: "admin", Admin: true}, AccessKeyID: "AKADMIN", Secret: "admin-secret"},
 		},
 		Buckets: []string{"bkt"},
-		Store:   memStoreOptions{MinPartSize: -1},
+		// S3 applies If-None-Match to CopyObject's destination; MinIO
+		// ignores it there, and a create-only client's server-side copy is
+		// then not stopped (see CopyConditions).
+		Store: memStoreOptions{MinPartSize: -1, CopyConditions: true},
 	})
 	writer, reader := env.as("AKWRITER", "writer-secret"), env.as("AKREADER", "reader-secret")
 	creator, admin := env.as("AKCREATOR", "creator-secret"), env.as("AKADMIN", "admin-secret")
@@ -372,7 +375,10 @@ func TestCreateOnlyCopies(t *testing.T) {
 			{Client: authz.Client{Name: "creator", Grants: []authz.Grant{{Actions: []authz.Action{authz.Create, authz.Read, authz.List}}}}, AccessKeyID: "AKCREATOR", Secret: "creator-secret"},
 		},
 		Buckets: []string{"benv", "bplain"},
-		Store:   memStoreOptions{MinPartSize: 64 << 10},
+		// S3 applies If-None-Match to CopyObject's destination; MinIO
+		// ignores it there, and a create-only client's server-side copy is
+		// then not stopped (see CopyConditions).
+		Store: memStoreOptions{MinPartSize: 64 << 10, CopyConditions: true},
 	})
 	writer, creator := env.as("AKWRITER", "writer-secret"), env.as("AKCREATOR", "creator-secret")
 	cs := stream.ChunkSize

@@ -83,6 +83,11 @@ type memStoreOptions struct {
 	BlockSSEC bool
 	// FailDelete makes DeleteObject fail with 500.
 	FailDelete bool
+	// CopyConditions applies If-Match and If-None-Match to the
+	// destination of CopyObject, as S3 does. MinIO ignores them there
+	// (it honours them on PutObject and CompleteMultipartUpload), and so
+	// does the store by default.
+	CopyConditions bool
 	// Region is the region of every bucket ("us-east-1" when empty);
 	// requests signed for another get AuthorizationHeaderMalformed.
 	Region string
@@ -1324,8 +1329,10 @@ func (s *memStore) copyObject(w http.ResponseWriter, r *http.Request, bucket, ke
 	if err := s.encryption(r.Header, o); err != nil {
 		return err
 	}
-	if err := s.writeConditions(r.Header, b, key); err != nil {
-		return err
+	if s.o.CopyConditions {
+		if err := s.writeConditions(r.Header, b, key); err != nil {
+			return err
+		}
 	}
 	if s.bytes+int64(len(o.data)) > s.o.MaxBytes {
 		return errStorageFull
