@@ -759,9 +759,6 @@ func (s *memStore) findVersion(bucket, key, version string) (*memObject, error) 
 			return o, nil
 		}
 	}
-	if version != "null" && !strings.HasPrefix(version, "v") {
-		return nil, errS3(400, "InvalidArgument", "Invalid version id specified")
-	}
 	return nil, errNoSuchVersion.with("Key", key).with("VersionId", version)
 }
 
@@ -1113,8 +1110,12 @@ func (s *memStore) getObject(w http.ResponseWriter, r *http.Request, bucket, key
 			off += ps
 		}
 		n = parts[p-1]
+		// MinIO answers 206 with a Content-Range for part 1 of a single
+		// object too, without a parts count.
 		if len(o.parts) > 0 {
 			hdr.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(o.parts)))
+		}
+		if n > 0 {
 			status = http.StatusPartialContent
 			hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size))
 		}
@@ -1433,7 +1434,7 @@ func (s *memStore) uploadPart(w http.ResponseWriter, r *http.Request, bucket, ke
 				return errS3(400, "InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 			}
 			if y >= int64(len(src.data)) {
-				return errS3(416, "InvalidRange", "The requested range is not satisfiable")
+				return errS3(400, "InvalidArgument", "Range specified is not valid for source object of size: "+strconv.Itoa(len(src.data)))
 			}
 			p.data = src.data[x : y+1]
 		}
@@ -1549,8 +1550,11 @@ func (s *memStore) complete(w http.ResponseWriter, r *http.Request, bucket, key,
 			ChecksumSHA256 string `xml:"ChecksumSHA256"`
 		} `xml:"Part"`
 	}
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 {
+	if err := xml.Unmarshal(body, &req); err != nil {
 		return errMalformedXML
+	}
+	if len(req.Parts) == 0 {
+		return errS3(400, "InvalidRequest", "You must specify at least one part")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
