@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 const usage = `s3seal: an encrypting HTTPS reverse proxy for S3
@@ -65,7 +66,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		return healthcheck(rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "s3seal", version())
+		v := version()
+		fmt.Fprintln(stdout, "s3seal", v)
+		if v == "dev" {
+			fmt.Fprintln(stderr, "s3seal: this build carries no version: build from a git clone with -buildvcs=true (or -ldflags \"-X main.buildVersion=VERSION\")")
+		}
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -75,9 +80,59 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// buildVersion is the release version, stamped by release builds with
+// -ldflags "-X main.buildVersion=v1.2.3". Other builds describe themselves
+// from the version control information Go records (see versionFrom).
+var buildVersion string
+
+// version is s3seal's version, as reported by "s3seal version", in the
+// start-up log and in s3seal_build_info.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, _ := debug.ReadBuildInfo()
+	return versionFrom(bi, buildVersion)
+}
+
+// versionFrom describes a build: the -ldflags version when set, else the
+// main module's version when Go derived one (a tagged module or a
+// pseudo-version), else the commit and its time from vcs.revision and
+// vcs.time, with "+dirty" when vcs.modified; "dev" when the build carries
+// none of these (for example "go run", or -buildvcs=false).
+func versionFrom(bi *debug.BuildInfo, override string) string {
+	if override != "" {
+		return override
 	}
-	return "dev"
+	if bi == nil {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	v := "dev-" + rev
+	if at != "" {
+		if t, err := time.Parse(time.RFC3339, at); err == nil {
+			v = "dev-" + t.UTC().Format("20060102150405") + "-" + rev
+		}
+	}
+	if dirty {
+		v += "+dirty"
+	}
+	return v
 }

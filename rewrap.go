@@ -16,7 +16,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 
-	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/keys/local"
@@ -119,15 +118,7 @@ func rewrapCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageErr("--concurrency must be 1..256")
 	}
 
-	cfg, err := config.Load(config.Source{File: *file, Overrides: func(c *config.Config) {
-		// Only the store and the keys matter here; the listeners, TLS and
-		// client identities of serve are left out (and not checked).
-		*c = config.Config{Mode: c.Mode, Keys: c.Keys, Policies: c.Policies, Upstream: c.Upstream, Log: c.Log, DataDir: c.DataDir,
-			Sidecar: config.Sidecar{TrustLoopback: true}}
-		if *keySpec != "" {
-			c.Keys = *keySpec
-		}
-	}})
+	cfg, err := loadStoreConfig(*file, *keySpec)
 	if err != nil {
 		fmt.Fprintf(stderr, "s3seal rewrap: %v\n", err)
 		return 1

@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,16 +43,49 @@ import (
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
-// serve runs "s3seal serve".
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+const serveUsage = `Usage: s3seal serve [--config FILE] [flags]
+
+Runs the proxy. Settings come from, later ones winning: built-in defaults,
+the YAML file (--config, or S3SEAL_CONFIG), the environment variables below,
+and these flags. Every error names the file key and the variable to change.
+
+Flags:
+`
+
+// serveFlags are the command-line flags of "s3seal serve".
+type serveFlags struct {
+	file, listen, admin, mode, level *string
+}
+
+// newServeFlags defines serve's flags; its usage lists them and every
+// environment variable.
+func newServeFlags(stderr io.Writer) (*flag.FlagSet, serveFlags) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("config", "", "YAML configuration file (default $S3SEAL_CONFIG)")
-	listen := fs.String("listen", "", "S3 listener host:port (S3SEAL_LISTEN)")
-	admin := fs.String("admin-listen", "", "admin listener host:port (S3SEAL_ADMIN_LISTEN)")
-	mode := fs.String("mode", "", "default policy mode (S3SEAL_MODE)")
-	level := fs.String("log-level", "", "log level: debug, info, warn, error (S3SEAL_LOG_LEVEL)")
+	f := serveFlags{
+		file:   fs.String("config", "", "YAML configuration `FILE` (default $S3SEAL_CONFIG)"),
+		listen: fs.String("listen", "", "S3 listener `host:port` (S3SEAL_LISTEN, default "+config.DefaultListen+")"),
+		admin:  fs.String("admin-listen", "", "admin listener `host:port`: /healthz, /readyz, /metrics (S3SEAL_ADMIN_LISTEN, default "+config.DefaultAdminListen+")"),
+		mode:   fs.String("mode", "", "default policy `mode`: passthrough, sse-s3, sse-kms, sse-c, envelope or deny (S3SEAL_MODE)"),
+		level:  fs.String("log-level", "", "log `level`: debug, info, warn, error (S3SEAL_LOG_LEVEL)"),
+	}
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, serveUsage)
+		fs.PrintDefaults()
+		fmt.Fprint(w, envReference())
+	}
+	return fs, f
+}
+
+// serve runs "s3seal serve".
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, flags := newServeFlags(stderr)
+	file, listen, admin, mode, level := flags.file, flags.listen, flags.admin, flags.mode, flags.level
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -87,13 +122,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// Start-up failures are printed the way configuration errors are: one
+	// plain line saying what to change, not a log record.
+	listeners := []listenerSetting{
+		{"listen", "S3SEAL_LISTEN", "--listen", cfg.Listen},
+		{"admin_listen", "S3SEAL_ADMIN_LISTEN", "--admin-listen", cfg.AdminListen},
+		{"tls.http_listen", "S3SEAL_HTTP_LISTEN", "", cfg.TLS.HTTPListen},
+	}
 	app, err := newApp(ctx, cfg, log)
 	if err != nil {
-		log.Error("cannot start", zap.Error(err))
+		fmt.Fprintf(stderr, "s3seal: cannot start: %v\n", err)
 		return 1
 	}
 	if err := app.Start(ctx); err != nil {
-		log.Error("cannot start", zap.Error(err))
+		_ = app.Close(time.Second)
+		fmt.Fprintf(stderr, "s3seal: cannot start: %v\n", explainListenError(err, listeners))
 		return 1
 	}
 	fmt.Fprintf(stdout, "s3seal listening on %s (admin %s)\n", app.server.Addr(), app.server.AdminAddr())
@@ -305,6 +348,7 @@ func (a *app) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	go a.checkUpstream(ctx, a.cfg.Upstream.Endpoint, 15*time.Second)
 	a.log.Info("s3seal started",
 		zap.String("version", version()),
 		zap.Stringer("listen", a.server.Addr()),
@@ -314,6 +358,104 @@ func (a *app) Start(ctx context.Context) error {
 		zap.String("upstream", a.cfg.Upstream.Endpoint),
 		zap.String("region", a.cfg.Upstream.Region))
 	return nil
+}
+
+// checkUpstream warns once when the upstream does not answer at start-up.
+// It does not hold the start back: the store may come up later, and
+// requests fail with 503 until it does (/readyz reports it meanwhile).
+func (a *app) checkUpstream(ctx context.Context, endpoint string, within time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	err := a.up.Probe(pctx)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if pctx.Err() != nil {
+		err = fmt.Errorf("no answer within %v", within)
+	}
+	a.log.Warn("upstream unreachable: s3seal serves anyway, and S3 requests fail with 503 ServiceUnavailable until it answers; check upstream.endpoint (AWS_ENDPOINT_URL_S3) and the network",
+		zap.String("upstream", endpoint), zap.Error(err))
+}
+
+// listenerSetting is one listener address and where it is set.
+type listenerSetting struct {
+	field, env, flag, addr string
+}
+
+// explainListenError turns a failure to bind a listener into a message
+// naming the setting (file key, variable, flag) to change.
+func explainListenError(err error, ls []listenerSetting) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "listen" || oe.Addr == nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(oe.Addr.String())
+	var which *listenerSetting
+	for i := range ls {
+		if _, p, e := net.SplitHostPort(ls[i].addr); e == nil && p == port && ls[i].addr != "" {
+			which = &ls[i]
+			break
+		}
+	}
+	if which == nil {
+		return err
+	}
+	var names []string
+	for _, n := range []string{which.env, which.flag} {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	where := which.field
+	if len(names) > 0 {
+		where += " (" + strings.Join(names, ", ") + ")"
+	}
+	how := which.field
+	if len(names) > 0 {
+		slices.Reverse(names)
+		how = strings.Join(names, " or ")
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s: %s is already in use by another process: stop it, or choose another address with %s (for example %s)",
+			where, which.addr, how, nextPort(which.addr))
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%s: not allowed to listen on %s: ports below 1024 need CAP_NET_BIND_SERVICE; choose a port above 1023 with %s",
+			where, which.addr, how)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%s: %s is not an address of this host; choose another with %s", where, which.addr, how)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// nextPort suggests the address with the next port.
+func nextPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(port)
+	if err != nil || err2 != nil || n >= 65535 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+1))
+}
+
+// envReference lists the environment variables "s3seal serve" reads, each
+// with the file key it sets.
+func envReference() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment variables (each sets the file key beside it; the README's\n" +
+		"configuration reference says what every setting means):\n")
+	row := func(name, key string) { fmt.Fprintf(&b, "  %-34s %s\n", name, key) }
+	row("S3SEAL_CONFIG", "the configuration file (--config)")
+	for _, e := range config.EnvVars() {
+		row(e[0], e[1])
+	}
+	row("AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL", "upstream.endpoint")
+	row("AWS_REGION, AWS_DEFAULT_REGION", "upstream.region")
+	row("AWS_CA_BUNDLE", "upstream.ca_bundle")
+	row("AWS_ACCESS_KEY_ID, AWS_PROFILE, ...", "upstream credentials: the AWS default chain")
+	row("AWS_ENDPOINT_URL_KMS", "the KMS endpoint of keys: aws-kms:...")
+	row("STATE_DIRECTORY", "data_dir's default under systemd")
+	return b.String()
 }
 
 // Reload re-reads the configuration and atomically replaces what can change
@@ -354,7 +496,10 @@ func (a *app) Close(timeout time.Duration) error {
 }
 
 func defaultChecksum(name string) checksum.Algorithm {
-	if name == "crc32c" {
+	switch name {
+	case "crc64nvme":
+		return checksum.CRC64NVME
+	case "crc32c":
 		return checksum.CRC32C
 	}
 	return ""
@@ -393,6 +538,13 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		rt.Reserved = append(rt.Reserved, authz.Reserved{Bucket: cfg.TLS.Storage.Bucket, Prefix: cfg.TLS.Storage.Prefix,
 			Why: "it holds s3seal's certificates and private keys"})
 	}
+	// Envelope uploads keep their state under .s3seal/ in the buckets
+	// envelope rules govern.
+	for _, b := range envelopeBuckets(cfg) {
+		r := proxy.UploadStateReserved
+		r.Bucket = b
+		rt.Reserved = append(rt.Reserved, r)
+	}
 	if cfg.Keys != "" {
 		kp, err := keyspec.OpenString(ctx, cfg.Keys, keyspec.Options{})
 		if err != nil {
@@ -419,7 +571,8 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 			SSECKey:   p.SSECKey,
 			ClientSSE: policy.ClientSSE(p.ClientSSE), ClientSSEC: policy.ClientSSEC(p.ClientSSEC),
 			AllowHTTP: p.AllowHTTP, AllowPlaintextReads: p.AllowPlaintextReads, AllowS3ECReads: p.AllowS3ECReads,
-			Deny: policy.DenyScope(p.Deny), Message: p.Message,
+			PlaintextBefore: plaintextBefore(p.PlaintextBefore),
+			Deny:            policy.DenyScope(p.Deny), Message: p.Message,
 		})
 	}
 	engine, err := policy.New(rules, policy.Rule{Name: "default", Mode: policy.Mode(cfg.Mode)})
@@ -584,4 +737,32 @@ func authzClient(c config.Client) authz.Client {
 		out.Grants = append(out.Grants, g)
 	}
 	return out
+}
+
+// envelopeBuckets returns the bucket patterns envelope rules govern ("*"
+// when the default mode or a rule without a bucket is envelope).
+func envelopeBuckets(cfg *config.Config) []string {
+	if cfg.Mode == "envelope" {
+		return []string{"*"}
+	}
+	var out []string
+	for _, p := range cfg.Policies {
+		if p.Mode != "envelope" {
+			continue
+		}
+		if p.Bucket == "" {
+			return []string{"*"}
+		}
+		out = append(out, p.Bucket)
+	}
+	return out
+}
+
+// plaintextBefore parses a rule's plaintext_before (validated by config).
+func plaintextBefore(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339, v)
+	return t
 }

@@ -227,7 +227,8 @@ type Upstream struct {
 	// uses.
 	LiteralKeys bool `yaml:"literal_keys"`
 	// Checksum is the checksum s3seal adds to uploads whose client sent
-	// none: "crc32c" (default) or "none" for stores that do not support
+	// none, as S3 itself adds one: "crc64nvme" (default, S3's own
+	// default), "crc32c", or "none" for stores that do not support
 	// aws-chunked trailers.
 	Checksum string `yaml:"checksum"`
 	// Timeouts for the upstream connection.
@@ -330,11 +331,27 @@ type FieldError struct {
 	Env string
 	// Msg says what is wrong and what is expected.
 	Msg string
+	// File and Line locate the setting in a configuration file, when it
+	// comes from one (Line 0: not known).
+	File string
+	Line int
 }
 
 func (e *FieldError) Error() string {
-	if e.Env != "" {
-		return fmt.Sprintf("config: %s (%s): %s", e.Field, e.Env, e.Msg)
+	var b strings.Builder
+	b.WriteString("config: ")
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
 	}
-	return fmt.Sprintf("config: %s: %s", e.Field, e.Msg)
+	b.WriteString(e.Field)
+	if e.Env != "" {
+		fmt.Fprintf(&b, " (%s)", e.Env)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
 }

@@ -34,7 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		"region":       {c.Upstream.Region, "us-east-1"},
 		"data_dir":     {c.DataDir, "/home/u/.local/share/s3seal"},
 		"client name":  {c.Clients[0].Name, "env"},
-		"checksum":     {c.Upstream.Checksum, "crc32c"},
+		"checksum":     {c.Upstream.Checksum, "crc64nvme"},
 	}
 	for name, v := range checks {
 		if v[0] != v[1] {

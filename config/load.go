@@ -1,16 +1,11 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Source says where Load reads configuration from.
@@ -46,7 +41,7 @@ func Load(src Source) (*Config, error) {
 			return nil, fmt.Errorf("config: reading %s: %w", file, err)
 		}
 		if err := Parse(b, &c); err != nil {
-			return nil, fmt.Errorf("config: %s: %w", file, err)
+			return nil, inFile(err, file)
 		}
 	}
 	if err := applyEnv(&c, env); err != nil {
@@ -65,15 +60,27 @@ func Load(src Source) (*Config, error) {
 	return &c, nil
 }
 
-// Parse decodes YAML into c, refusing unknown fields so that a typo is an
-// error rather than a silently ignored setting.
-func Parse(b []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+// inFile names file in a parse error: each *FieldError gets it, other
+// errors (YAML syntax) are prefixed with it.
+func inFile(err error, file string) error {
+	var fes []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		fes = j.Unwrap()
+	} else {
+		fes = []error{err}
+	}
+	all := true
+	for _, e := range fes {
+		if fe, ok := e.(*FieldError); ok {
+			fe.File = file
+		} else {
+			all = false
+		}
+	}
+	if all {
 		return err
 	}
-	return nil
+	return fmt.Errorf("config: %s: %w", file, err)
 }
 
 func defaultDataDir(env func(string) (string, bool), home string) string {
@@ -176,17 +183,9 @@ var envTable = []envVar{
 	{"S3SEAL_ACME_ALT_TLS_ALPN_PORT", "tls.acme.alt_tls_alpn_port", integer(func(c *Config) *int { return &c.TLS.ACME.AltTLSALPNPort })},
 	{"S3SEAL_ACME_ON_DEMAND", "tls.acme.on_demand", boolean(func(c *Config) *bool { return &c.TLS.ACME.OnDemand })},
 	{"S3SEAL_CERT_STORAGE", "tls.storage", func(c *Config, v string) error {
-		// "file" or "s3:bucket[/prefix]".
-		switch {
-		case v == "file":
-			c.TLS.Storage = CertStorage{Type: "file"}
-		case strings.HasPrefix(v, "s3:"):
-			b, p, _ := strings.Cut(strings.TrimPrefix(v, "s3:"), "/")
-			c.TLS.Storage = CertStorage{Type: "s3", Bucket: b, Prefix: p}
-		default:
-			return fmt.Errorf(`want "file" or "s3:BUCKET[/PREFIX]", got %q`, v)
-		}
-		return nil
+		st, err := ParseCertStorage(v)
+		c.TLS.Storage = st
+		return err
 	}},
 	{"S3SEAL_CLIENT_ACCESS_KEY_ID", "clients[0].access_key_id", func(c *Config, v string) error {
 		envClient(c).AccessKeyID = v

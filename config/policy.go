@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 )
 
 // PolicyRule is one policy rule in the YAML file. Rules are ordered: the
@@ -70,6 +71,11 @@ type PolicyRule struct {
 	// AllowPlaintextReads (envelope) reads objects that carry no s3seal
 	// encryption metadata as they are.
 	AllowPlaintextReads bool `yaml:"allow_plaintext_reads"`
+	// PlaintextBefore (envelope, with AllowPlaintextReads) reads plaintext
+	// only of objects last modified before this instant (RFC 3339, e.g.
+	// the moment the migration to s3seal started), so that plaintext
+	// written into the store later is not served as an object.
+	PlaintextBefore string `yaml:"plaintext_before"`
 	// AllowS3ECReads (envelope) reads objects written by the Amazon S3
 	// Encryption Client (V2 and V3, keys wrapped by one of the configured
 	// KMS keys), decrypting them for the client.
@@ -141,6 +147,13 @@ func (c *Config) validatePolicies(v *validator) {
 		only("client_sse_c", r.ClientSSEC != "", "sse-s3", "sse-kms", "sse-c")
 		only("allow_http", r.AllowHTTP, "sse-c")
 		only("allow_plaintext_reads", r.AllowPlaintextReads, "envelope")
+		if r.PlaintextBefore != "" {
+			if !r.AllowPlaintextReads {
+				fail("plaintext_before", "applies only with allow_plaintext_reads: true")
+			} else if _, err := time.Parse(time.RFC3339, r.PlaintextBefore); err != nil {
+				fail("plaintext_before", "want an RFC 3339 time such as 2026-12-01T00:00:00Z, got %q", r.PlaintextBefore)
+			}
+		}
 		only("allow_s3ec_reads", r.AllowS3ECReads, "envelope")
 		only("deny", r.Deny != "", "deny")
 		only("message", r.Message != "", "deny")

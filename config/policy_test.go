@@ -103,6 +103,8 @@ func TestPolicyValidationNamesRuleAndField(t *testing.T) {
 		{"deny value", "policies:\n  - name: d\n    mode: deny\n    deny: reads\n", nil, "policies[0].deny", "want all, writes or plaintext-writes"},
 		{"deny option on sse-s3", "policies:\n  - name: d\n    mode: sse-s3\n    deny: writes\n", nil, "policies[0].deny", "only to mode deny"},
 		{"message on passthrough", "policies:\n  - name: d\n    mode: passthrough\n    message: hi\n", nil, "policies[0].message", "only to mode deny"},
+		{"plaintext_before alone", "keys: local:/k\npolicies:\n  - name: e\n    mode: envelope\n    plaintext_before: 2026-01-01T00:00:00Z\n", nil, "policies[0].plaintext_before", "only with allow_plaintext_reads"},
+		{"plaintext_before not a time", "keys: local:/k\npolicies:\n  - name: e\n    mode: envelope\n    allow_plaintext_reads: true\n    plaintext_before: yesterday\n", nil, "policies[0].plaintext_before", "RFC 3339"},
 		{"shadowed rule", "policies:\n  - name: all\n    mode: sse-s3\n  - name: never\n    bucket: b\n    prefix: x/\n    mode: sse-kms\n", nil, "policies[1].bucket", "never applies: policies[0]"},
 		{"shadowed by prefix", "policies:\n  - name: wide\n    bucket: b\n    prefix: logs\n    mode: sse-s3\n  - name: narrow\n    bucket: b\n    prefix: logs/2026/\n    mode: deny\n", nil, "policies[1].bucket", "never applies"},
 		{"shadowed by star", "policies:\n  - name: star\n    bucket: \"*\"\n    mode: sse-s3\n  - name: b\n    bucket: b\n    mode: deny\n", nil, "policies[1].bucket", "never applies"},

@@ -49,8 +49,11 @@ func (c *Config) Validate() error {
 			v.fail("keys", "S3SEAL_KEYS", `want "local:<key ring file>" or "aws-kms:<key id, ARN or alias>"`)
 		}
 	}
-	if (c.Mode == "envelope" || c.Mode == "sse-c") && c.Keys == "" {
-		v.fail("keys", "S3SEAL_KEYS", fmt.Sprintf("mode %s needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`) or aws-kms:<key id>", c.Mode))
+	switch {
+	case c.Mode == "envelope" && c.Keys == "":
+		v.fail("keys", "S3SEAL_KEYS", "mode envelope needs a key provider: set keys to local:<file> (create one with `s3seal keygen -o FILE`) or aws-kms:<key id>")
+	case c.Mode == "sse-c" && c.Keys == "":
+		v.fail("keys", "S3SEAL_KEYS", "mode sse-c derives each object's key from a local key ring: set keys to local:<file> (create one with `s3seal keygen -o FILE`)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -137,7 +140,7 @@ func (c *Config) defaults() {
 		u.Endpoint = "https://s3." + u.Region + ".amazonaws.com"
 	}
 	if u.Checksum == "" {
-		u.Checksum = "crc32c"
+		u.Checksum = "crc64nvme"
 	}
 	if u.DialTimeout == 0 {
 		u.DialTimeout = Duration(10 * time.Second)
@@ -344,9 +347,9 @@ func (c *Config) validateUpstream(v *validator) {
 		v.fail("upstream.secret_access_key", "", "upstream access_key_id and secret_access_key go together; leave both empty to use the AWS default credential chain")
 	}
 	switch u.Checksum {
-	case "crc32c", "none":
+	case "crc64nvme", "crc32c", "none":
 	default:
-		v.fail("upstream.checksum", "S3SEAL_UPSTREAM_CHECKSUM", fmt.Sprintf("want crc32c or none, got %q", u.Checksum))
+		v.fail("upstream.checksum", "S3SEAL_UPSTREAM_CHECKSUM", fmt.Sprintf("want crc64nvme, crc32c or none, got %q", u.Checksum))
 	}
 }
 

@@ -128,96 +128,128 @@ func isLoopback(hostport string) bool {
 // TestKubernetesConfig loads the configuration each s3seal container of the
 // Kubernetes manifests gets: the image's ENV, overridden by the container's
 // environment (Secret references resolved to the example Secret's
-// placeholders), over the YAML file from the mounted ConfigMap.
+// placeholders), over the YAML file from the mounted ConfigMap. The sidecar
+// is checked in the example application it is patched into.
 func TestKubernetesConfig(t *testing.T) {
+	t.Run("sidecar", func(t *testing.T) { checkS3sealConfig(t, sidecarManifests(t)) })
+	t.Run("scaled", func(t *testing.T) { checkS3sealConfig(t, readManifests(t, "k8s/scaled")) })
+}
+
+// sidecarManifests returns the sidecar's ConfigMap, the example Secret and
+// the example application with the sidecar patch's init containers and
+// volumes added, as kubectl patch adds them (the patch only adds entries).
+func sidecarManifests(t *testing.T) []manifest {
+	t.Helper()
+	ms := append(readManifests(t, "k8s/sidecar"), readManifests(t, "k8s/sidecar/example")...)
+	patch := readManifests(t, "k8s/sidecar/patch")
+	if len(patch) != 1 || patch[0].Kind != "Deployment" {
+		t.Fatalf("k8s/sidecar/patch: want one Deployment patch, got %d files", len(patch))
+	}
+	p := patch[0].Spec.Template.Spec
+	patched := 0
+	for i := range ms {
+		if ms[i].Kind == "Deployment" && ms[i].Metadata.Name == patch[0].Metadata.Name {
+			spec := &ms[i].Spec.Template.Spec
+			spec.InitContainers = append(spec.InitContainers, p.InitContainers...)
+			spec.Containers = append(spec.Containers, p.Containers...)
+			spec.Volumes = append(spec.Volumes, p.Volumes...)
+			patched++
+		}
+	}
+	if patched != 1 {
+		t.Fatalf("the patch names Deployment %q, found %d in the example", patch[0].Metadata.Name, patched)
+	}
+	return ms
+}
+
+// checkS3sealConfig loads the configuration of every s3seal container of
+// a set of manifests (a directory, or a chart's rendering).
+func checkS3sealConfig(t *testing.T, ms []manifest) {
+	t.Helper()
 	base := imageEnv(t)
-	for _, dir := range []string{"k8s/sidecar", "k8s/scaled"} {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			ms := readManifests(t, dir)
-			configMaps := map[string]map[string]string{}
-			secrets := map[string]map[string]string{}
-			var deployments []manifest
-			for _, m := range ms {
-				switch m.Kind {
-				case "ConfigMap":
-					configMaps[m.Metadata.Name] = m.Data
-				case "Secret":
-					secrets[m.Metadata.Name] = m.StringData
-				case "Deployment":
-					deployments = append(deployments, m)
+	dir := "the manifests"
+	configMaps := map[string]map[string]string{}
+	secrets := map[string]map[string]string{}
+	var deployments []manifest
+	for _, m := range ms {
+		switch m.Kind {
+		case "ConfigMap":
+			configMaps[m.Metadata.Name] = m.Data
+		case "Secret":
+			secrets[m.Metadata.Name] = m.StringData
+		case "Deployment":
+			deployments = append(deployments, m)
+		}
+	}
+	// Secrets stay out of ConfigMaps.
+	for name, data := range configMaps {
+		for key, v := range data {
+			var c config.Config
+			if err := config.Parse([]byte(v), &c); err != nil {
+				t.Fatalf("ConfigMap %s key %s: %v", name, key, err)
+			}
+			for _, cl := range c.Clients {
+				if cl.SecretAccessKey != "" {
+					t.Errorf("ConfigMap %s: client %s has a secret; keep secrets in Secrets", name, cl.Name)
 				}
 			}
-			// Secrets stay out of ConfigMaps.
-			for name, data := range configMaps {
-				for key, v := range data {
-					var c config.Config
-					if err := config.Parse([]byte(v), &c); err != nil {
-						t.Fatalf("ConfigMap %s key %s: %v", name, key, err)
+			if c.Upstream.SecretAccessKey != "" || c.Upstream.SessionToken != "" {
+				t.Errorf("ConfigMap %s: upstream credentials; keep secrets in Secrets", name)
+			}
+		}
+	}
+	found := 0
+	for _, d := range deployments {
+		spec := d.Spec.Template.Spec
+		for _, c := range append(append([]container(nil), spec.InitContainers...), spec.Containers...) {
+			if c.Name != "s3seal" {
+				continue
+			}
+			found++
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for _, e := range c.Env {
+				switch {
+				case e.ValueFrom == nil:
+					env[e.Name] = e.Value
+				case e.ValueFrom.SecretKeyRef != nil:
+					ref := e.ValueFrom.SecretKeyRef
+					v, ok := secrets[ref.Name][ref.Key]
+					if !ok {
+						t.Fatalf("%s: env %s: Secret %s has no key %s", d.Metadata.Name, e.Name, ref.Name, ref.Key)
 					}
-					for _, cl := range c.Clients {
-						if cl.SecretAccessKey != "" {
-							t.Errorf("ConfigMap %s: client %s has a secret; keep secrets in Secrets", name, cl.Name)
-						}
-					}
-					if c.Upstream.SecretAccessKey != "" || c.Upstream.SessionToken != "" {
-						t.Errorf("ConfigMap %s: upstream credentials; keep secrets in Secrets", name)
-					}
+					env[e.Name] = v
 				}
 			}
-			found := 0
-			for _, d := range deployments {
-				spec := d.Spec.Template.Spec
-				for _, c := range append(append([]container(nil), spec.InitContainers...), spec.Containers...) {
-					if c.Name != "s3seal" {
-						continue
-					}
-					found++
-					env := map[string]string{}
-					for k, v := range base {
-						env[k] = v
-					}
-					for _, e := range c.Env {
-						switch {
-						case e.ValueFrom == nil:
-							env[e.Name] = e.Value
-						case e.ValueFrom.SecretKeyRef != nil:
-							ref := e.ValueFrom.SecretKeyRef
-							v, ok := secrets[ref.Name][ref.Key]
-							if !ok {
-								t.Fatalf("%s: env %s: Secret %s has no key %s", d.Metadata.Name, e.Name, ref.Name, ref.Key)
-							}
-							env[e.Name] = v
-						}
-					}
-					file := configFile(t, d, c, configMaps)
-					cfg, err := config.Load(config.Source{File: file, LookupEnv: envLookup(env), HomeDir: t.TempDir()})
-					if err != nil {
-						t.Fatalf("%s: s3seal would not start: %v", d.Metadata.Name, err)
-					}
-					if isLoopback(cfg.AdminListen) {
-						t.Errorf("%s: admin listener %s is loopback: the kubelet's probes cannot reach it", d.Metadata.Name, cfg.AdminListen)
-					}
-					if cfg.DataDir != base["S3SEAL_DATA_DIR"] {
-						t.Errorf("%s: data directory %s, want the image's volume %s", d.Metadata.Name, cfg.DataDir, base["S3SEAL_DATA_DIR"])
-					}
-					if len(cfg.Clients) == 0 && !cfg.Sidecar.TrustLoopback {
-						t.Errorf("%s: no client identity", d.Metadata.Name)
-					}
-					if len(spec.Containers)+len(spec.InitContainers) > 1 && !isLoopback(cfg.Listen) {
-						t.Errorf("%s: as a sidecar, s3seal listens on %s; keep it on loopback", d.Metadata.Name, cfg.Listen)
-					}
-					if d.Metadata.Name == "s3seal" {
-						// Replicas share certificates and ACME locks.
-						if cfg.TLS.Mode != "acme" || cfg.TLS.Storage.Type != "s3" || cfg.TLS.Storage.Bucket == "" {
-							t.Errorf("%s: tls %s, storage %s: replicas must share ACME certificates through S3", d.Metadata.Name, cfg.TLS.Mode, cfg.TLS.Storage.Type)
-						}
-					}
+			file := configFile(t, d, c, configMaps)
+			cfg, err := config.Load(config.Source{File: file, LookupEnv: envLookup(env), HomeDir: t.TempDir()})
+			if err != nil {
+				t.Fatalf("%s: s3seal would not start: %v", d.Metadata.Name, err)
+			}
+			if isLoopback(cfg.AdminListen) {
+				t.Errorf("%s: admin listener %s is loopback: the kubelet's probes cannot reach it", d.Metadata.Name, cfg.AdminListen)
+			}
+			if cfg.DataDir != base["S3SEAL_DATA_DIR"] {
+				t.Errorf("%s: data directory %s, want the image's volume %s", d.Metadata.Name, cfg.DataDir, base["S3SEAL_DATA_DIR"])
+			}
+			if len(cfg.Clients) == 0 && !cfg.Sidecar.TrustLoopback {
+				t.Errorf("%s: no client identity", d.Metadata.Name)
+			}
+			if len(spec.Containers)+len(spec.InitContainers) > 1 && !isLoopback(cfg.Listen) {
+				t.Errorf("%s: as a sidecar, s3seal listens on %s; keep it on loopback", d.Metadata.Name, cfg.Listen)
+			}
+			if len(spec.Containers)+len(spec.InitContainers) == 1 && cfg.TLS.Mode == "acme" {
+				// Replicas share certificates and ACME locks.
+				if cfg.TLS.Storage.Type != "s3" || cfg.TLS.Storage.Bucket == "" {
+					t.Errorf("%s: tls %s, storage %s: replicas must share ACME certificates through S3", d.Metadata.Name, cfg.TLS.Mode, cfg.TLS.Storage.Type)
 				}
 			}
-			if found == 0 {
-				t.Fatalf("%s: no s3seal container", dir)
-			}
-		})
+		}
+	}
+	if found == 0 {
+		t.Fatalf("%s: no s3seal container", dir)
 	}
 }
 
@@ -273,6 +305,20 @@ func TestSystemdConfigExamples(t *testing.T) {
 	}
 	if len(cfg.Clients) < 2 {
 		t.Errorf("%d clients, want at least two", len(cfg.Clients))
+	}
+	// As installed, the example starts on a private host: ACME would need a
+	// public name and reachable ports to complete a challenge.
+	if cfg.TLS.Mode == "acme" {
+		t.Errorf("the example defaults to tls.mode acme, which cannot complete a challenge on a private host")
+	}
+	unit, err := os.ReadFile("systemd/s3seal.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"s3seal.yaml.example /etc/s3seal/s3seal.yaml", "s3seal.env.example /etc/s3seal/s3seal.env", "EnvironmentFile=-/etc/s3seal/s3seal.env"} {
+		if !strings.Contains(string(unit), step) {
+			t.Errorf("s3seal.service does not mention %q", step)
+		}
 	}
 	for _, c := range cfg.Clients {
 		if len(c.Buckets) == 0 {

@@ -288,14 +288,40 @@ func editFile(t *testing.T, path string, edit func(string) string) {
 	}
 }
 
+// sidecarPatch adds s3seal to an existing Deployment as a native sidecar.
+const sidecarPatch = "k8s/sidecar/patch/s3seal-sidecar.yaml"
+
+func globYAML(t *testing.T, dir string) []string {
+	t.Helper()
+	fs, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("no *.yaml in %s (%v)", dir, err)
+	}
+	return fs
+}
+
 func TestKubernetesManifests(t *testing.T) {
 	testbed.Require(t)
 	check := checker(t)
-	code, out := run(t, ".", check, "k8s", "k8s/sidecar", "k8s/scaled")
+	code, out := run(t, ".", check, "k8s", "k8s/scaled")
 	if code != 0 {
 		t.Fatalf("check k8s (exit %d):\n%s", code, out)
 	}
 	t.Logf("check k8s:\n%s", out)
+	// The sidecar: its ConfigMap, and the example application patched as
+	// kubectl patch would with the sidecar patch.
+	code, out = run(t, ".", check, "k8s-patch", sidecarPatch, "k8s/sidecar", "k8s/sidecar/example")
+	if code != 0 || !strings.Contains(out, "patched k8s/sidecar/example/deployment.yaml") {
+		t.Fatalf("check k8s-patch (exit %d):\n%s", code, out)
+	}
+	t.Logf("check k8s-patch:\n%s", out)
+	// "kubectl apply -f deploy/k8s/sidecar/" applies no Secret, which
+	// would overwrite a real one with placeholders.
+	for _, m := range readManifests(t, "k8s/sidecar") {
+		if m.Kind == "Secret" || m.Kind == "Deployment" {
+			t.Errorf("k8s/sidecar/ applies a %s %s; keep examples in k8s/sidecar/example/", m.Kind, m.Metadata.Name)
+		}
+	}
 
 	// Each edit breaks one thing; the check must say so.
 	cases := []struct {
@@ -321,18 +347,76 @@ func TestKubernetesManifests(t *testing.T) {
 		{"grace period too short", "scaled", "deployment.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds (30s) must exceed"},
 		{"readiness on /healthz", "scaled", "deployment.yaml", "path: /readyz", "path: /healthz", `readinessProbe checks "/healthz"`},
 		{"unpinned image", "scaled", "deployment.yaml", "image: s3seal:0.1.0", "image: s3seal:latest", "must name a version"},
-		{"sidecar not native", "sidecar", "deployment.yaml", "          restartPolicy: Always\n", "", "native sidecar"},
-		{"sidecar beyond loopback", "sidecar", "deployment.yaml", "value: 127.0.0.1:8443", "value: 0.0.0.0:8443", "S3SEAL_LISTEN must be a loopback address"},
-		{"missing ConfigMap", "sidecar", "deployment.yaml", "          configMap:\n            name: example-app-s3seal", "          configMap:\n            name: example-app-s3seal-x", `ConfigMap "example-app-s3seal-x" is not defined`},
-		{"service account token", "sidecar", "deployment.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: true", "automountServiceAccountToken must be false"},
+		{"sidecar not native", "sidecar", "patch/s3seal-sidecar.yaml", "          restartPolicy: Always\n", "", "native sidecar"},
+		{"sidecar beyond loopback", "sidecar", "patch/s3seal-sidecar.yaml", "value: 127.0.0.1:8443", "value: 0.0.0.0:8443", "S3SEAL_LISTEN must be a loopback address"},
+		{"sidecar with a writable root", "sidecar", "patch/s3seal-sidecar.yaml", "            readOnlyRootFilesystem: true\n", "", `container "s3seal": readOnlyRootFilesystem must be true`},
+		{"missing ConfigMap", "sidecar", "patch/s3seal-sidecar.yaml", "          configMap:\n            name: example-app-s3seal", "          configMap:\n            name: example-app-s3seal-x", `ConfigMap "example-app-s3seal-x" is not defined`},
+		{"patch names another workload", "sidecar", "patch/s3seal-sidecar.yaml", "  name: example-app\nspec", "  name: other-app\nspec", `no Deployment "other-app"`},
+		{"service account token", "sidecar", "example/deployment.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: true", "automountServiceAccountToken must be false"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.dir == "sidecar" {
+				root := t.TempDir()
+				for _, sub := range []string{"", "example", "patch"} {
+					src := filepath.Join("k8s", "sidecar", sub)
+					dst := filepath.Join(root, sub)
+					os.MkdirAll(dst, 0o755)
+					for _, f := range globYAML(t, src) {
+						b, _ := os.ReadFile(f)
+						os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644)
+					}
+				}
+				editFile(t, filepath.Join(root, c.file), func(s string) string { return mustReplace(t, s, c.from, c.to) })
+				code, out := run(t, ".", check, "k8s-patch", filepath.Join(root, "patch", "s3seal-sidecar.yaml"), root, filepath.Join(root, "example"))
+				if code != 1 || !strings.Contains(out, c.want) {
+					t.Fatalf("check k8s-patch exit %d, want 1 with %q:\n%s", code, c.want, out)
+				}
+				return
+			}
 			dir := copyDir(t, filepath.Join("k8s", c.dir))
 			editFile(t, filepath.Join(dir, c.file), func(s string) string { return mustReplace(t, s, c.from, c.to) })
 			code, out := run(t, ".", check, "k8s", dir)
 			if code != 1 || !strings.Contains(out, c.want) {
 				t.Fatalf("check k8s exit %d, want 1 with %q:\n%s", code, c.want, out)
+			}
+		})
+	}
+}
+
+// TestDockerfilesInStep: the release container file (a prebuilt binary,
+// which the image test builds and runs) builds the same image as the
+// multi-stage Dockerfile people build from source: the final stages agree
+// instruction by instruction.
+func TestDockerfilesInStep(t *testing.T) {
+	testbed.Require(t)
+	check := checker(t)
+	code, out := run(t, ".", check, "same-image", "docker/Dockerfile", "docker/Dockerfile.release")
+	if code != 0 {
+		t.Fatalf("check same-image (exit %d):\n%s", code, out)
+	}
+	for _, c := range []struct{ name, file, from, to, want string }{
+		{"environment drifts", "Dockerfile.release", "S3SEAL_ADMIN_LISTEN=0.0.0.0:9180", "S3SEAL_ADMIN_LISTEN=0.0.0.0:9181", "ENV"},
+		{"user drifts", "Dockerfile", "USER 65532:65532", "USER 65533:65533", "USER"},
+		{"health check drifts", "Dockerfile.release", "--retries=3", "--retries=5", "HEALTHCHECK"},
+		{"file missing", "Dockerfile.release", "COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n", "", "COPY"},
+		{"release builds", "Dockerfile.release", "COPY s3seal /s3seal", "COPY --from=golang:1.26 /usr/local/go/bin/go /s3seal", "build context"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"Dockerfile", "Dockerfile.release"} {
+				b, err := os.ReadFile(filepath.Join("docker", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f == c.file {
+					b = []byte(mustReplace(t, string(b), c.from, c.to))
+				}
+				os.WriteFile(filepath.Join(dir, f), b, 0o644)
+			}
+			code, out := run(t, ".", check, "same-image", filepath.Join(dir, "Dockerfile"), filepath.Join(dir, "Dockerfile.release"))
+			if code != 1 || !strings.Contains(out, c.want) {
+				t.Fatalf("check same-image exit %d, want 1 with %q:\n%s", code, c.want, out)
 			}
 		})
 	}

@@ -204,6 +204,53 @@ func TestEnvelopeMultipart(t *testing.T) {
 				}
 			})
 
+			t.Run("resume-with-listed-upload-id", func(t *testing.T) {
+				// The Docker registry resumes an upload with the id
+				// ListMultipartUploads shows (the store's).
+				key := "resume/blob"
+				cr, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+				must(t, err, "Create")
+				part := body[:5<<20]
+				u1, err := c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)})
+				must(t, err, "UploadPart 1")
+				// MinIO lists the uploads of one key at a time.
+				ups, err := c.ListMultipartUploads(ctx(t), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)})
+				must(t, err, "ListMultipartUploads")
+				if len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].UploadId) == aws.ToString(cr.UploadId) {
+					t.Fatalf("listed uploads %+v", ups.Uploads)
+				}
+				listed := ups.Uploads[0].UploadId
+				u2, err := c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: listed, PartNumber: aws.Int32(2), Body: bytes.NewReader(body[5<<20 : 6<<20])})
+				must(t, err, "UploadPart 2 with the listed id")
+				lp, err := c.ListParts(ctx(t), &s3.ListPartsInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: listed})
+				must(t, err, "ListParts with the listed id")
+				if len(lp.Parts) != 2 {
+					t.Errorf("ListParts: %d parts", len(lp.Parts))
+				}
+				_, err = c.CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: listed,
+					MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+						{PartNumber: aws.Int32(1), ETag: u1.ETag}, {PartNumber: aws.Int32(2), ETag: u2.ETag}}}})
+				must(t, err, "Complete with the listed id")
+				if got := getBytes(t, c, bucket, key); !bytes.Equal(got, body[:6<<20]) {
+					t.Errorf("resumed upload reads %d other bytes", len(got))
+				}
+				// The upload's state is gone, and clients never see it.
+				left, err := direct.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(".s3seal/")})
+				must(t, err, "direct list of the state prefix")
+				for _, o := range left.Contents {
+					t.Errorf("state left behind: %s", aws.ToString(o.Key))
+				}
+				_, err = c.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(".s3seal/")})
+				if errorCode(err) != "AccessDenied" {
+					t.Errorf("listing the state prefix through s3seal: %v, want AccessDenied", err)
+				}
+				// A store id nobody recorded is refused.
+				_, err = c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String("not-an-upload"), PartNumber: aws.Int32(1), Body: bytes.NewReader(part[:10])})
+				if errorCode(err) != "NoSuchUpload" {
+					t.Errorf("unknown upload id: %v, want NoSuchUpload", err)
+				}
+			})
+
 			t.Run("abort-leaves-nothing", func(t *testing.T) {
 				cr, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("aborted")})
 				must(t, err, "Create")

@@ -125,9 +125,6 @@ func startProxy(t testing.TB, up *testbed.S3Server, o proxyOptions) *proxy {
 		"HOME":                  p.DataDir,
 		"S3SEAL_LOG_LEVEL":      "debug",
 	}
-	if up.Name == "versitygw" {
-		env["S3SEAL_UPSTREAM_CHECKSUM"] = "crc32c"
-	}
 	switch o.TLS {
 	case "", "files":
 		dir := t.TempDir()

@@ -8,8 +8,9 @@
 #   4. runs every test, integration tests included, against real servers;
 #   5. fuzzes every Fuzz* target for a short, bounded time.
 #
-# It runs every step even after one fails, prints a summary, and exits
-# non-zero if any step failed.
+# It runs every step even after one fails, prints a summary (listing every
+# skipped test with its reason: a skip is not a pass), and exits non-zero if
+# any step failed.
 #
 #   S3SEAL_SHORT=1      pass -short to go test and skip the multi-GiB memory test
 #   S3SEAL_FUZZTIME=D   fuzzing time per target (default 10s; 0 skips fuzzing)
@@ -186,8 +187,19 @@ read -r passed failed skipped < <(awk '
   /^FAIL\t/ { if (pkgf == 0) f++; pkgf = 0 }
   END { printf "%d %d %d\n", p, f, s }' "$suite_log")
 
+# Skipped tests with their reasons: a skip is not a pass, so each one is
+# listed (the image test skips only where podman cannot run containers).
+skips="$(awk '
+  /^ *--- SKIP: / { n = $3; m = prev; sub(/^ +/, "", m); printf "SKIP  %s: %s\n", n, m }
+  !/^ *--- / && !/^=== / && NF { prev = $0 }' "$suite_log")"
+
 banner "summary ($((SECONDS - start_all))s)"
 printf '%s\n' "${results[@]}"
+if [[ -n "$skips" ]]; then
+  echo
+  echo "skipped tests (not counted as passed):"
+  echo "$skips"
+fi
 if grep -qE '^(FAIL|panic:|--- FAIL)' "$suite_log"; then
   echo
   echo "failing tests and packages:"

@@ -58,6 +58,16 @@ policies:
     prefix: plain/
     mode: envelope
     allow_plaintext_reads: true
+  - name: migrated-long-ago
+    prefix: guarded/
+    mode: envelope
+    allow_plaintext_reads: true
+    plaintext_before: 2026-01-01T00:00:00Z
+  - name: migrating-until-2100
+    prefix: cutoff-later/
+    mode: envelope
+    allow_plaintext_reads: true
+    plaintext_before: 2100-01-01T00:00:00Z
 `), 0o600), "config")
 	p := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_CONFIG": cfg, "AWS_ENDPOINT_URL_KMS": kms.Endpoint}})
 	c := p.Client(t)
@@ -188,6 +198,25 @@ policies:
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s from %d: %d bytes, want %d", key, from, len(got), len(want))
 		}
+	}
+
+	// plaintext_before: plaintext written into the store after the cutoff
+	// (as someone who can write the store could do to replace an
+	// encrypted object) is refused, before it served.
+	for _, key := range []string{"guarded/planted", "cutoff-later/old"} {
+		_, err = direct.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("plaintext planted in the store")})
+		must(t, err, "direct PutObject "+key)
+	}
+	_, err = c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("guarded/planted")})
+	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "plaintext_before") {
+		t.Errorf("plaintext newer than plaintext_before: %v, want AccessDenied naming plaintext_before", err)
+	}
+	_, err = c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("guarded/planted"), Range: aws.String("bytes=5-")})
+	if errorCode(err) != "AccessDenied" {
+		t.Errorf("ranged read of plaintext newer than plaintext_before: %v, want AccessDenied", err)
+	}
+	if got := getBytes(t, c, bucket, "cutoff-later/old"); string(got) != "plaintext planted in the store" {
+		t.Errorf("plaintext older than plaintext_before: %q", got)
 	}
 
 	// Listings show plaintext sizes.

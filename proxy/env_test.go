@@ -125,7 +125,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		Decoder:    &sigv4.Verifier{SkipSignatures: true},
 		Policy:     engine,
 		SSE:        NewSSE(so),
-		Reserved:   o.Reserved,
+		Reserved:   append(o.Reserved, uploadStateReservations(o.Rules, o.Default)...),
 	}
 	if o.Ring != nil {
 		rt.Keyring = o.Ring
@@ -149,6 +149,23 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testEnv{h: h, srv: srv, store: store, rt: rt, logs: logs, ak: clients[0].AccessKeyID, sk: clients[0].Secret}
+}
+
+// uploadStateReservations reserves the upload state prefix in the buckets
+// envelope rules govern, as s3seal's configuration does.
+func uploadStateReservations(rules []policy.Rule, def policy.Mode) []authz.Reserved {
+	var out []authz.Reserved
+	for _, r := range append(rules, policy.Rule{Mode: def}) {
+		if r.Mode != policy.Envelope {
+			continue
+		}
+		res := UploadStateReserved
+		if r.Bucket != "" {
+			res.Bucket = r.Bucket
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // as returns a view of the environment whose requests are signed with

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
 
@@ -61,6 +63,19 @@ var errObjectAuth = s3err.New("InternalError", http.StatusInternalServerError,
 // envelope rule that does not allow plaintext reads.
 func errNotSealed(rule string) *s3err.Error {
 	return s3err.AccessDenied.WithMessage("The object is not encrypted by s3seal, and envelope policy %q does not allow reading plaintext objects (allow_plaintext_reads enables it for migrations).", rule)
+}
+
+// errPlaintextTooNew is sent for an object without s3seal metadata that
+// was written after the rule's plaintext_before: someone wrote plaintext
+// into the store behind s3seal's back.
+func errPlaintextTooNew(rule *policy.Rule) *s3err.Error {
+	return s3err.AccessDenied.WithMessage("The object is not encrypted by s3seal and was written after %s, the plaintext_before of envelope policy %q: plaintext written into the store since then is not served.", rule.PlaintextBefore.UTC().Format(time.RFC3339), rule.Name)
+}
+
+// lastModified parses a response's Last-Modified (zero when absent).
+func lastModified(h http.Header) time.Time {
+	t, _ := http.ParseTime(h.Get("Last-Modified"))
+	return t
 }
 
 // userMetadata returns the client's x-amz-meta-* headers by lower-case name

@@ -309,6 +309,11 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 			return
 		}
 		if q.rule.AllowPlaintextReads {
+			if !q.rule.PlaintextAllowed(lastModified(resp.Header)) {
+				drainClose(resp.Body)
+				h.fail(w, q, errPlaintextTooNew(q.rule))
+				return
+			}
 			if rg != nil && !head {
 				// The speculative range was for ciphertext; fetch the
 				// plaintext range asked for.
@@ -404,8 +409,11 @@ func (h *Handler) envRangeNotSatisfiable(w *responseWriter, rt *Runtime, q *requ
 		case isS3EC && (q.rule.AllowS3ECReads || !q.rule.AllowPlaintextReads):
 			h.s3ecGet(w, rt, q, hr, parseRange(q.r.Header.Get("Range")), false, hr.ContentLength, false)
 			return
-		case q.rule.AllowPlaintextReads:
+		case q.rule.PlaintextAllowed(lastModified(hr.Header)):
 			h.forward(w, q, q.auth)
+			return
+		case q.rule.AllowPlaintextReads:
+			h.fail(w, q, errPlaintextTooNew(q.rule))
 			return
 		}
 	}

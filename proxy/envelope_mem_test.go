@@ -328,6 +328,9 @@ func TestEnvelopeMultipart(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := checkSealed(t, env.store, "benv", "mp", data)
+	if ref, _ := decodeUploadID(aws.ToString(id)); env.store.object("benv", uploadStateKey("mp", ref.storeID)) != nil {
+		t.Error("the upload's state is left after Complete")
+	}
 	if aws.ToString(done.ETag) != o.etag || !strings.HasSuffix(o.etag, `-3"`) || len(o.parts) != 3 {
 		t.Errorf("Complete ETag %s, store ETag %s with %d parts", aws.ToString(done.ETag), o.etag, len(o.parts))
 	}
@@ -361,8 +364,9 @@ func TestEnvelopeMultipart(t *testing.T) {
 	if err != nil || len(l.Contents) != 1 || aws.ToInt64(l.Contents[0].Size) != int64(len(data)) || aws.ToString(l.Contents[0].ETag) != o.etag {
 		t.Errorf("listing: %v %+v", err, l)
 	}
-	// UploadPart and Complete need the id s3seal minted: the store's own
-	// id, or one whose tag does not verify, is refused.
+	// An upload resumes by the store's id (as ListMultipartUploads shows
+	// it) through the state s3seal keeps under .s3seal/, which clients
+	// neither list nor touch; an id is good for its own key only.
 	create2, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("benv"), Key: aws.String("mp2")})
 	if err != nil {
 		t.Fatal(err)
@@ -371,17 +375,29 @@ func TestEnvelopeMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.store.reset()
-	_, code, _ := expect(t, env.do(t, "PUT", "/benv/mp2?partNumber=1&uploadId="+ref.storeID, []byte("x")), 404)
-	if code != "NoSuchUpload" {
-		t.Errorf("the store's own upload id: %s", code)
+	state := uploadStateKey("mp2", ref.storeID)
+	if o := env.store.object("benv", state); o == nil || string(o.data) != aws.ToString(create2.UploadId) {
+		t.Fatalf("no upload state at %s", state)
 	}
+	r := env.do(t, "PUT", "/benv/mp2?partNumber=1&uploadId="+ref.storeID, parts[0])
+	expect(t, r, 200)
+	if p := env.store.partOf(ref.storeID, 1); p == nil || bytes.Contains(p.data, parts[0][:64]) {
+		t.Error("a part sent with the store's upload id is not encrypted")
+	}
+	if l := parseListing(t, mustBody(t, env.do(t, "GET", "/benv/?list-type=2&prefix=.s3seal", nil))); len(l.Contents)+len(l.CommonPrefixes) != 0 {
+		t.Errorf("upload state listed: %+v", l)
+	}
+	_, code, _ := expect(t, env.do(t, "GET", "/benv/"+state, nil), 403)
+	if code != "AccessDenied" {
+		t.Errorf("a client read upload state: %s", code)
+	}
+	env.store.reset()
 	_, code, _ = expect(t, env.do(t, "PUT", "/benv/other?partNumber=1&uploadId="+aws.ToString(create2.UploadId), []byte("x")), 404)
 	if code != "NoSuchUpload" {
 		t.Errorf("an upload id used for another key: %s", code)
 	}
 	if n := env.store.requestCount(); n != 0 {
-		t.Errorf("%d requests with upload ids s3seal did not mint reached the store", n)
+		t.Errorf("%d requests with an upload id of another key reached the store", n)
 	}
 	// ListMultipartUploads shows the upload; Abort with either id ends it.
 	lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("benv")})
@@ -391,8 +407,8 @@ func TestEnvelopeMultipart(t *testing.T) {
 	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("benv"), Key: aws.String("mp2"), UploadId: create2.UploadId}); err != nil {
 		t.Fatal(err)
 	}
-	if n := env.store.uploadCount(); n != 0 {
-		t.Errorf("%d uploads left in the store after Abort", n)
+	if n := env.store.uploadCount(); n != 0 || env.store.object("benv", state) != nil {
+		t.Errorf("%d uploads left in the store after Abort, upload state left: %t", n, env.store.object("benv", state) != nil)
 	}
 	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("benv"), Key: aws.String("mp2"), UploadId: create2.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader([]byte("late"))})
 	if apiCode(err) != "NoSuchUpload" {

@@ -22,6 +22,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/s3ec"
 	"github.com/s3seal/s3seal/crypto/stream"
+	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/s3err"
 	"github.com/s3seal/s3seal/proxy/upstream"
@@ -66,7 +67,7 @@ type uploadRef struct {
 }
 
 var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
-	"The specified upload does not exist, or its id is not one s3seal handed out. UploadPart and CompleteMultipartUpload need the upload id CreateMultipartUpload returned through s3seal.")
+	"The specified upload does not exist, or was not created through s3seal.")
 
 // decodeUploadID parses an upload id. Ids not minted by s3seal (the store's
 // own, as ListMultipartUploads shows them) return a ref with only storeID.
@@ -105,7 +106,20 @@ func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.Obj
 		return nil, nil, err
 	}
 	if ref.hdr == nil {
-		return nil, nil, errUploadID
+		// The store's id (from ListMultipartUploads): look up the id
+		// s3seal handed out for it.
+		id, err := h.loadUploadState(q.r.Context(), q, ref.storeID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if id == "" {
+			return nil, nil, errUploadID
+		}
+		full, err := decodeUploadID(id)
+		if err != nil || full.hdr == nil || full.storeID != ref.storeID {
+			return nil, nil, errUploadID
+		}
+		ref = full
 	}
 	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", ref.hdr, err)
@@ -133,10 +147,18 @@ func (h *Handler) envAbort(w *responseWriter, _ *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	h.forwardWith(w, q, q.auth, hooks{request: func(u *upstream.Request) error {
-		u.Query.Set("uploadId", ref.storeID)
-		return nil
-	}})
+	h.forwardWith(w, q, q.auth, hooks{
+		request: func(u *upstream.Request) error {
+			u.Query.Set("uploadId", ref.storeID)
+			return nil
+		},
+		response: func(w *responseWriter, q *request, resp *http.Response) bool {
+			if resp.StatusCode < 300 || resp.StatusCode == http.StatusNotFound {
+				h.dropUploadState(q.r.Context(), q, ref.storeID)
+			}
+			return false
+		},
+	})
 }
 
 // envCreateUpload creates the upload with a sealed header.
@@ -165,18 +187,21 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 	if !read {
 		return
 	}
+	var storeID, id string
 	out, err := s3.RewriteXML(doc, []string{"InitiateMultipartUploadResult"}, func(e *s3.Entry) error {
-		id := e.Fields["UploadId"]
-		if id == "" {
+		storeID = e.Fields["UploadId"]
+		if storeID == "" {
 			return errors.New("no UploadId")
 		}
-		e.Fields["UploadId"] = encodeUploadID(id, hdr, ok.UploadTag(id))
+		id = encodeUploadID(storeID, hdr, ok.UploadTag(storeID))
+		e.Fields["UploadId"] = id
 		return nil
 	})
 	if err != nil {
 		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read.").WithCause(err))
 		return
 	}
+	h.saveUploadState(q.r.Context(), q, storeID, id)
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	if v := q.r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		w.Header().Set("X-Amz-Checksum-Algorithm", v)
@@ -371,6 +396,12 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		// The upload is gone from the store (an error inside a 200 is
+		// retried by the client with the same upload, which the store
+		// then no longer knows either).
+		defer h.dropUploadState(context.WithoutCancel(ctx), q, ref.storeID)
+	}
 	if regular || resp.StatusCode != http.StatusOK {
 		h.relayComplete(w, q, resp)
 		return
@@ -549,6 +580,8 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		if x, size, err = h.s3ecSource(sq, rt, src, sh); err != nil {
 			return nil, 0, err
 		}
+	} else if sr := q.dec.SourceRule; sh.Header.Get(metaHeader) == "" && sr != nil && sr.Mode == policy.Envelope && sr.AllowPlaintextReads && !sr.PlaintextAllowed(lastModified(sh.Header)) {
+		return nil, 0, errPlaintextTooNew(sr)
 	} else if sh.Header.Get(metaHeader) != "" {
 		var err error
 		s, err = h.openSealed(ctx, rt, sq, sh.Header, sh.ContentLength)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/s3seal/s3seal/proxy/s3"
@@ -205,8 +206,10 @@ func (h *Handler) send(w *responseWriter, q *request, ureq *upstream.Request, bo
 
 // chooseChecksum decides what checksum goes upstream with a body: the
 // client's trailer checksum is passed on as a trailer (s3seal verified it
-// on the way in; S3 verifies it again); a client checksum header is
-// forwarded as is; without either, PutObject gets s3seal's default.
+// on the way in; S3 verifies it again); a client checksum header or
+// Content-MD5 is forwarded as is; without any, PutObject gets s3seal's
+// default, as S3 gives every object a checksum. Never two: stores refuse
+// a request with more than one x-amz-checksum-*.
 func (h *Handler) chooseChecksum(ureq *upstream.Request, q *request, auth *sigv4.Result) {
 	if auth.ChecksumAlgorithm != "" {
 		if auth.ChecksumTrailer {
@@ -215,9 +218,15 @@ func (h *Handler) chooseChecksum(ureq *upstream.Request, q *request, auth *sigv4
 		}
 		return
 	}
-	if q.req.Op == s3.OpPutObject && ureq.Header.Get("Content-Md5") == "" {
-		ureq.Trailer = h.defaultChecksum
+	if q.req.Op != s3.OpPutObject || ureq.Header.Get("Content-Md5") != "" {
+		return
 	}
+	for k := range ureq.Header {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") && !strings.EqualFold(k, "X-Amz-Checksum-Type") && !strings.EqualFold(k, "X-Amz-Checksum-Algorithm") {
+			return
+		}
+	}
+	ureq.Trailer = h.defaultChecksum
 }
 
 // readOK reads the body of a store answer that s3seal rewrites before the

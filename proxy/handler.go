@@ -172,6 +172,9 @@ type Handler struct {
 	// sizes caches plaintext sizes learnt by HEAD for listed objects whose
 	// stored size is ambiguous, by bucket, key, version and ETag.
 	sizes *lru.Cache[string, int64]
+	// uploadIDs caches s3seal's upload ids by the store's
+	// (envelope_uploads.go).
+	uploadIDs *uploadStates
 	// s3ecBudget bounds the memory held by S3EC reads.
 	s3ecBudget *memBudget
 }
@@ -217,6 +220,7 @@ func NewHandler(o Options) (*Handler, error) {
 		o.S3ECMaxObjectSize = 64 << 20
 	}
 	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
+	h.uploadIDs = newUploadStates()
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
 	h.SetRuntime(o.Runtime)
@@ -472,9 +476,23 @@ func (w *responseWriter) WriteHeader(code int) {
 		w.status = code
 		if code >= 200 {
 			w.wroteHeader = true
+			lowerMetadataNames(w.Header())
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// lowerMetadataNames sends user-metadata headers with lower-case names, as
+// S3 does. Go canonicalises header names ("X-Amz-Meta-Foo") when it reads
+// the store's answer; clients such as boto3 and the AWS CLI keep the case
+// of what follows x-amz-meta-, so Metadata['foo'] would not be found.
+func lowerMetadataNames(h http.Header) {
+	for k, v := range h {
+		if len(k) > len("X-Amz-Meta-") && strings.HasPrefix(k, "X-Amz-Meta-") {
+			delete(h, k)
+			h[strings.ToLower(k)] = v
+		}
+	}
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
+	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
@@ -310,5 +312,59 @@ func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
 	e, _ := readErr(t, resp)
 	if resp.StatusCode != 403 || e.Code != "AccessDenied" || env.store.requestCount() != 1 {
 		t.Fatalf("anonymous GET: %d %s, upstream saw %d requests", resp.StatusCode, e.Code, env.store.requestCount())
+	}
+}
+
+// TestMetadataNamesLowerCase: user-metadata headers reach clients with
+// lower-case names, as S3 sends them, whatever case the store used.
+func TestMetadataNamesLowerCase(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Amz-Meta-Foo"] = []string{"bar"}
+		w.Header()["X-Amz-Meta-Camelcase"] = []string{"v"}
+		io.WriteString(w, "ok")
+	}))
+	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, emptySHA256, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	env.h.ServeHTTP(rec, req)
+	got := rec.Result().Header // keeps the names as written
+	if rec.Code != 200 || got["x-amz-meta-foo"] == nil || got["x-amz-meta-camelcase"] == nil || got["X-Amz-Meta-Foo"] != nil {
+		t.Errorf("status %d, header names %v", rec.Code, got)
+	}
+}
+
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// BenchmarkRequestStages measures what every request pays before its mode
+// runs: parsing into the canonical request, the header checks and
+// authorization.
+func BenchmarkRequestStages(b *testing.B) {
+	r := httptest.NewRequest("GET", "http://127.0.0.1:8443/bucket/some/key.bin?versionId=v1&x-id=GetObject", nil)
+	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	r.Header.Set("X-Amz-Date", "20261203T000000Z")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x")
+	r.Header.Set("Amz-Sdk-Invocation-Id", "x")
+	r.Header.Set("User-Agent", "aws-sdk-go-v2")
+	r.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
+	a := &authz.Authorizer{Reserved: []authz.Reserved{{Bucket: "*", Prefix: ".s3seal/", KeysOnly: true}}}
+	c := &authz.Client{Name: "app"}
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := s3.ParseRequest(r, s3.ParseOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s3.CheckHeaders(r.Header); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.Authorize(c, req, r.Header); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -267,6 +267,17 @@ func (s *memStore) keys(bucket string) []string {
 	return out
 }
 
+// partOf returns part n of the upload with store id id, nil when there is
+// none.
+func (s *memStore) partOf(id string, n int) *memPart {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.uploads[id]; u != nil {
+		return u.parts[n]
+	}
+	return nil
+}
+
 // uploadCount is the number of uploads in progress.
 func (s *memStore) uploadCount() int {
 	s.mu.Lock()
@@ -1141,7 +1152,7 @@ func (s *memStore) getObject(w http.ResponseWriter, r *http.Request, bucket, key
 		hdr.Set("Content-Type", "binary/octet-stream")
 	}
 	for k, v := range o.meta {
-		hdr["X-Amz-Meta-"+k] = []string{v}
+		hdr.Set("X-Amz-Meta-"+k, v) // canonical, as MinIO sends them
 	}
 	if tagCount > 0 {
 		hdr.Set("X-Amz-Tagging-Count", strconv.Itoa(tagCount))

@@ -40,9 +40,9 @@ func NewMetrics(version string) *Metrics {
 			Name: "s3seal_requests_total", Help: "S3 requests handled, by operation, HTTP status and policy mode.",
 		}, []string{"op", "status", "mode"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "s3seal_request_duration_seconds", Help: "Time to handle S3 requests, by operation.",
+			Name: "s3seal_request_duration_seconds", Help: "Time to handle S3 requests, by operation and policy mode.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
-		}, []string{"op"}),
+		}, []string{"op", "mode"}),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "s3seal_request_bytes_total", Help: "Request body bytes received from clients (decoded).",
 		}),
@@ -104,13 +104,15 @@ func (m *Metrics) observe(q *request, status int, bytesOut int64, d time.Duratio
 		op = "Unknown"
 	}
 	m.requests.WithLabelValues(op, strconv.Itoa(status), mode).Inc()
-	m.duration.WithLabelValues(op).Observe(d.Seconds())
+	m.duration.WithLabelValues(op, mode).Observe(d.Seconds())
 	m.bytesIn.Add(float64(q.bytesIn))
 	m.bytesOut.Add(float64(bytesOut))
 	if q.err == nil {
 		return
 	}
-	if e, ok := s3err.As(q.err); ok {
+	// Classified as the client's answer was: raw upstream errors (a
+	// refused dial) become S3 errors only there.
+	if e := toS3Error(q.err); e != nil {
 		switch {
 		case e.Code == s3err.UpstreamAuthFailed.Code:
 			m.upstreamErrs.WithLabelValues("credentials").Inc()

@@ -36,6 +36,11 @@ type Tool struct {
 	// Keys are the options for opening key specs (environment lookup, a KMS
 	// client for tests).
 	Keys keyspec.Options
+	// Remote opens the store and keys of s3seal's configuration (the
+	// configuration file, "" for the default) for the forms of inspect and
+	// decrypt that read an object from the store. nil: those forms are
+	// refused with an explanation.
+	Remote func(ctx context.Context, configFile string) (*Remote, error)
 }
 
 func (t Tool) ctx() context.Context {

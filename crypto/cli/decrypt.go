@@ -16,6 +16,7 @@ import (
 )
 
 const decryptUsage = `Usage: s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K [options] IN OUT
+       s3seal decrypt --bucket B --key K [--config FILE] [--keys SPEC] [options] OUT
 
 Decrypts an object that s3seal stored in envelope mode, without a running
 proxy. IN is the object's stored bytes as downloaded from the bucket (for
@@ -43,6 +44,9 @@ temporary file first and renamed), and is never overwritten. Written to
 standard output, the plaintext streams: bytes of every chunk are released
 only after that chunk authenticated, but a failure later leaves output
 that is incomplete (the exit code is then 1).
+
+` + fetchHelp + `The object is read as the store holds it and decrypted here; --keys
+defaults to the configuration's keys.
 `
 
 // Decrypt decrypts an object's ciphertext to its plaintext.
@@ -55,17 +59,21 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	parts := fs.Int("parts", 0, "check: the multipart object has `N` parts")
 	partSize := fs.Int64("part-size", 0, "check: every part but the last holds `BYTES` plaintext bytes")
 	partSizes := fs.String("part-sizes", "", "check: the parts' stored sizes, comma-separated `LIST` (as ListParts or GetObjectAttributes report them)")
+	configFile := fs.String("config", "", "s3seal's configuration `FILE`, when reading the object from the store (default $S3SEAL_CONFIG)")
 	if code, stop := parse(fs, args); stop {
 		return code
 	}
+	fetch := *metaFile == "" && fs.NArg() == 1
 	switch {
-	case *spec == "":
-		return usageError(stderr, fs, "--keys SPEC is required")
-	case *metaFile == "":
-		return usageError(stderr, fs, "--metadata FILE is required")
 	case *bucket == "" || *key == "":
 		return usageError(stderr, fs, "--bucket and --key are required")
-	case fs.NArg() != 2:
+	case !fetch && *metaFile == "":
+		return usageError(stderr, fs, "give --metadata FILE with IN and OUT, or only OUT to read the object from the store")
+	case !fetch && *configFile != "":
+		return usageError(stderr, fs, "--config is for reading the object from the store; with --metadata, IN is the downloaded object")
+	case !fetch && *spec == "":
+		return usageError(stderr, fs, "--keys SPEC is required")
+	case !fetch && fs.NArg() != 2:
 		return usageError(stderr, fs, "want IN and OUT, got %d arguments", fs.NArg())
 	case *metaFile == "-" && fs.Arg(0) == "-":
 		return usageError(stderr, fs, "metadata and ciphertext cannot both come from standard input")
@@ -74,11 +82,35 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if err != nil {
 		return usageError(stderr, fs, "%v", err)
 	}
-	in, out := fs.Arg(0), fs.Arg(1)
-
-	h, err := readMetadata(*metaFile, stdin)
-	if err != nil {
-		return fail(stderr, "decrypt", "%v", err)
+	var (
+		h       envelope.Header
+		in, out string
+		src     = stdin
+	)
+	if fetch {
+		out = fs.Arg(0)
+		remote, o, hh, err := t.fetch(*configFile, *bucket, *key)
+		if err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+		h = hh
+		if *spec == "" {
+			*spec = remote.Keys
+		}
+		if *spec == "" {
+			return usageError(stderr, fs, "the configuration names no keys: give --keys SPEC")
+		}
+		body, err := remote.Store.Get(t.ctx(), o)
+		if err != nil {
+			return fail(stderr, "decrypt", "reading s3://%s/%s from the store at %s: %v", *bucket, *key, remote.Store.Where(), err)
+		}
+		defer body.Close()
+		src = body
+	} else {
+		in, out = fs.Arg(0), fs.Arg(1)
+		if h, err = readMetadata(*metaFile, stdin); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
 	}
 	if !h.Multipart() && (*parts != 0 || *partSize != 0 || *partSizes != "") {
 		return usageError(stderr, fs, "--parts, --part-size and --part-sizes apply to multipart objects; this is a single-PUT object")
@@ -98,8 +130,7 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	defer ok.Zero()
 
-	src := stdin
-	if in != "-" {
+	if !fetch && in != "-" {
 		f, err := os.Open(in)
 		if err != nil {
 			return fail(stderr, "decrypt", "%v", err)

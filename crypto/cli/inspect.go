@@ -14,6 +14,7 @@ import (
 )
 
 const inspectUsage = `Usage: s3seal inspect --metadata FILE [--size BYTES [--parts N]]
+       s3seal inspect --bucket B --key K [--config FILE]
 
 Describes an object encrypted by s3seal from its user metadata: format,
 algorithm, key provider and key id, upload kind, sizes and declared
@@ -21,12 +22,14 @@ checksum. It needs no keys and prints no secrets.
 
 FILE (or - for standard input) is the object's user metadata as JSON, as
   aws s3api head-object --bucket B --key K --query Metadata
-prints it, or the whole head-object output.
+prints it (or the whole head-object output) when asked of the store itself:
+through s3seal, the s3seal field is hidden and head-object prints {}.
 
 With --size (the object's stored size, ContentLength) the plaintext size
 of a multipart object is computed too; --parts is its part count (the N in
 an ETag ending in -N).
-`
+
+` + fetchHelp
 
 // Inspect prints what an object's metadata says.
 func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -34,20 +37,46 @@ func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	metaFile := fs.String("metadata", "", "the object's user metadata as JSON (`FILE` or -)")
 	size := fs.Int64("size", -1, "the object's stored (ciphertext) size in `BYTES`")
 	parts := fs.Int("parts", 0, "the part count `N` of a multipart object")
+	bucket := fs.String("bucket", "", "read the object's metadata from the store: its `BUCKET`")
+	key := fs.String("key", "", "and its `KEY`")
+	configFile := fs.String("config", "", "s3seal's configuration `FILE`, for --bucket/--key (default $S3SEAL_CONFIG)")
 	if code, stop := parse(fs, args); stop {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fs, "unexpected argument %q", fs.Arg(0))
 	}
-	if *metaFile == "" {
-		return usageError(stderr, fs, "--metadata FILE is required")
-	}
-	h, err := readMetadata(*metaFile, stdin)
-	if err != nil {
-		return fail(stderr, "inspect", "%v", err)
+	fetch := *metaFile == "" && (*bucket != "" || *key != "")
+	switch {
+	case fetch && (*bucket == "" || *key == ""):
+		return usageError(stderr, fs, "--bucket and --key go together")
+	case !fetch && *metaFile == "":
+		return usageError(stderr, fs, "give --metadata FILE, or --bucket and --key to read the metadata from the store")
+	case *metaFile != "" && (*bucket != "" || *key != "" || *configFile != ""):
+		return usageError(stderr, fs, "--metadata reads a file; --bucket/--key/--config read from the store: use one or the other")
 	}
 	w := &lines{w: stdout}
+	var h envelope.Header
+	var err error
+	if fetch {
+		remote, o, hh, err := t.fetch(*configFile, *bucket, *key)
+		if err != nil {
+			return fail(stderr, "inspect", "%v", err)
+		}
+		h = hh
+		w.f("object", "s3://%s/%s at %s", *bucket, *key, remote.Store.Where())
+		w.f("stored size", "%d bytes", o.Size)
+		*size, *parts = o.Size, o.Parts
+	} else if h, err = readMetadata(*metaFile, stdin); err != nil {
+		return fail(stderr, "inspect", "%v", err)
+	}
+	describeHeader(w, h, *size, *parts)
+	return ExitOK
+}
+
+// describeHeader prints what an s3seal header says; size and parts are
+// the stored size and part count when known (-1, 0 otherwise).
+func describeHeader(w *lines, h envelope.Header, size int64, parts int) {
 	w.f("format", "s3seal envelope, version %d", h.Version())
 	w.f("algorithm", "%s", h.Algorithm())
 	w.f("key provider", "%s", h.Provider())
@@ -55,8 +84,8 @@ func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	w.f("wrapped key", "%d bytes", len(h.WrappedKey()))
 	if h.Multipart() {
 		w.f("upload", "multipart (parts are segments 1..N)")
-		if *size >= 0 && *parts > 0 {
-			if n, err := stream.MultipartPlaintextSize(*size, *parts); err == nil {
+		if size >= 0 && parts > 0 {
+			if n, err := stream.MultipartPlaintextSize(size, parts); err == nil {
 				w.f("plaintext size", "%d bytes (if every part but the last is a multiple of 64 KiB)", n)
 			} else {
 				w.f("plaintext size", "unknown: %v", err)
@@ -68,8 +97,8 @@ func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		w.f("upload", "single PUT (segment 0)")
 		w.f("plaintext size", "%d bytes", h.PlaintextSize())
 		w.f("ciphertext size", "%d bytes", h.CiphertextSize())
-		if *size >= 0 && *size != h.CiphertextSize() {
-			w.f("warning", "stored size %d differs from %d: the object was altered or truncated", *size, h.CiphertextSize())
+		if size >= 0 && size != h.CiphertextSize() {
+			w.f("warning", "stored size %d differs from %d: the object was altered or truncated", size, h.CiphertextSize())
 		}
 	}
 	if c := h.Checksum(); c.Algorithm != stream.ChecksumNone {
@@ -78,7 +107,6 @@ func (t Tool) Inspect(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		w.f("checksum", "none declared up front (a trailing one is inside the ciphertext)")
 	}
 	w.f("metadata", "%d of the %d bytes of user metadata", h.FieldSize(), envelope.MetadataLimit)
-	return ExitOK
 }
 
 type lines struct{ w io.Writer }
@@ -104,6 +132,11 @@ func readMetadata(path string, stdin io.Reader) (envelope.Header, error) {
 		return nil, fmt.Errorf("reading metadata: %w", err)
 	}
 	var doc map[string]json.RawMessage
+	if t := strings.TrimSpace(string(raw)); t == "" || t == "null" {
+		// What aws s3api head-object --query Metadata prints for an object
+		// without user metadata.
+		return nil, errors.New(missingFieldHint("", true))
+	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("metadata file is not a JSON object (expected the output of aws s3api head-object --query Metadata): %v", err)
 	}
@@ -126,5 +159,5 @@ func readMetadata(path string, stdin io.Reader) (envelope.Header, error) {
 		}
 		return envelope.Parse(strings.TrimSpace(s))
 	}
-	return nil, errors.New("no s3seal field in the metadata: the object was not written by s3seal in envelope mode")
+	return nil, errors.New(missingFieldHint(describeFields(doc), len(doc) == 0))
 }

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
 
 // index holds one directory's resources by kind and namespace/name.
@@ -114,6 +116,8 @@ func crossCheck(res []*resource) []finding {
 					}
 				}
 			}
+		case *monitoringv1.ServiceMonitor:
+			checkServiceMonitorRefs(res, r, o, add)
 		case *autoscalingv2.HorizontalPodAutoscaler:
 			ref := o.Spec.ScaleTargetRef
 			d, ok := ix.deployments[qualified(r.ns, ref.Name)]
@@ -288,6 +292,55 @@ func checkPodRefs(ix *index, r *resource, spec *corev1.PodSpec, add func(*resour
 			}
 			if port != nil && !containerHasPort(c, *port, corev1.ProtocolTCP) {
 				add(r, "%s %s: port %s is not a port of this container", where, p.name, port.String())
+			}
+		}
+	}
+}
+
+// checkServiceMonitorRefs makes sure a ServiceMonitor scrapes something of
+// the directory: its selector selects a Service in a namespace it names,
+// and each endpoint's port is a named port of every Service selected.
+func checkServiceMonitorRefs(res []*resource, r *resource, sm *monitoringv1.ServiceMonitor, add func(*resource, string, ...any)) {
+	sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+	if err != nil {
+		return // reported by checkServiceMonitor
+	}
+	inNS := func(ns string) bool {
+		nsSel := sm.Spec.NamespaceSelector
+		if nsSel.Any {
+			return true
+		}
+		if len(nsSel.MatchNames) == 0 {
+			return ns == r.ns
+		}
+		for _, n := range nsSel.MatchNames {
+			if n == ns {
+				return true
+			}
+		}
+		return false
+	}
+	var svcs []*corev1.Service
+	for _, x := range res {
+		if s, ok := x.obj.(*corev1.Service); ok && inNS(x.ns) && sel.Matches(labels.Set(s.Labels)) {
+			svcs = append(svcs, s)
+		}
+	}
+	if len(svcs) == 0 {
+		add(r, "selector %s selects no Service in this directory", sel)
+		return
+	}
+	for i, e := range sm.Spec.Endpoints {
+		if e.Port == "" {
+			continue
+		}
+		for _, s := range svcs {
+			found := false
+			for _, p := range s.Spec.Ports {
+				found = found || p.Name == e.Port
+			}
+			if !found {
+				add(r, "spec.endpoints[%d].port %q is not a port of Service %s", i, e.Port, s.Name)
 			}
 		}
 	}

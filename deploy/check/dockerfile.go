@@ -29,7 +29,7 @@ func checkDockerfiles(files []string, out io.Writer) ([]finding, error) {
 			return nil, err
 		}
 		fs := lintDockerfile(f, dt)
-		fs = append(fs, dockerfilePolicy(f, dt)...)
+		fs = append(fs, dockerfilePolicy(f, dt, true)...)
 		if len(fs) == 0 {
 			fmt.Fprintf(out, "ok   %s\n", f)
 		}
@@ -95,7 +95,10 @@ func (offlineImages) ResolveImageConfig(_ context.Context, ref string, opt sourc
 //   - it declares a HEALTHCHECK command;
 //   - S3SEAL_DATA_DIR is a declared VOLUME, so that the root filesystem
 //     may be read-only.
-func dockerfilePolicy(file string, dt []byte) []finding {
+//
+// A release form (multiStage false) copies a prebuilt binary from the build
+// context into its one stage instead.
+func dockerfilePolicy(file string, dt []byte, multiStage bool) []finding {
 	var out []finding
 	add := func(line int, format string, a ...any) {
 		f := file
@@ -114,7 +117,7 @@ func dockerfilePolicy(file string, dt []byte) []finding {
 		add(0, "parse: %v", err)
 		return out
 	}
-	if len(stages) < 2 {
+	if multiStage && len(stages) < 2 {
 		add(0, "not a multi-stage build: build in one stage, copy the binary into a minimal one")
 	}
 	if len(stages) == 0 {
@@ -201,4 +204,134 @@ func lineOf(r []parser.Range) int {
 		return 0
 	}
 	return r[0].Start.Line
+}
+
+// checkSameImage lints a multi-stage Dockerfile (source) and its release
+// form (release, one stage copying a prebuilt binary from the build
+// context), and checks that both build the same image: the same base and,
+// instruction by instruction, the same final stage, where a COPY may take
+// its files from another stage in one and from the context in the other
+// (compared by destination, owner, mode and source file names).
+func checkSameImage(source, release string, out io.Writer) ([]finding, error) {
+	sdt, err := os.ReadFile(source)
+	if err != nil {
+		return nil, err
+	}
+	rdt, err := os.ReadFile(release)
+	if err != nil {
+		return nil, err
+	}
+	all := append(lintDockerfile(source, sdt), dockerfilePolicy(source, sdt, true)...)
+	all = append(all, lintDockerfile(release, rdt)...)
+	all = append(all, dockerfilePolicy(release, rdt, false)...)
+	sf, err := finalStage(sdt)
+	if err != nil {
+		return append(all, finding{source, "parse: " + err.Error()}), nil
+	}
+	rf, err := finalStage(rdt)
+	if err != nil {
+		return append(all, finding{release, "parse: " + err.Error()}), nil
+	}
+	if len(rf.stages) != 1 {
+		all = append(all, finding{release, fmt.Sprintf("has %d stages; a release form copies a prebuilt binary into one", len(rf.stages))})
+	}
+	for _, c := range rf.last.Commands {
+		if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
+			all = append(all, finding{fmt.Sprintf("%s:%d", release, cmdLine(c)), "COPY --from: a release form takes its files from the build context"})
+		}
+		if _, ok := c.(*instructions.RunCommand); ok {
+			all = append(all, finding{fmt.Sprintf("%s:%d", release, cmdLine(c)), "RUN: a release form only copies files"})
+		}
+	}
+	if sf.last.BaseName != rf.last.BaseName {
+		all = append(all, finding{release, fmt.Sprintf("final stage FROM %s, but %s's is FROM %s", rf.last.BaseName, source, sf.last.BaseName)})
+	}
+	a, b := normalStage(sf.last), normalStage(rf.last)
+	for i := 0; i < max(len(a), len(b)); i++ {
+		switch {
+		case i >= len(a):
+			all = append(all, finding{fmt.Sprintf("%s:%d", release, b[i].line), fmt.Sprintf("%s is not in %s's final stage", b[i].text, source)})
+		case i >= len(b):
+			all = append(all, finding{fmt.Sprintf("%s:%d", source, a[i].line), fmt.Sprintf("%s is not in %s", a[i].text, release)})
+		case a[i].text != b[i].text:
+			all = append(all, finding{fmt.Sprintf("%s:%d", release, b[i].line), fmt.Sprintf("%s, but %s:%d has %s", b[i].text, source, a[i].line, a[i].text)})
+		default:
+			continue
+		}
+		break // the first difference is enough
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(out, "ok   %s and %s build the same image (%d instructions in the final stage)\n", source, release, len(a))
+	}
+	return all, nil
+}
+
+type parsedStages struct {
+	stages []instructions.Stage
+	last   instructions.Stage
+}
+
+func finalStage(dt []byte) (parsedStages, error) {
+	ast, err := parser.Parse(bytes.NewReader(dt))
+	if err != nil {
+		return parsedStages{}, err
+	}
+	stages, _, err := instructions.Parse(ast.AST, nil)
+	if err != nil {
+		return parsedStages{}, err
+	}
+	if len(stages) == 0 {
+		return parsedStages{}, fmt.Errorf("no FROM")
+	}
+	return parsedStages{stages, stages[len(stages)-1]}, nil
+}
+
+type normalCmd struct {
+	line int
+	text string
+}
+
+// normalStage describes a stage's instructions independently of where
+// COPY takes its files from.
+func normalStage(st instructions.Stage) []normalCmd {
+	var out []normalCmd
+	for _, cmd := range st.Commands {
+		var text string
+		switch c := cmd.(type) {
+		case *instructions.CopyCommand:
+			names := make([]string, len(c.SourcePaths))
+			for i, p := range c.SourcePaths {
+				names[i] = path.Base(p)
+			}
+			text = fmt.Sprintf("COPY --chown=%s --chmod=%s %s %s", c.Chown, c.Chmod, strings.Join(names, " "), c.DestPath)
+		case *instructions.EnvCommand:
+			text = "ENV " + keyValues(c.Env)
+		case *instructions.LabelCommand:
+			text = "LABEL " + keyValues(c.Labels)
+		case *instructions.UserCommand:
+			text = "USER " + c.User
+		case *instructions.VolumeCommand:
+			text = "VOLUME " + strings.Join(c.Volumes, " ")
+		case *instructions.ExposeCommand:
+			text = "EXPOSE " + strings.Join(c.Ports, " ")
+		case *instructions.HealthCheckCommand:
+			text = fmt.Sprintf("HEALTHCHECK %+v", *c.Health)
+		case *instructions.EntrypointCommand:
+			text = fmt.Sprintf("ENTRYPOINT %q shell=%v", c.CmdLine, c.PrependShell)
+		case *instructions.CmdCommand:
+			text = fmt.Sprintf("CMD %q shell=%v", c.CmdLine, c.PrependShell)
+		default:
+			text = strings.ToUpper(cmd.Name()) + " " + fmt.Sprint(cmd)
+		}
+		out = append(out, normalCmd{cmdLine(cmd), text})
+	}
+	return out
+}
+
+func keyValues(kvs instructions.KeyValuePairs) string {
+	s := make([]string, len(kvs))
+	for i, kv := range kvs {
+		s[i] = kv.Key + "=" + kv.Value
+	}
+	return strings.Join(s, " ")
 }

@@ -183,6 +183,13 @@ func (v *validator) checkFile(file string) (*resource, []finding) {
 		return nil, fail("holds %d resources; keep exactly one resource per file", len(docs))
 	}
 	var out []finding
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if yaml.Unmarshal(docs[0], &head) == nil && head.APIVersion == serviceMonitorGVK.GroupVersion().String() && head.Kind == serviceMonitorGVK.Kind {
+		return checkServiceMonitor(file, docs[0])
+	}
 	obj, gvk, err := v.codecs.UniversalDeserializer().Decode(docs[0], nil, nil)
 	if err != nil {
 		strict, ok := runtime.AsStrictDecodingError(err)
@@ -195,7 +202,7 @@ func (v *validator) checkFile(file string) (*resource, []finding) {
 	}
 	info, ok := v.kinds[*gvk]
 	if !ok {
-		return nil, append(out, fail("%s is not a kind these manifests may use (known: %s)", gvk, v.knownList())...)
+		return nil, append(out, fail("%s is not a kind these manifests may use (known: %s, monitoring.coreos.com/v1 ServiceMonitor)", gvk, v.knownList())...)
 	}
 	v.scheme.Default(obj)
 	acc, err := meta.Accessor(obj)

@@ -1,7 +1,9 @@
 // Command check validates s3seal's deploy files offline.
 //
-//	check k8s DIR...         Kubernetes manifests: every *.yaml file in each DIR
-//	check dockerfile FILE... Dockerfiles
+//	check k8s DIR...                 Kubernetes manifests: every *.yaml file in each DIR
+//	check k8s-patch PATCH DIR...     the manifests of the DIRs, one Deployment patched (kubectl patch)
+//	check dockerfile FILE...         Dockerfiles
+//	check same-image SOURCE RELEASE  a multi-stage Dockerfile and its release form build the same image
 //
 // It prints one line per finding, "FILE: message", and exits 1 if there is
 // any, 2 on a usage error, 0 when everything passed.
@@ -32,8 +34,11 @@ import (
 )
 
 const usage = `usage:
-  check k8s DIR...          validate the Kubernetes manifests (*.yaml) in each DIR
-  check dockerfile FILE...  lint Dockerfiles
+  check k8s DIR...                 validate the Kubernetes manifests (*.yaml) in each DIR
+  check k8s-patch PATCH DIR...     validate the manifests of the DIRs, as one directory, with
+                                   the Deployment PATCH names patched by it (kubectl patch)
+  check dockerfile FILE...         lint Dockerfiles
+  check same-image SOURCE RELEASE  lint both, and check that their final stages are the same
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -48,8 +53,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "k8s":
 		findings, err = checkK8sDirs(args[1:], stdout)
+	case "k8s-patch":
+		if len(args) < 3 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		findings, err = checkPatched(args[1], args[2:], stdout)
 	case "dockerfile":
 		findings, err = checkDockerfiles(args[1:], stdout)
+	case "same-image":
+		if len(args) != 3 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		findings, err = checkSameImage(args[1], args[2], stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2

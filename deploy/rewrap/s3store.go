@@ -268,6 +268,18 @@ func (s *S3Store) Head(ctx context.Context, in HeadInput) (*Object, error) {
 	return o, nil
 }
 
+// Get returns the stored bytes of an object (or one version of it), as
+// the store holds them, when its ETag still is ifMatch (if set). Rewrap
+// never reads object bodies; the offline commands that read an object
+// straight from the store do.
+func (s *S3Store) Get(ctx context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, error) {
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, VersionId: optional(versionID), IfMatch: optional(ifMatch)})
+	if err != nil {
+		return nil, storeErr("GetObject", err)
+	}
+	return out.Body, nil
+}
+
 // Tagging implements Store.
 func (s *S3Store) Tagging(ctx context.Context, bucket, key, versionID string) (string, error) {
 	out, err := s.c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &bucket, Key: &key, VersionId: optional(versionID)})

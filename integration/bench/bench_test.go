@@ -620,8 +620,12 @@ func TestOptions(t *testing.T) {
 		t.Errorf("short defaults: timeout %v out %s", d.Timeout, d.Out)
 	}
 	full := options{}.withDefaults("/repo")
-	if full.Reps != 3 || full.Out != "/repo/docs/benchmarks" || len(full.Targets) != len(allTargets) || len(full.Workloads) != len(allWorkloads) {
+	if full.Reps != 3 || full.Out != "/repo/docs/benchmarks" || len(full.Targets) != len(allTargets)-2 || len(full.Workloads) != len(allWorkloads) || contains(full.Targets, "baseline-passthrough") {
 		t.Errorf("full defaults = %+v", full)
+	}
+	withBase := options{Baseline: "/old/s3seal"}.withDefaults("/repo")
+	if len(withBase.Targets) != len(allTargets) || !contains(withBase.Targets, "baseline-envelope") {
+		t.Errorf("defaults with a baseline = %v", withBase.Targets)
 	}
 	for _, bad := range [][]string{{"-targets", "squid"}, {"-workloads", "put-huge"}, {"-reps", "-1"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {

@@ -66,6 +66,7 @@ type options struct {
 	Workloads []string      // workload IDs; nil means all
 	Reps      int           // repetitions; 0 means 3 (1 with Short)
 	S3seal    string        // a built s3seal binary; "" builds one from the module
+	Baseline  string        // another s3seal binary, run as the baseline-* targets; "" leaves them out
 	Timeout   time.Duration // bound on the whole run; 0 means 14 min (100 s with Short)
 	Perf      string        // directory for perf CPU profiles of the proxies; "" takes none
 	Pprof     bool          // start s3seal with S3SEAL_PPROF=true
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&workloads, "workloads", "", "comma-separated workloads (default all): "+strings.Join(workloadIDs(), ","))
 	fs.IntVar(&o.Reps, "reps", 0, "repetitions (default 3; 1 with -short)")
 	fs.StringVar(&o.S3seal, "s3seal", "", "s3seal binary to run (default: build one from the module)")
+	fs.StringVar(&o.Baseline, "baseline", "", "an s3seal `binary` (say, built from an earlier commit) to measure beside this one as targets baseline-passthrough and baseline-envelope, in the same run")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "bound on the whole run (default 14m; 100s with -short)")
 	fs.StringVar(&o.Perf, "perf", "", "record a perf CPU profile of each proxy during each sample into `DIR` (skews the numbers: use a separate run)")
 	fs.BoolVar(&o.Pprof, "pprof", false, "start s3seal with its profiler on the admin listener (S3SEAL_PPROF)")
@@ -196,7 +198,12 @@ func (o options) withDefaults(root string) options {
 		}
 	}
 	if len(o.Targets) == 0 {
-		o.Targets = targetNames()
+		for _, t := range allTargets {
+			// Baselines only when there is a baseline to run.
+			if !t.Baseline || o.Baseline != "" {
+				o.Targets = append(o.Targets, t.Name)
+			}
+		}
 	}
 	if len(o.Workloads) == 0 {
 		o.Workloads = workloadIDs()

@@ -77,7 +77,7 @@ func execute(ctx context.Context, tb testing.TB, o options, root string) (*resul
 	}
 	started := time.Now()
 	dir := tb.TempDir()
-	b := &bed{dir: dir, pprof: o.Pprof}
+	b := &bed{dir: dir, pprof: o.Pprof, baseline: o.Baseline}
 
 	specs := selectedTargets(o.Targets)
 	needS3seal := false

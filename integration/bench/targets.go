@@ -39,6 +39,8 @@ type targetSpec struct {
 	Kind  string // kindDirect, kindS3seal, kindNginx or kindCaddy
 	Mode  string // s3seal's S3SEAL_MODE
 	Group string // the bucket group whose objects it reads (see bucketFor)
+	// Baseline runs the -baseline binary instead of the one under test.
+	Baseline bool
 }
 
 // allTargets is every target, in the order the results show them. Targets
@@ -51,6 +53,10 @@ var allTargets = []targetSpec{
 	{Name: "sse-s3", Kind: kindS3seal, Mode: "sse-s3", Group: "sse-s3"},
 	{Name: "sse-c", Kind: kindS3seal, Mode: "sse-c", Group: "sse-c"},
 	{Name: "envelope", Kind: kindS3seal, Mode: "envelope", Group: "envelope"},
+	// The baseline targets run the binary given with -baseline, to compare
+	// two versions of s3seal at the same moment on the same machine.
+	{Name: "baseline-passthrough", Kind: kindS3seal, Mode: "passthrough", Group: "plain", Baseline: true},
+	{Name: "baseline-envelope", Kind: kindS3seal, Mode: "envelope", Group: "baseline-envelope", Baseline: true},
 	{Name: "nginx", Kind: kindNginx, Group: "plain"},
 	{Name: "caddy", Kind: kindCaddy, Group: "plain"},
 }
@@ -140,6 +146,7 @@ type bed struct {
 
 	s3seal    string // s3seal binary; "" if it could not be built
 	s3sealErr error  // why there is no binary
+	baseline  string // the -baseline binary; "" when none was given
 	keyring   string // local key ring file for sse-c and envelope
 	keyErr    error  // why there is no key ring
 	pprof     bool   // S3SEAL_PPROF for s3seal targets
@@ -184,7 +191,13 @@ func (b *bed) startTarget(ctx context.Context, spec targetSpec) (t *target, clea
 
 // startS3seal runs "s3seal serve" in spec's mode in front of MinIO.
 func (b *bed) startS3seal(ctx context.Context, tb testing.TB, t *target) error {
-	if b.s3seal == "" {
+	bin := b.s3seal
+	if t.Baseline {
+		if bin = b.baseline; bin == "" {
+			return errors.New("no baseline binary (-baseline)")
+		}
+	}
+	if bin == "" {
 		return fmt.Errorf("no s3seal binary: %v", b.s3sealErr)
 	}
 	dir := filepath.Join(b.dir, t.Name)
@@ -222,7 +235,7 @@ func (b *bed) startS3seal(ctx context.Context, tb testing.TB, t *target) error {
 		}
 		env = append(env, "S3SEAL_KEYS=local:"+b.keyring)
 	}
-	t.proc = testbed.StartProcess(tb, b.s3seal, env, "serve")
+	t.proc = testbed.StartProcess(tb, bin, env, "serve")
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
 	if err := waitUntil(ctx, 20*time.Second, t.proc, func() error {

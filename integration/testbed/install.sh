@@ -22,6 +22,8 @@ MC=github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
 # (integration/bench); nginx, the first, comes from the distribution.
 CADDY=github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Helm lints and renders the chart in deploy/helm (deploy/helm_test.go).
+HELM=helm.sh/helm/v4/cmd/helm@v4.3.2
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -80,6 +82,15 @@ aptinstall() {
   return $rc
 }
 
+# containers installs what builds and runs s3seal's image and checks its
+# Helm chart: Debian's podman with runc (crun, podman's default runtime,
+# fails on these machines' rlimits and cgroups; deploy/image_test.go runs
+# podman with --runtime runc) and Helm.
+containers() {
+  aptinstall podman:podman runc:runc
+  goinstall helm "$HELM"
+}
+
 what="${1:-all}"
 case "$what" in
   all)
@@ -93,6 +104,11 @@ case "$what" in
     goinstall caddy "$CADDY"
     goinstall staticcheck "$STATICCHECK"
     aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
+    containers
+    ;;
+  containers)
+    # Only what the container image and Helm chart tests need.
+    containers
     ;;
   bench)
     # Only what integration/bench needs beyond the suite's servers.
@@ -100,6 +116,6 @@ case "$what" in
     goinstall caddy "$CADDY"
     aptinstall nginx:nginx
     ;;
-  *) echo "usage: $0 [all|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|bench|containers]" >&2; exit 2 ;;
 esac
 echo "$bin"

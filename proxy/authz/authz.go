@@ -178,13 +178,21 @@ func (c *Client) listablePrefixes(bucket string) []string {
 
 // Reserved is a bucket prefix s3seal uses itself; no client may touch it.
 type Reserved struct {
+	// Bucket is a bucket name or glob ("*": every bucket).
 	Bucket, Prefix string
 	// Why completes "s3seal reserves this prefix: ..." in errors.
 	Why string
+	// KeysOnly reserves only the keys under Prefix: the bucket itself
+	// may still be configured and deleted. Otherwise configuring or
+	// deleting the bucket is refused too (its reserved keys would be
+	// exposed or lost with it).
+	KeysOnly bool
 }
 
+func (r *Reserved) inBucket(bucket string) bool { return matchGlob(r.Bucket, bucket) }
+
 func (r *Reserved) covers(bucket, key string) bool {
-	return bucket == r.Bucket && strings.HasPrefix(key, r.Prefix)
+	return r.inBucket(bucket) && strings.HasPrefix(key, r.Prefix)
 }
 
 // Authorizer decides requests. It is immutable and safe for concurrent
@@ -273,7 +281,7 @@ func (a *Authorizer) checkHeaders(c *Client, req *s3.Request, hdr http.Header) e
 		return denied("client %q may not set the canned ACL %q: only administrators may make objects or buckets accessible to others (s3seal grants private ACLs only)", c.Name, clip(v))
 	}
 	for k := range hdr {
-		if strings.HasPrefix(strings.ToLower(k), "x-amz-grant-") {
+		if len(k) > len("x-amz-grant-") && strings.EqualFold(k[:len("x-amz-grant-")], "x-amz-grant-") {
 			return denied("client %q may not grant access with %s: only administrators may", c.Name, k)
 		}
 	}
@@ -287,11 +295,11 @@ func (a *Authorizer) bucketLevel(c *Client, req *s3.Request, d *Decision) error 
 	bucket := req.Bucket
 	for i := range a.Reserved {
 		r := &a.Reserved[i]
-		if r.Bucket != bucket {
+		if !r.inBucket(bucket) || r.KeysOnly {
 			continue
 		}
 		if r.Prefix == "" || req.Info.Access == s3.AccessConfigure || req.Info.Access == s3.AccessDeleteBucket {
-			return reservedError(r)
+			return reservedError(r, bucket)
 		}
 	}
 	switch req.Info.Access {
@@ -369,11 +377,11 @@ func (a *Authorizer) listing(c *Client, req *s3.Request, d *Decision) error {
 	f := &Filter{a: a, bucket: bucket}
 	for i := range a.Reserved {
 		r := &a.Reserved[i]
-		if r.Bucket != bucket {
+		if !r.inBucket(bucket) {
 			continue
 		}
 		if strings.HasPrefix(prefix, r.Prefix) {
-			return reservedError(r)
+			return reservedError(r, bucket)
 		}
 		if strings.HasPrefix(r.Prefix, prefix) {
 			f.reserved = append(f.reserved, r)
@@ -487,7 +495,7 @@ func (a *Authorizer) deleteKeys(c *Client, req *s3.Request, d *Decision) {
 func (a *Authorizer) reserved(bucket, key string) error {
 	for i := range a.Reserved {
 		if r := &a.Reserved[i]; r.covers(bucket, key) {
-			return reservedError(r)
+			return reservedError(r, bucket)
 		}
 	}
 	return nil
@@ -577,8 +585,8 @@ func denied(format string, args ...any) *s3err.Error {
 	return s3err.AccessDenied.WithMessage("Access Denied: "+format+".", args...)
 }
 
-func reservedError(r *Reserved) *s3err.Error {
-	return s3err.AccessDenied.WithMessage("Access Denied: s3seal reserves s3://%s/%s: %s.", r.Bucket, r.Prefix, r.Why)
+func reservedError(r *Reserved, bucket string) *s3err.Error {
+	return s3err.AccessDenied.WithMessage("Access Denied: s3seal reserves s3://%s/%s: %s.", bucket, r.Prefix, r.Why)
 }
 
 func clip(s string) string {

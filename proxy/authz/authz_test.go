@@ -34,7 +34,10 @@ func testAuthorizer(t *testing.T) *Authorizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Authorizer{Policy: e, Reserved: []Reserved{{Bucket: "data", Prefix: ".s3seal/certs/", Why: "certificates"}}}
+	return &Authorizer{Policy: e, Reserved: []Reserved{
+		{Bucket: "data", Prefix: ".s3seal/certs/", Why: "certificates"},
+		{Bucket: "*", Prefix: ".s3seal/uploads/", Why: "upload state", KeysOnly: true},
+	}}
 }
 
 func TestAuthorize(t *testing.T) {
@@ -94,6 +97,9 @@ func TestAuthorize(t *testing.T) {
 		{"reserved write", admin, "PUT", "/data/.s3seal/certs/key", nil, "AccessDenied", false},
 		{"reserved listing", app, "GET", "/data?prefix=.s3seal/certs/x", nil, "AccessDenied", false},
 		{"reserved bucket config", admin, "PUT", "/data?policy", nil, "AccessDenied", false},
+		{"keys-only reserved in every bucket", app, "GET", "/warehouse/.s3seal/uploads/x", nil, "AccessDenied", false},
+		{"keys-only reserved copy source", app, "PUT", "/warehouse/y", h("X-Amz-Copy-Source", "other/.s3seal/uploads/x"), "AccessDenied", false},
+		{"keys-only reserved leaves bucket config", admin, "PUT", "/warehouse?versioning", nil, "", false},
 		{"bucket outside limits", limited, "GET", "/other/x", nil, "AccessDenied", false},
 		{"copy source outside limits", limited, "PUT", "/data/x", h("X-Amz-Copy-Source", "other/y"), "AccessDenied", false},
 		{"analytics read", analytics, "GET", "/warehouse/exports/a.csv", nil, "", false},
@@ -192,6 +198,11 @@ func TestListingFilter(t *testing.T) {
 			t.Errorf("CommonPrefix(%q) = %t, want %t", p, f.CommonPrefix(p), shown)
 		}
 	}
+	d, err = a.Authorize(&Client{Name: "app"}, parse(t, "GET", "/other?list-type=2", nil), http.Header{})
+	if err != nil || d.Filter == nil || d.Filter.Key(".s3seal/uploads/x") || !d.Filter.Key("x") {
+		t.Errorf("a bucket with only the keys-only reservation: filter %v, %v", d.Filter, err)
+	}
+	a.Reserved = a.Reserved[:1]
 	d, err = a.Authorize(&Client{Name: "app"}, parse(t, "GET", "/other?list-type=2", nil), http.Header{})
 	if err != nil || d.Filter != nil {
 		t.Errorf("a bucket with nothing hidden: filter %v, %v", d.Filter, err)

@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // Mode is what a rule does.
@@ -159,6 +160,11 @@ type Rule struct {
 	// AllowPlaintextReads lets an envelope rule read objects that have no
 	// s3seal metadata (migrating existing plaintext data).
 	AllowPlaintextReads bool
+	// PlaintextBefore, when set, limits AllowPlaintextReads to objects
+	// last modified before it: anyone who can write the store could
+	// otherwise replace an encrypted object with plaintext that s3seal
+	// serves as the object.
+	PlaintextBefore time.Time
 	// AllowS3ECReads lets an envelope rule read (decrypt) objects the
 	// Amazon S3 Encryption Client wrote, for migrations to s3seal.
 	AllowS3ECReads bool
@@ -166,6 +172,18 @@ type Rule struct {
 	Deny DenyScope
 	// Message is sent with AccessDenied by deny rules.
 	Message string
+}
+
+// PlaintextAllowed reports whether the rule reads an object without s3seal
+// metadata that was last modified at lastModified (zero when unknown).
+func (r *Rule) PlaintextAllowed(lastModified time.Time) bool {
+	if !r.AllowPlaintextReads {
+		return false
+	}
+	if r.PlaintextBefore.IsZero() {
+		return true
+	}
+	return !lastModified.IsZero() && lastModified.Before(r.PlaintextBefore)
 }
 
 // DenyScope returns the rule's deny scope with the default filled in.
@@ -256,6 +274,7 @@ func (r *Rule) Check() error {
 		only("client_sse_c", r.ClientSSEC != "", SSES3, SSEKMS, SSEC),
 		only("allow_http", r.AllowHTTP, SSEC),
 		only("allow_plaintext_reads", r.AllowPlaintextReads, Envelope),
+		only("plaintext_before", !r.PlaintextBefore.IsZero(), Envelope),
 		only("allow_s3ec_reads", r.AllowS3ECReads, Envelope),
 		only("deny", r.Deny != "", Deny),
 		only("message", r.Message != "", Deny),

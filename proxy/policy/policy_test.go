@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustNew(t *testing.T, rules []Rule, def Rule) *Engine {
@@ -170,5 +171,29 @@ func TestDenyMessage(t *testing.T) {
 	}
 	if (&Rule{}).DenyScope() != DenyAll {
 		t.Error("the default deny scope is not all")
+	}
+}
+
+func TestPlaintextAllowed(t *testing.T) {
+	cut := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	open := &Rule{Mode: Envelope, AllowPlaintextReads: true}
+	guarded := &Rule{Mode: Envelope, AllowPlaintextReads: true, PlaintextBefore: cut}
+	closed := &Rule{Mode: Envelope}
+	for _, c := range []struct {
+		r    *Rule
+		at   time.Time
+		want bool
+	}{
+		{open, cut.Add(time.Hour), true},
+		{open, time.Time{}, true},
+		{guarded, cut.Add(-time.Second), true},
+		{guarded, cut, false},
+		{guarded, cut.Add(time.Hour), false},
+		{guarded, time.Time{}, false},
+		{closed, cut.Add(-time.Hour), false},
+	} {
+		if got := c.r.PlaintextAllowed(c.at); got != c.want {
+			t.Errorf("%+v at %v: %t, want %t", c.r, c.at, got, c.want)
+		}
 	}
 }

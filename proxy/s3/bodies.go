@@ -52,11 +52,51 @@ type DeleteObject struct {
 // left out).
 func ParseDelete(r io.Reader) (*DeleteRequest, []byte, error) {
 	var raw bytes.Buffer
-	lr := &io.LimitedReader{R: io.TeeReader(r, &raw), N: maxDeleteBody + 1}
+	var out DeleteRequest
+	err := readDocument(io.TeeReader(r, &raw), "DeleteObjects", "Delete", maxDeleteBody, func(d *xml.Decoder, name string) error {
+		switch name {
+		case "Quiet":
+			v, err := text(d)
+			if err != nil {
+				return err
+			}
+			out.Quiet = strings.EqualFold(strings.TrimSpace(v), "true")
+		case "Object":
+			if len(out.Objects) == MaxDeleteObjects {
+				return malformed(fmt.Sprintf("A DeleteObjects request names at most %d keys.", MaxDeleteObjects))
+			}
+			o, err := deleteObject(d)
+			if err != nil {
+				return err
+			}
+			out.Objects = append(out.Objects, o)
+		default:
+			return errSkip
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(out.Objects) == 0 {
+		return nil, nil, malformed("The DeleteObjects request names no keys.")
+	}
+	return &out, raw.Bytes(), nil
+}
+
+// errSkip tells readDocument to skip an element.
+var errSkip = errors.New("skip")
+
+// readDocument reads an XML request document as a stream: its root must be
+// named root, it may not exceed limit bytes, and entry is called for each
+// element directly or indirectly inside the root that is not consumed by an
+// earlier call (returning errSkip skips the element). It stops at the first
+// error.
+func readDocument(r io.Reader, what, root string, limit int64, entry func(d *xml.Decoder, name string) error) error {
+	lr := &io.LimitedReader{R: r, N: limit + 1}
 	d := xml.NewDecoder(lr)
 	d.Strict = true
-	var out DeleteRequest
-	root := false
+	seenRoot := false
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -64,45 +104,33 @@ func ParseDelete(r io.Reader) (*DeleteRequest, []byte, error) {
 		}
 		if err != nil {
 			if lr.N <= 0 {
-				return nil, nil, malformed("The DeleteObjects request is larger than s3seal accepts (8 MiB).")
+				return malformed(fmt.Sprintf("The %s request is larger than s3seal accepts (%d MiB).", what, limit>>20))
 			}
-			return nil, nil, passBodyError(err, malformed("The DeleteObjects request is not well-formed XML."))
+			return passBodyError(err, malformed(fmt.Sprintf("The %s request is not well-formed XML.", what)))
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
 			continue
 		}
-		switch {
-		case !root:
-			if se.Name.Local != "Delete" {
-				return nil, nil, malformed("The DeleteObjects request must be a <Delete> document.")
+		if !seenRoot {
+			if se.Name.Local != root {
+				return malformed(fmt.Sprintf("The %s request must be a <%s> document.", what, root))
 			}
-			root = true
-		case se.Name.Local == "Quiet":
-			v, err := text(d)
-			if err != nil {
-				return nil, nil, err
-			}
-			out.Quiet = strings.EqualFold(strings.TrimSpace(v), "true")
-		case se.Name.Local == "Object":
-			if len(out.Objects) == MaxDeleteObjects {
-				return nil, nil, malformed(fmt.Sprintf("A DeleteObjects request names at most %d keys.", MaxDeleteObjects))
-			}
-			o, err := deleteObject(d)
-			if err != nil {
-				return nil, nil, err
-			}
-			out.Objects = append(out.Objects, o)
-		default:
+			seenRoot = true
+			continue
+		}
+		if err := entry(d, se.Name.Local); err == errSkip {
 			if err := d.Skip(); err != nil {
-				return nil, nil, passBodyError(err, malformed("The DeleteObjects request is not well-formed XML."))
+				return passBodyError(err, malformed(fmt.Sprintf("The %s request is not well-formed XML.", what)))
 			}
+		} else if err != nil {
+			return err
 		}
 	}
-	if !root || len(out.Objects) == 0 {
-		return nil, nil, malformed("The DeleteObjects request names no keys.")
+	if !seenRoot {
+		return malformed(fmt.Sprintf("The %s request must be a <%s> document.", what, root))
 	}
-	return &out, raw.Bytes(), nil
+	return nil
 }
 
 func deleteObject(d *xml.Decoder) (DeleteObject, error) {
@@ -168,48 +196,25 @@ type CompletePart struct {
 // fields of bounded size, at most 4 MiB in all. It fails at the first part
 // beyond the limit, before reading the rest.
 func ParseComplete(r io.Reader) ([]CompletePart, error) {
-	lr := &io.LimitedReader{R: r, N: maxCompleteBody + 1}
-	d := xml.NewDecoder(lr)
-	d.Strict = true
 	var parts []CompletePart
-	root := false
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
+	err := readDocument(r, "CompleteMultipartUpload", "CompleteMultipartUpload", maxCompleteBody, func(d *xml.Decoder, name string) error {
+		if name != "Part" {
+			return errSkip
 		}
+		if len(parts) == MaxParts {
+			return malformed(fmt.Sprintf("A CompleteMultipartUpload request lists at most %d parts.", MaxParts))
+		}
+		p, err := completePart(d)
 		if err != nil {
-			if lr.N <= 0 {
-				return nil, malformed("The CompleteMultipartUpload request is larger than s3seal accepts (4 MiB).")
-			}
-			return nil, passBodyError(err, malformed("The CompleteMultipartUpload request is not well-formed XML."))
+			return err
 		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch {
-		case !root:
-			if se.Name.Local != "CompleteMultipartUpload" {
-				return nil, malformed("The request must be a <CompleteMultipartUpload> document.")
-			}
-			root = true
-		case se.Name.Local == "Part":
-			if len(parts) == MaxParts {
-				return nil, malformed(fmt.Sprintf("A CompleteMultipartUpload request lists at most %d parts.", MaxParts))
-			}
-			p, err := completePart(d)
-			if err != nil {
-				return nil, err
-			}
-			parts = append(parts, p)
-		default:
-			if err := d.Skip(); err != nil {
-				return nil, passBodyError(err, malformed("The CompleteMultipartUpload request is not well-formed XML."))
-			}
-		}
+		parts = append(parts, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !root || len(parts) == 0 {
+	if len(parts) == 0 {
 		return nil, malformed("The CompleteMultipartUpload request names no parts.")
 	}
 	return parts, nil

@@ -2,7 +2,6 @@ package s3
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
@@ -77,19 +76,21 @@ var storeMetadataPrefixes = []string{"snowball-", "minio-", "x-minio-"}
 // them, so it does not guess).
 func CheckHeaders(h http.Header) error {
 	for k := range h {
-		lk := strings.ToLower(k)
+		if len(k) < 2 || k[0]|0x20 != 'x' || k[1] != '-' {
+			continue // not an x- header: dropped or standard
+		}
 		switch {
-		case strings.HasPrefix(lk, "x-minio-"):
+		case hasFoldPrefix(k, "x-minio-"):
 			return headerError(k, "it is specific to MinIO, and s3seal forwards only S3 headers")
-		case strings.HasPrefix(lk, "x-amz-meta-"):
-			name := lk[len("x-amz-meta-"):]
+		case hasFoldPrefix(k, "x-amz-meta-"):
+			name := k[len("x-amz-meta-"):]
 			for _, p := range storeMetadataPrefixes {
-				if strings.HasPrefix(name, p) {
+				if hasFoldPrefix(name, p) {
 					return headerError(k, "stores interpret this metadata name (MinIO unpacks archives with it), so s3seal refuses it")
 				}
 			}
-		case strings.HasPrefix(lk, "x-amz-checksum-"), strings.HasPrefix(lk, "x-amz-grant-"):
-		case strings.HasPrefix(lk, "x-amz-"):
+		case hasFoldPrefix(k, "x-amz-checksum-"), hasFoldPrefix(k, "x-amz-grant-"):
+		case hasFoldPrefix(k, "x-amz-"):
 			if !amzHeaders[http.CanonicalHeaderKey(k)] {
 				return s3err.NotImplemented.WithMessage("s3seal does not forward the header %s: it is not an S3 request header s3seal knows, and s3seal does not guess what a store would do with it.", clip(k)).
 					WithField("Header", clip(k))
@@ -105,14 +106,31 @@ func ForwardHeader(k string) bool {
 	if forwardHeaders[k] {
 		return true
 	}
-	lk := strings.ToLower(k)
 	switch {
-	case strings.HasPrefix(lk, "x-amz-meta-"), strings.HasPrefix(lk, "x-amz-checksum-"), strings.HasPrefix(lk, "x-amz-grant-"):
+	case hasFoldPrefix(k, "x-amz-meta-"), hasFoldPrefix(k, "x-amz-checksum-"), hasFoldPrefix(k, "x-amz-grant-"):
 		return true
-	case strings.HasPrefix(lk, "x-amz-"):
+	case hasFoldPrefix(k, "x-amz-"):
 		return amzHeaders[k] && !droppedHeaders[k]
 	}
 	return false
+}
+
+// hasFoldPrefix is strings.HasPrefix ignoring ASCII case, without
+// allocating (prefix is lower case).
+func hasFoldPrefix(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func headerError(name, why string) *s3err.Error {

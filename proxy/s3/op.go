@@ -284,6 +284,23 @@ var byOp = func() map[Op]*Info {
 	return m
 }()
 
+// opKey indexes the table by what a request shows.
+type opKey struct {
+	level       Level
+	method, sub string
+}
+
+// byShape holds, for each level, method and sub-resource, the table rows
+// that match, in table order.
+var byShape = func() map[opKey][]*Info {
+	m := map[opKey][]*Info{}
+	for i := range ops {
+		k := opKey{ops[i].Level, ops[i].Method, ops[i].Sub}
+		m[k] = append(m[k], &ops[i])
+	}
+	return m
+}()
+
 // subresources are every query parameter that selects an operation.
 var subresources = func() map[string]bool {
 	m := map[string]bool{}
@@ -407,11 +424,7 @@ func Classify(method string, level Level, q url.Values, h http.Header) Op {
 			return OpSelectObjectContent
 		}
 	}
-	for i := range ops {
-		o := &ops[i]
-		if o.Level != level || o.Method != method || o.Sub != sub {
-			continue
-		}
+	for _, o := range byShape[opKey{level, method, sub}] {
 		switch o.Op {
 		case OpListObjectsV2, OpPostObject, OpUploadPart, OpUploadPartCopy, OpCopyObject, OpSelectObjectContent:
 			continue // decided above
