@@ -118,6 +118,7 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 	}
 	ureq := h.baseRequest(q)
 	dropPlaintextChecksums(ureq.Header)
+	mapConditionalHeaders(ureq.Header)
 	for k := range ureq.Header {
 		if _, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok || strings.HasPrefix(strings.ToLower(k), "x-amz-copy-source-if") {
 			delete(ureq.Header, k)
@@ -221,6 +222,7 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		}
 	}
 	dropPlaintextChecksums(ureq.Header)
+	mapConditionalHeaders(ureq.Header)
 	for k, v := range user {
 		ureq.Header.Set("X-Amz-Meta-"+k, v)
 	}

@@ -382,6 +382,12 @@ func rangeError(size int64) *s3err.Error {
 // envRangeNotSatisfiable answers a range the store refused on the
 // ciphertext: the plaintext size comes from a HEAD, so the error carries it.
 func (h *Handler) envRangeNotSatisfiable(w *responseWriter, rt *Runtime, q *request, resp *http.Response) {
+	if q.query.Get("partNumber") != "" {
+		// A part number past the object's parts: the store's answer
+		// (InvalidPartNumber) is about parts, not ciphertext bytes.
+		h.relay(w, q, resp)
+		return
+	}
 	drainClose(resp.Body)
 	ctx := q.r.Context()
 	query := upstreamQuery(q.query)
@@ -557,6 +563,21 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 		return
 	}
 	seg := l.Segment(int(n) - 1)
+	status := resp.StatusCode
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", itoa(seg.PlainSize))
+	if status == http.StatusPartialContent {
+		end := seg.PlainOffset + seg.PlainSize - 1
+		if seg.PlainSize == 0 {
+			end = seg.PlainOffset
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", seg.PlainOffset, end, l.PlaintextSize()))
+	}
+	if q.r.Method == http.MethodHead {
+		// HeadObject with a part number: the part's headers, no body.
+		w.WriteHeader(status)
+		return
+	}
 	var dec *stream.DecryptReader
 	if s.hdr.Multipart() {
 		dec, err = stream.NewDecryptReader(s.key.SegmentKey(seg.Number), resp.Body)
@@ -566,16 +587,6 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 	if err != nil {
 		h.fail(w, q, err)
 		return
-	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", itoa(seg.PlainSize))
-	status := resp.StatusCode
-	if status == http.StatusPartialContent {
-		end := seg.PlainOffset + seg.PlainSize - 1
-		if seg.PlainSize == 0 {
-			end = seg.PlainOffset
-		}
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", seg.PlainOffset, end, l.PlaintextSize()))
 	}
 	h.streamPlaintext(w, q, dec, status, seg.PlainSize)
 }

@@ -380,6 +380,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Header.Del("X-Amz-Checksum-Type")
 	ureq.Header.Del("X-Amz-Mp-Object-Size")
+	mapConditionalHeaders(ureq.Header)
 	ureq.Body, ureq.ContentLength = strings.NewReader(string(xb)), int64(len(xb))
 	resp, sent := h.send(w, q, ureq, nil)
 	if !sent {
@@ -709,6 +710,17 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 		h.fail(w, q, err)
 		return
 	}
+	// The destination's conditions (the client's, and If-None-Match: *
+	// for a client that may only create objects) apply when the copy
+	// completes.
+	dest := upstreamHeader(q)
+	mapConditionalHeaders(dest)
+	up.conditions = http.Header{}
+	for _, name := range []string{"If-Match", "If-None-Match"} {
+		if v := dest.Get(name); v != "" {
+			up.conditions.Set(name, v)
+		}
+	}
 	for i := 0; i < l.Segments(); i++ {
 		seg := l.Segment(i)
 		if err := up.copyPart(seg.Number, src, etag, seg.CipherOffset, seg.CipherSize); err != nil {
@@ -879,6 +891,9 @@ type storeUpload struct {
 	bucket, key string
 	id          string
 	parts       []completePart
+	// conditions are sent with CompleteMultipartUpload (If-Match,
+	// If-None-Match); nil for none.
+	conditions http.Header
 }
 
 // createStoreUpload creates a multipart upload in the store with the given
@@ -949,7 +964,11 @@ func (u *storeUpload) copyPart(n uint32, src copySource, etag string, off, size 
 func (u *storeUpload) complete() (string, string, error) {
 	sort.Slice(u.parts, func(i, j int) bool { return u.parts[i].PartNumber < u.parts[j].PartNumber })
 	xb, _ := xml.Marshal(completeRequest{Parts: u.parts})
-	resp, err := u.do(http.MethodPost, url.Values{}, http.Header{}, strings.NewReader(string(xb)), int64(len(xb)))
+	hdr := http.Header{}
+	for k, v := range u.conditions {
+		hdr[k] = v
+	}
+	resp, err := u.do(http.MethodPost, url.Values{}, hdr, strings.NewReader(string(xb)), int64(len(xb)))
 	if err != nil {
 		u.abort()
 		return "", "", err

@@ -12,7 +12,6 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/authz"
-	"github.com/s3seal/s3seal/proxy/sigv4"
 )
 
 // Fuzz targets for the parsers of client- and store-supplied text that the
@@ -208,30 +207,33 @@ func TestSpeculativeHugeRange(t *testing.T) {
 // refused before anything goes upstream, so that the client's bucket
 // limits cannot be skipped by a source the store reads another way.
 func TestCopySourceUnparsableRefused(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-	}, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"mine"}}, AccessKeyID: testAK, Secret: testSK}})
-		rt.Identities, rt.Verifier = ids, &sigv4.Verifier{Lookup: ids.Lookup}
+	t.Parallel()
+	env := newEnv(t, envOptions{
+		Clients: []Identity{{Client: authz.Client{Name: "app", Buckets: []string{"mine"}}, AccessKeyID: testAK, Secret: testSK}},
 	})
+	env.store.put("mine", "k x", &memObject{data: []byte("v1 data"), version: "v1"})
+	env.store.put("other", "k", &memObject{data: []byte("other")})
 	for _, src := range []string{"other/k?versionId=%zz", "//other/k", "ot%25her/k", "other/%zz", "mine%3F/k"} {
-		resp := env.do(t, http.MethodPut, "/mine/copy", nil, http.Header{"X-Amz-Copy-Source": {src}})
+		resp := env.do(t, http.MethodPut, "/mine/copy", nil, "X-Amz-Copy-Source", src)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("copy source %q: status %d, want 400", src, resp.StatusCode)
 		}
 	}
-	resp := env.do(t, http.MethodPut, "/mine/copy", nil, http.Header{"X-Amz-Copy-Source": {"other%2Fk"}})
+	resp := env.do(t, http.MethodPut, "/mine/copy", nil, "X-Amz-Copy-Source", "other%2Fk")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("copy from a bucket the client may not use: %d, want 403", resp.StatusCode)
 	}
-	if n := len(env.up.requests()); n != 0 {
+	if n := env.store.requestCount(); n != 0 {
 		t.Errorf("%d requests reached the store", n)
 	}
-	resp = env.do(t, http.MethodPut, "/mine/copy", nil, http.Header{"X-Amz-Copy-Source": {"/mine/k%20x?versionId=v1"}})
+	resp = env.do(t, http.MethodPut, "/mine/copy", nil, "X-Amz-Copy-Source", "/mine/k%20x?versionId=v1")
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || len(env.up.requests()) != 1 {
-		t.Errorf("a valid copy within the client's bucket: %d, %d upstream requests", resp.StatusCode, len(env.up.requests()))
+	if resp.StatusCode != http.StatusOK || env.store.requestCount() != 1 {
+		t.Errorf("a valid copy within the client's bucket: %d, %d upstream requests", resp.StatusCode, env.store.requestCount())
+	}
+	if o := env.store.object("mine", "copy"); o == nil || string(o.data) != "v1 data" {
+		t.Errorf("the copy holds %+v", o)
 	}
 }

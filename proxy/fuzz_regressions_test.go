@@ -16,7 +16,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3seal/s3seal/proxy/authz"
-	"github.com/s3seal/s3seal/proxy/sigv4"
 )
 
 // Regression tests for what the reliability suite (integration/
@@ -31,7 +30,7 @@ func rawPut(t *testing.T, env *testEnv, key string, declared, sent int) net.Conn
 	req.ContentLength = int64(declared)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: env.ak, SecretAccessKey: env.sk}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := net.Dial("tcp", strings.TrimPrefix(env.srv.URL, "http://"))
@@ -51,11 +50,8 @@ func rawPut(t *testing.T, env *testEnv, key string, declared, sent int) net.Conn
 // timeout gets 400 RequestTimeout (it used to be taken for a client that
 // had gone, and net/http finished the response with an empty 200).
 func TestStalledBodyIsRequestTimeout(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	}, nil)
-	env.h.bodyTO = 300 * time.Millisecond
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}, Handler: func(o *Options) { o.BodyReadTimeout = 300 * time.Millisecond }})
 	conn := rawPut(t, env, "stalled", 1000, 100)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -66,15 +62,16 @@ func TestStalledBodyIsRequestTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "<Code>RequestTimeout</Code>") {
 		t.Fatalf("stalled body: %d %s, want 400 RequestTimeout", resp.StatusCode, b)
 	}
+	if env.store.object("bkt", "stalled") != nil {
+		t.Fatal("the store holds an object from a stalled body")
+	}
 }
 
 // TestHalfClosedBodyNot200: a client that sends part of its body and
 // half-closes the connection must not read a 200.
 func TestHalfClosedBodyNot200(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	}, nil)
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}})
 	conn := rawPut(t, env, "half", 1000, 100)
 	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
@@ -84,6 +81,9 @@ func TestHalfClosedBodyNot200(t *testing.T) {
 	if err == nil && resp.StatusCode/100 == 2 {
 		t.Fatalf("a body cut short by a half-close was answered %d", resp.StatusCode)
 	}
+	if env.store.object("bkt", "half") != nil {
+		t.Fatal("the store holds an object from a body cut short")
+	}
 }
 
 // TestListBucketsFiltered: a client limited to some buckets sees only those
@@ -91,14 +91,13 @@ func TestHalfClosedBodyNot200(t *testing.T) {
 func TestListBucketsFiltered(t *testing.T) {
 	const doc = `<?xml version="1.0" encoding="UTF-8"?>
 <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>o</ID></Owner><Buckets><Bucket><Name>mine</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>secret-plans</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>logs-1</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>`
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{Clients: []Identity{{Client: authz.Client{Name: "app", Buckets: []string{"mine", "logs-*"}}, AccessKeyID: testAK, Secret: testSK}}})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		_, _ = io.WriteString(w, doc)
-	}, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"mine", "logs-*"}}, AccessKeyID: testAK, Secret: testSK}})
-		rt.Identities, rt.Verifier = ids, &sigv4.Verifier{Lookup: ids.Lookup}
-	})
-	resp := env.do(t, http.MethodGet, "/", nil, nil)
+	}))
+	resp := env.do(t, http.MethodGet, "/", nil)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	got := string(b)

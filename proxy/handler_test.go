@@ -3,148 +3,38 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/s3seal/s3seal/proxy/authz"
 	"github.com/s3seal/s3seal/proxy/policy"
 	"github.com/s3seal/s3seal/proxy/s3"
-	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
-const (
-	testAK     = "AKCLIENT"
-	testSK     = "client-secret-key"
-	upstreamAK = "UPSTREAMKEYID"
-	upstreamSK = "upstream-secret-value"
-)
-
-// fakeUpstream records the requests it gets and answers with handler.
-type fakeUpstream struct {
-	mu   sync.Mutex
-	reqs []*http.Request
-	h    http.HandlerFunc
-	srv  *httptest.Server
-}
-
-func newFakeUpstream(t *testing.T, h http.HandlerFunc) *fakeUpstream {
-	f := &fakeUpstream{h: h}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.reqs = append(f.reqs, r.Clone(context.Background()))
-		f.mu.Unlock()
-		f.h(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeUpstream) requests() []*http.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]*http.Request(nil), f.reqs...)
-}
-
-type testEnv struct {
-	h    *Handler
-	srv  *httptest.Server
-	up   *fakeUpstream
-	logs *observer.ObservedLogs
-}
-
-func newTestEnv(t *testing.T, h http.HandlerFunc, tweak func(*Runtime)) *testEnv {
-	t.Helper()
-	up := newFakeUpstream(t, h)
-	ep, _ := url.Parse(up.srv.URL)
-	uc, err := upstream.New(upstream.Options{
-		Endpoint:    ep,
-		Region:      "us-east-1",
-		PathStyle:   true,
-		Credentials: credentials.NewStaticCredentialsProvider(upstreamAK, upstreamSK, ""),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app"}, AccessKeyID: testAK, Secret: testSK}})
-	rt := &Runtime{
-		Identities: ids,
-		Verifier:   &sigv4.Verifier{Lookup: ids.Lookup},
-		Decoder:    &sigv4.Verifier{SkipSignatures: true},
-	}
-	if tweak != nil {
-		tweak(rt)
-	}
-	core, logs := observer.New(zap.DebugLevel)
-	hd, err := NewHandler(Options{Runtime: rt, Upstream: uc, Logger: zap.New(core), InstanceID: "0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(hd)
-	t.Cleanup(srv.Close)
-	return &testEnv{h: hd, srv: srv, up: up, logs: logs}
-}
-
-// do sends a signed request to s3seal.
-func (e *testEnv) do(t *testing.T, method, path string, body []byte, hdr http.Header) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	sum := sha256.Sum256(body)
-	ph := hex.EncodeToString(sum[:])
-	req.Header.Set("X-Amz-Content-Sha256", ph)
-	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, ph, "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
-type xmlErr struct {
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-	Key     string `xml:"Key"`
-}
-
-func readErr(t *testing.T, resp *http.Response) (xmlErr, string) {
-	t.Helper()
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var e xmlErr
-	_ = xml.Unmarshal(b, &e)
-	return e, string(b)
+// answer returns a store hook that answers every request with f.
+func answer(f func(w http.ResponseWriter, r *http.Request)) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool { f(w, r); return true }
 }
 
 func TestUpstreamAuthErrorsAreNotRelayed(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusForbidden)
 		io.WriteString(w, `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><AWSAccessKeyId>`+upstreamAK+`</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 secret-ish</StringToSign><CanonicalRequest>GET /bkt/k</CanonicalRequest><SignatureProvided>abc</SignatureProvided><RequestId>1</RequestId></Error>`)
-	}, nil)
-	resp := env.do(t, "GET", "/bkt/k", nil, nil)
+	}))
+	resp := env.do(t, "GET", "/bkt/k", nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != http.StatusBadGateway || e.Code != "UpstreamAuthenticationFailed" {
 		t.Fatalf("got %d %s, want 502 UpstreamAuthenticationFailed: %s", resp.StatusCode, e.Code, raw)
@@ -157,27 +47,27 @@ func TestUpstreamAuthErrorsAreNotRelayed(t *testing.T) {
 }
 
 func TestUpstreamErrorsKeepSafeFields(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>k</Key><HostId>internal-host</HostId><RequestId>r</RequestId></Error>`)
-	}, nil)
-	resp := env.do(t, "GET", "/bkt/k", nil, nil)
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}})
+	resp := env.do(t, "GET", "/bkt/k", nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != 404 || e.Code != "NoSuchKey" || e.Key != "k" {
 		t.Fatalf("got %d %+v: %s", resp.StatusCode, e, raw)
 	}
-	if strings.Contains(raw, "internal-host") {
+	if strings.Contains(raw, "memstore-host-id") {
 		t.Errorf("upstream HostId relayed: %s", raw)
 	}
 }
 
 func TestNonS3UpstreamErrorBecomesS3Error(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusBadGateway)
 		io.WriteString(w, "<html>load balancer says no</html>")
-	}, nil)
-	resp := env.do(t, "GET", "/bkt/k", nil, nil)
+	}))
+	resp := env.do(t, "GET", "/bkt/k", nil)
 	e, raw := readErr(t, resp)
 	if resp.StatusCode != 502 || e.Code != "InternalError" || strings.Contains(raw, "load balancer") {
 		t.Fatalf("got %d %+v: %s", resp.StatusCode, e, raw)
@@ -185,7 +75,9 @@ func TestNonS3UpstreamErrorBecomesS3Error(t *testing.T) {
 }
 
 func TestMidBodyFailureAbortsConnection(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1000000")
 		w.WriteHeader(200)
 		w.Write(bytes.Repeat([]byte("x"), 300000))
@@ -193,7 +85,7 @@ func TestMidBodyFailureAbortsConnection(t *testing.T) {
 		// Kill the connection mid-body.
 		conn, _, _ := w.(http.Hijacker).Hijack()
 		conn.Close()
-	}, nil)
+	}))
 	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	_ = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
@@ -214,47 +106,76 @@ func TestMidBodyFailureAbortsConnection(t *testing.T) {
 }
 
 func TestLoopDetected(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { t.Error("request reached upstream") }, nil)
-	resp := env.do(t, "GET", "/bkt/k", nil, http.Header{upstream.LoopHeader: {"0123456789abcdef"}})
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	resp := env.do(t, "GET", "/bkt/k", nil, upstream.LoopHeader, "0123456789abcdef")
 	e, _ := readErr(t, resp)
 	if resp.StatusCode != http.StatusLoopDetected || e.Code != "LoopDetected" {
 		t.Fatalf("got %d %s", resp.StatusCode, e.Code)
 	}
+	if n := env.store.requestCount(); n != 0 {
+		t.Fatalf("%d requests reached the store", n)
+	}
 }
 
 func TestRegionRedirectFollowed(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.Header.Get("Authorization"), "/eu-west-1/s3/") {
-			w.Header().Set("X-Amz-Bucket-Region", "eu-west-1")
-			w.WriteHeader(http.StatusMovedPermanently)
-			io.WriteString(w, `<Error><Code>PermanentRedirect</Code><Message>elsewhere</Message></Error>`)
-			return
+	t.Parallel()
+	// AWS answers a request signed for the wrong region with a redirect
+	// naming the bucket's region.
+	t.Run("redirect", func(t *testing.T) {
+		t.Parallel()
+		env := newEnv(t, envOptions{})
+		env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.Contains(r.Header.Get("Authorization"), "/eu-west-1/s3/") {
+				w.Header().Set("X-Amz-Bucket-Region", "eu-west-1")
+				w.WriteHeader(http.StatusMovedPermanently)
+				io.WriteString(w, `<Error><Code>PermanentRedirect</Code><Message>elsewhere</Message></Error>`)
+				return
+			}
+			io.WriteString(w, "hello")
+		}))
+		for i := 0; i < 2; i++ {
+			resp := env.do(t, "GET", "/far/k", nil)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "hello" {
+				t.Fatalf("attempt %d: %d %s", i, resp.StatusCode, b)
+			}
 		}
-		io.WriteString(w, "hello")
-	}, nil)
-	for i := 0; i < 2; i++ {
-		resp := env.do(t, "GET", "/far/k", nil, nil)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != "hello" {
-			t.Fatalf("attempt %d: %d %s", i, resp.StatusCode, b)
+		// First request: one redirect then the retry; second: cached region.
+		if n := env.store.requestCount(); n != 3 {
+			t.Fatalf("upstream saw %d requests, want 3", n)
 		}
-	}
-	// First request: one redirect then the retry; second: cached region.
-	if n := len(env.up.requests()); n != 3 {
-		t.Fatalf("upstream saw %d requests, want 3", n)
-	}
+	})
+	// MinIO answers AuthorizationHeaderMalformed naming its region.
+	t.Run("authorization header malformed", func(t *testing.T) {
+		t.Parallel()
+		env := newEnv(t, envOptions{Store: memStoreOptions{Region: "eu-west-1"}})
+		env.store.put("far", "k", &memObject{data: []byte("hello")})
+		for i := 0; i < 2; i++ {
+			body, _, _ := expect(t, env.do(t, "GET", "/far/k", nil), 200)
+			if string(body) != "hello" {
+				t.Fatalf("attempt %d: %q", i, body)
+			}
+		}
+		if n := env.store.requestCount(); n != 3 {
+			t.Fatalf("upstream saw %d requests, want 3", n)
+		}
+	})
 }
 
 func TestBucketLimitsAndDeny(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*", "exact"}}, AccessKeyID: testAK, Secret: testSK}})
-		rt.Identities = ids
-		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
-		rt.Policy, _ = policy.New([]policy.Rule{{Name: "no-writes-here", Bucket: "exact", Prefix: "ro/", Mode: policy.Deny}}, policy.Rule{Mode: policy.Passthrough})
+	t.Parallel()
+	env := newEnv(t, envOptions{
+		Clients: []Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*", "exact"}}, AccessKeyID: testAK, Secret: testSK}},
+		Rules:   []policy.Rule{{Name: "no-writes-here", Bucket: "exact", Prefix: "ro/", Mode: policy.Deny}},
 	})
+	for _, o := range []string{"allowed-1/k", "exact/k", "other/k", "exact/ro/k"} {
+		b, k, _ := strings.Cut(o, "/")
+		env.store.put(b, k, &memObject{data: []byte("ok")})
+	}
 	for path, want := range map[string]int{"/allowed-1/k": 200, "/exact/k": 200, "/other/k": 403, "/exact/ro/k": 403} {
-		resp := env.do(t, "GET", path, nil, nil)
+		resp := env.do(t, "GET", path, nil)
 		e, raw := readErr(t, resp)
 		if resp.StatusCode != want {
 			t.Errorf("%s: %d %s, want %d", path, resp.StatusCode, raw, want)
@@ -263,16 +184,18 @@ func TestBucketLimitsAndDeny(t *testing.T) {
 			t.Errorf("deny message does not name the rule: %q", e.Message)
 		}
 	}
-	if n := len(env.up.requests()); n != 2 {
+	if n := env.store.requestCount(); n != 2 {
 		t.Fatalf("upstream saw %d requests, want 2", n)
 	}
 }
 
 func TestSidecarTrust(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, func(rt *Runtime) {
+	t.Parallel()
+	env := newEnv(t, envOptions{Runtime: func(rt *Runtime) {
 		rt.Identities.Sidecar = &Identity{Client: authz.Client{Name: "sidecar"}}
 		rt.Identities.TrustLoopback = true
-	})
+	}})
+	env.store.put("bkt", "k", &memObject{data: []byte("ok")})
 	// Signed with credentials s3seal does not know (the app's own).
 	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
@@ -287,18 +210,22 @@ func TestSidecarTrust(t *testing.T) {
 		t.Fatalf("sidecar request refused: %d", resp.StatusCode)
 	}
 	// The upstream got s3seal's signature, not the app's.
-	got := env.up.requests()[0].Header.Get("Authorization")
+	got := env.store.requests()[0].Header.Get("Authorization")
 	if !strings.Contains(got, upstreamAK) || strings.Contains(got, "AKIAAPP") {
 		t.Fatalf("upstream Authorization %q", got)
 	}
 }
 
 func TestRequestLogHasNoSecrets(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }, nil)
-	resp := env.do(t, "PUT", "/bkt/some%20key", []byte("data"), http.Header{
-		"X-Amz-Server-Side-Encryption-Customer-Key": {"c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwMTI="},
-		"X-Amz-Security-Token":                      {"session-token-value"},
-	})
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}})
+	// A valid SSE-C key ("secret-key-material-123456789012"), so that
+	// the store accepts the object and the request is logged as a success.
+	resp := env.do(t, "PUT", "/bkt/some%20key", []byte("data"),
+		"X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256",
+		"X-Amz-Server-Side-Encryption-Customer-Key", "c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwMTI=",
+		"X-Amz-Server-Side-Encryption-Customer-Key-Md5", "ho/GpQxz+nR26e/hvJ1IQQ==",
+		"X-Amz-Security-Token", "session-token-value")
 	resp.Body.Close()
 	entries := env.logs.FilterMessage("request").All()
 	if len(entries) != 1 {
@@ -333,33 +260,39 @@ func toString(v any) string {
 }
 
 func TestCopySourceBucketLimits(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>")
-	}, func(rt *Runtime) {
-		ids := NewIdentities([]Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*"}}, AccessKeyID: testAK, Secret: testSK}})
-		rt.Identities = ids
-		rt.Verifier = &sigv4.Verifier{Lookup: ids.Lookup}
+	t.Parallel()
+	env := newEnv(t, envOptions{
+		Clients: []Identity{{Client: authz.Client{Name: "app", Buckets: []string{"allowed-*"}}, AccessKeyID: testAK, Secret: testSK}},
+		Buckets: []string{"allowed-1"},
 	})
+	env.store.put("allowed-2", "k", &memObject{data: []byte("source")})
+	env.store.put("secret", "k", &memObject{data: []byte("secret")})
+	env.store.put("secret", "k x", &memObject{data: []byte("secret")})
 	for src, want := range map[string]int{"/allowed-2/k": 200, "/secret/k": 403, "secret/k%20x": 403} {
-		resp := env.do(t, "PUT", "/allowed-1/dst", nil, http.Header{"X-Amz-Copy-Source": {src}})
+		resp := env.do(t, "PUT", "/allowed-1/dst", nil, "X-Amz-Copy-Source", src)
 		e, raw := readErr(t, resp)
 		if resp.StatusCode != want {
 			t.Errorf("copy from %s: %d %s %s, want %d", src, resp.StatusCode, e.Code, raw, want)
 		}
 	}
-	if n := len(env.up.requests()); n != 1 {
+	if n := env.store.requestCount(); n != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", n)
+	}
+	if o := env.store.object("allowed-1", "dst"); o == nil || string(o.data) != "source" {
+		t.Fatalf("the copy holds %+v", o)
 	}
 }
 
 func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodOptions || r.Header.Get("Origin") != "https://app.example" {
 			t.Errorf("upstream got %s with Origin %q", r.Method, r.Header.Get("Origin"))
 		}
 		w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
 		w.WriteHeader(http.StatusOK)
-	}, nil)
+	}))
 	req, _ := http.NewRequest(http.MethodOptions, env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "PUT")
@@ -378,19 +311,21 @@ func TestCORSPreflightPassesUnauthenticated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := readErr(t, resp)
-	if resp.StatusCode != 403 || e.Code != "AccessDenied" || len(env.up.requests()) != 1 {
-		t.Fatalf("anonymous GET: %d %s, upstream saw %d requests", resp.StatusCode, e.Code, len(env.up.requests()))
+	if resp.StatusCode != 403 || e.Code != "AccessDenied" || env.store.requestCount() != 1 {
+		t.Fatalf("anonymous GET: %d %s, upstream saw %d requests", resp.StatusCode, e.Code, env.store.requestCount())
 	}
 }
 
 // TestMetadataNamesLowerCase: user-metadata headers reach clients with
 // lower-case names, as S3 sends them, whatever case the store used.
 func TestMetadataNamesLowerCase(t *testing.T) {
-	env := newTestEnv(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Parallel()
+	env := newEnv(t, envOptions{})
+	env.store.setHook(answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["X-Amz-Meta-Foo"] = []string{"bar"}
 		w.Header()["X-Amz-Meta-Camelcase"] = []string{"v"}
 		io.WriteString(w, "ok")
-	}, nil)
+	}))
 	req, _ := http.NewRequest("GET", env.srv.URL+"/bkt/k", nil)
 	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
 	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
