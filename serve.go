@@ -35,6 +35,7 @@ import (
 	"github.com/s3seal/s3seal/proxy"
 	"github.com/s3seal/s3seal/proxy/checksum"
 	"github.com/s3seal/s3seal/proxy/policy"
+	s3api "github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/sigv4"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
@@ -375,8 +376,14 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		set.TrustClientCert = cfg.Sidecar.TrustClientCert
 	}
 	rt := &proxy.Runtime{
-		Identities:  set,
-		Verifier:    &sigv4.Verifier{Lookup: set.Lookup},
+		Identities: set,
+		Verifier: &sigv4.Verifier{Lookup: set.Lookup, DisableSigV2: !cfg.Auth.SigV2Enabled(),
+			VirtualHostBucket: func(r *http.Request) string {
+				if t := s3api.ParseTarget(r, cfg.BaseDomains); t.VirtualHost {
+					return t.Bucket
+				}
+				return ""
+			}},
 		Decoder:     &sigv4.Verifier{SkipSignatures: true},
 		BaseDomains: cfg.BaseDomains,
 	}

@@ -64,6 +64,7 @@ var dropResponseHeaders = map[string]bool{
 var presignParams = []string{
 	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
 	"X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+	"AWSAccessKeyId", "Expires", "Signature", // Signature Version 2
 }
 
 // upstreamQuery returns the query to forward.

@@ -22,6 +22,9 @@ MC=github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
 # (integration/bench); nginx, the first, comes from the distribution.
 CADDY=github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The Docker registry of the client matrix (integration/clients_test.go),
+# with its S3 storage driver pointed at s3seal.
+REGISTRY=github.com/distribution/distribution/v3/cmd/registry@v3.0.0
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -54,10 +57,19 @@ kmsinstall() {
   log "installed s3seal-localkms in $((SECONDS - start))s"
 }
 
+# aptinstall CHECK:PACKAGE...: installs each PACKAGE whose CHECK is missing.
+# CHECK is a command on PATH, or an absolute path pattern (for packages
+# whose programs live off PATH, such as PostgreSQL's server).
 aptinstall() {
   local missing=()
   for p in "$@"; do
-    command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
+    local check="${p%%:*}"
+    if [[ "$check" == /* ]]; then
+      compgen -G "$check" >/dev/null && continue
+    else
+      command -v "$check" >/dev/null 2>&1 && continue
+    fi
+    missing+=("${p#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -ne 0 ]]; then
@@ -80,6 +92,14 @@ aptinstall() {
   return $rc
 }
 
+# The client matrix's tools from the distribution: restic, rclone, boto3
+# (the distribution's python3, which barman's cloud tools use too),
+# barman-cli-cloud and a PostgreSQL server for it to back up.
+clientsinstall() {
+  aptinstall restic:restic /usr/lib/python3/dist-packages/boto3:python3-boto3 \
+    barman-cloud-backup:barman-cli-cloud '/usr/lib/postgresql/*/bin/initdb:postgresql'
+}
+
 what="${1:-all}"
 case "$what" in
   all)
@@ -92,7 +112,15 @@ case "$what" in
     goinstall minio "$MINIO"
     goinstall caddy "$CADDY"
     goinstall staticcheck "$STATICCHECK"
+    goinstall registry "$REGISTRY"
     aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
+    clientsinstall
+    ;;
+  clients)
+    # Only what the client matrix needs beyond the suite's servers.
+    goinstall registry "$REGISTRY"
+    aptinstall s3cmd:s3cmd rclone:rclone aws:awscli
+    clientsinstall
     ;;
   bench)
     # Only what integration/bench needs beyond the suite's servers.
@@ -100,6 +128,6 @@ case "$what" in
     goinstall caddy "$CADDY"
     aptinstall nginx:nginx
     ;;
-  *) echo "usage: $0 [all|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|bench|clients]" >&2; exit 2 ;;
 esac
 echo "$bin"

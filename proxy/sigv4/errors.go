@@ -9,7 +9,8 @@ import (
 var (
 	// ErrSignatureV2 is the cause recorded in the InvalidRequest error for a
 	// request signed with Signature Version 2 (Authorization: AWS ... or
-	// AWSAccessKeyId/Signature query parameters).
+	// AWSAccessKeyId/Signature query parameters) when Verifier.DisableSigV2
+	// is set.
 	ErrSignatureV2 = errors.New("sigv4: signature version 2 is not supported")
 	// ErrAnonymous is the cause recorded in the AccessDenied error for a
 	// request that carries no authentication at all.

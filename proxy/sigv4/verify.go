@@ -80,6 +80,17 @@ type Verifier struct {
 	// accepted. Bodies are still decoded and their payload hashes and
 	// trailer checksums verified.
 	SkipSignatures bool
+	// DisableSigV2 refuses requests signed with Signature Version 2
+	// (InvalidRequest, as S3 regions that never supported it answer). By
+	// default they are verified: HMAC-SHA1 over S3's string to sign, the
+	// same clock skew as SigV4 for header authentication, Expires for
+	// presigned URLs, and the body checked against Content-MD5 when sent.
+	DisableSigV2 bool
+	// VirtualHostBucket returns the bucket a virtual-hosted request names
+	// in its Host header, or "" for path-style requests. SigV2 signs
+	// "/bucket" before the path of virtual-hosted requests. Nil treats
+	// every request as path-style.
+	VirtualHostBucket func(r *http.Request) string
 
 	keys keyCache
 	// debugCanonical, when set (by tests only), receives each canonical
@@ -132,6 +143,10 @@ type Result struct {
 	AccessKeyID string
 	// Presigned is set for query-string (presigned URL) authentication.
 	Presigned bool
+	// SigV2 is set for a request signed with Signature Version 2. Its Mode
+	// is UnsignedPayload and Region and SignedHeaders are empty; Body is
+	// verified against Content-MD5 when the client sent one.
+	SigV2 bool
 	// Mode is the payload mode.
 	Mode PayloadMode
 	// Region is the region of the credential scope.
@@ -231,12 +246,13 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	_, nSig := lookup(params, "X-Amz-Signature")
 	presigned := nAlg+nCred+nSig > 0
 	_, nV2 := lookup(params, "AWSAccessKeyId")
-	v2Query := nV2 > 0
+	_, nV2Sig := lookup(params, "Signature")
+	v2Query := nV2+nV2Sig > 0
 
 	switch {
 	case len(authz) > 1:
 		return nil, malformedHeader("more than one Authorization header.")
-	case len(authz) == 1 && (presigned || v2Query):
+	case len(authz) == 1 && (presigned || v2Query), presigned && v2Query:
 		return nil, s3err.InvalidArgument.WithMessage("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified.")
 	case len(authz) == 1:
 		a := strings.TrimLeft(authz[0], " \t")
@@ -245,8 +261,10 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 			return v.verifyHeader(r, params, a)
 		case v.SkipSignatures:
 			return v.unauthenticated(r)
-		case strings.HasPrefix(a, "AWS "):
+		case strings.HasPrefix(a, v2Prefix) && v.DisableSigV2:
 			return nil, errSigV2()
+		case strings.HasPrefix(a, v2Prefix):
+			return v.verifyV2Header(r, params, a)
 		default:
 			return nil, errUnsupported()
 		}
@@ -254,8 +272,10 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 		return v.verifyPresigned(r, params)
 	case v.SkipSignatures:
 		return v.unauthenticated(r)
-	case v2Query:
+	case v2Query && v.DisableSigV2:
 		return nil, errSigV2()
+	case v2Query:
+		return v.verifyV2Presigned(r, params)
 	default:
 		return nil, errAnonymous()
 	}
