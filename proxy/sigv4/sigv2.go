@@ -31,13 +31,9 @@ import (
 // percent-encoded), then the signed sub-resources, sorted, with their values
 // decoded.
 
-const (
-	v2Prefix = "AWS "
-	// v2MaxExpiry bounds a presigned URL's Expires, which SigV2 does not
-	// limit: far enough in the future for any client, near enough that the
-	// arithmetic below cannot overflow.
-	v2MaxExpiry = 100 * 365 * 24 * time.Hour
-)
+// v2Prefix starts a SigV2 Authorization header. Unlike SigV4, SigV2
+// presigned URLs have no longest validity: Expires is any time.
+const v2Prefix = "AWS "
 
 // v2SubResources are the query parameters SigV2 signs, sorted: the ones S3
 // documents and every one the SDKs sign (botocore's HmacV1 list, which
@@ -158,9 +154,6 @@ func (v *Verifier) verifyV2Presigned(r *http.Request, params []queryParam) (*Res
 		return nil, s3err.AccessDenied.WithMessage("Invalid date (should be seconds since epoch): %s", clip(expiresStr))
 	}
 	now := v.now()
-	if secs > now.Add(v2MaxExpiry).Unix() {
-		return nil, s3err.AccessDenied.WithMessage("Invalid date (should be seconds since epoch): %s", clip(expiresStr))
-	}
 	expires := time.Unix(secs, 0)
 	if now.After(expires) {
 		return nil, s3err.AccessDenied.WithMessage("Request has expired").
