@@ -150,10 +150,6 @@ func startModeProxy(t *testing.T, up *testbed.S3Server, mode string) (*proxy, st
 	return startProxy(t, up, proxyOptions{Env: sseConfig(t, yaml, nil)}), ring
 }
 
-// envelopeRules reports whether the cell's objects must be s3seal
-// envelopes on the store.
-func (c *matrixCell) envelopeRules() bool { return c.mode == "envelope" }
-
 // checkStoreSealed reads the cell's bucket directly on the store, as its
 // owner, and checks that every object is stored as the mode demands: under
 // envelope rules each carries x-amz-meta-s3seal and no object's bytes hold

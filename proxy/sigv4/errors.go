@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
@@ -29,8 +30,18 @@ func errAnonymous() *s3err.Error {
 	return s3err.AccessDenied.WithMessage("Access Denied: the request is not signed.").WithCause(ErrAnonymous)
 }
 
-func errUnsupported() *s3err.Error {
-	return s3err.InvalidRequest.WithMessage(unsupportedMessage).WithCause(errUnsupportedAlgorithm)
+// errUnsupported answers an Authorization header of no known scheme as S3
+// does: InvalidArgument naming the scheme, or the whole value when it has
+// no space at all.
+func errUnsupported(header string) *s3err.Error {
+	header = strings.TrimLeft(header, " \t")
+	scheme, _, ok := strings.Cut(header, " ")
+	if !ok {
+		return s3err.InvalidArgument.WithMessage("Authorization header is invalid -- one and only one ' ' (space) required.").
+			WithField("ArgumentName", "Authorization").WithField("ArgumentValue", clip(header)).WithCause(errUnsupportedAlgorithm)
+	}
+	return s3err.InvalidArgument.WithMessage("Unsupported Authorization Type").
+		WithField("ArgumentName", "Authorization").WithField("ArgumentValue", clip(scheme)).WithCause(errUnsupportedAlgorithm)
 }
 
 func malformedHeader(format string, args ...any) *s3err.Error {

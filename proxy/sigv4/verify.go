@@ -25,6 +25,9 @@ const (
 	emptySHA256              = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
+// expiresTooLong is S3's message for an X-Amz-Expires over a week.
+const expiresTooLong = "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"
+
 // Defaults for the zero values of Verifier's fields.
 const (
 	DefaultMaxSkew      = 15 * time.Minute
@@ -266,7 +269,7 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 		case strings.HasPrefix(a, v2Prefix):
 			return v.verifyV2Header(r, params, a)
 		default:
-			return nil, errUnsupported()
+			return nil, errUnsupported(a)
 		}
 	case presigned:
 		return v.verifyPresigned(r, params)
@@ -343,7 +346,7 @@ func parseMode(payload string) (PayloadMode, error) {
 	if isHex(payload, 2*sha256.Size) {
 		return SignedPayload, nil
 	}
-	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-UNSIGNED-PAYLOAD-TRAILER or a valid SHA-256 value.")
+	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
 }
 
 // isHex reports whether s is n hex digits.
@@ -370,7 +373,7 @@ func (v *Verifier) secret(accessKeyID string) (string, error) {
 }
 
 func errNotSigned(names []string) *s3err.Error {
-	return s3err.AccessDenied.WithMessage("There were headers present in the request which were not signed.").WithField("HeadersNotSigned", strings.Join(names, ", "))
+	return s3err.AccessDenied.WithMessage("There were headers present in the request which were not signed").WithField("HeadersNotSigned", strings.Join(names, ", "))
 }
 
 // verifyHeader authenticates an Authorization-header request.
@@ -493,8 +496,12 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Resul
 		}
 		return res, nil
 	}
-	if alg != algorithm {
-		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\".")
+	switch alg {
+	case algorithm:
+	case "AWS4-ECDSA-P256-SHA256":
+		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+	default:
+		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256 and AWS4-ECDSA-P256-SHA256\"")
 	}
 	if msg != "" {
 		return nil, malformedQuery("Error parsing the X-Amz-Credential parameter; %s", msg)
@@ -507,20 +514,20 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Resul
 		return nil, malformedQuery("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\".")
 	}
 	if t.Format(dateFormat) != cred.date {
-		return nil, malformedQuery("Invalid credential date. Date is not the same as X-Amz-Date.")
+		return nil, malformedQuery("Invalid credential date %q. This date is not the same as X-Amz-Date: %q.", clip(cred.date), t.Format(dateFormat))
 	}
 	secs, err := strconv.ParseInt(expiresStr, 10, 64)
 	switch {
 	case err != nil && strings.TrimLeft(expiresStr, "+-0123456789") == "" && expiresStr != "":
-		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800.")
+		return nil, malformedQuery(expiresTooLong)
 	case err != nil:
-		return nil, malformedQuery("X-Amz-Expires should be a number.")
+		return nil, malformedQuery("X-Amz-Expires should be a number")
 	case secs < 0:
-		return nil, malformedQuery("X-Amz-Expires must be non-negative.")
+		return nil, malformedQuery("X-Amz-Expires must be non-negative")
 	case secs == 0:
 		return nil, malformedQuery("X-Amz-Expires must be at least 1 second.")
 	case time.Duration(secs)*time.Second > MaxPresignExpiry:
-		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800.")
+		return nil, malformedQuery(expiresTooLong)
 	}
 	if msg2 != "" {
 		return nil, malformedQuery("%s", msg2)
