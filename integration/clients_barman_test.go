@@ -65,7 +65,9 @@ func (pg *pgCluster) startLogged(data, log string) bool {
 		return false
 	}
 	pg.t.Cleanup(func() {
-		pg.asPostgres("pg_ctl stop", time.Minute, filepath.Join(pg.bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+		// Stopped already when the test got that far; no error either way.
+		runTool(pg.t, []string{"PATH=" + os.Getenv("PATH")}, "", time.Minute, "runuser", "-u", "postgres", "--",
+			filepath.Join(pg.bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
 	})
 	return true
 }
@@ -157,6 +159,16 @@ func runBarman(t *testing.T, c *matrixCell) {
 	if id == "" {
 		t.Errorf("barman-cloud-backup-list shows no backup:\n%s", r.out)
 		return
+	}
+	// The base backup's data.tar went up in several parts of barman's
+	// default size.
+	const barmanPart = 21474836
+	largest := int64(0)
+	for _, size := range storeSizes(t, c, "barman/pg/base/"+id+"/") {
+		largest = max(largest, size)
+	}
+	if largest < 2*barmanPart {
+		t.Errorf("the base backup's largest object is %d bytes on the store, want over two parts of %d", largest, barmanPart)
 	}
 	pg.asPostgres("pg_ctl stop", time.Minute, filepath.Join(pg.bin, "pg_ctl"), "-D", pg.data, "-m", "fast", "-w", "stop")
 

@@ -82,31 +82,33 @@ func matrixTools() []matrixTool {
 	}
 }
 
-// TestClientMatrix runs every tool in every cell of its row.
+// TestClientMatrix runs every tool in every cell of its row. Rows run in
+// parallel (most of a failing tool's time is its own retry back-off);
+// the cells of a row run one after the other.
 func TestClientMatrix(t *testing.T) {
 	testbed.Require(t)
+	tools := matrixTools()
+	// One s3seal per store/mode pair, started here (parallel rows must
+	// not start processes on the parent test) and shared by the rows.
 	proxies := map[string]*matrixCell{}
-	var mu sync.Mutex
-	// proxyFor starts (once) the s3seal of a store/mode pair; it lives
-	// until the whole matrix is done.
-	proxyFor := func(name string) *matrixCell {
-		mu.Lock()
-		defer mu.Unlock()
-		if c, ok := proxies[name]; ok {
-			return c
+	for _, tool := range tools {
+		for _, name := range tool.cells {
+			if _, ok := proxies[name]; ok {
+				continue
+			}
+			storeName, mode, _ := strings.Cut(name, "/")
+			up := shared.minio
+			if storeName == "versitygw" {
+				up = shared.vgw
+			}
+			c := &matrixCell{store: up, mode: mode}
+			c.p, c.ring = startModeProxy(t, up, mode)
+			proxies[name] = c
 		}
-		storeName, mode, _ := strings.Cut(name, "/")
-		up := shared.minio
-		if storeName == "versitygw" {
-			up = shared.vgw
-		}
-		c := &matrixCell{store: up, mode: mode}
-		c.p, c.ring = startModeProxy(t, up, mode)
-		proxies[name] = c
-		return c
 	}
-	for _, tool := range matrixTools() {
+	for _, tool := range tools {
 		t.Run(tool.name, func(t *testing.T) {
+			t.Parallel()
 			for _, name := range tool.cells {
 				t.Run(name, func(t *testing.T) {
 					for _, prog := range tool.need {
@@ -114,14 +116,16 @@ func TestClientMatrix(t *testing.T) {
 							t.Fatalf("%s is not installed (integration/testbed/install.sh clients installs it): %v", prog, err)
 						}
 					}
-					base := proxyFor(name)
-					c := *base
+					c := *proxies[name]
 					c.tool = tool.name
 					c.bucket = cellBucket(t, c.store, c.mode)
 					c.marker = "s3seal-plaintext-marker-" + randHex(8)
 					start := time.Now()
 					tool.run(t, &c)
 					checkStoreSealed(t, &c)
+					if t.Failed() {
+						t.Logf("last lines of s3seal's log (shared by the rows running now):\n%s", tailString(c.p.Log(), 3000))
+					}
 					t.Logf("cell %s/%s took %v", tool.name, name, time.Since(start).Round(100*time.Millisecond))
 				})
 			}
