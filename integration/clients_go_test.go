@@ -102,6 +102,9 @@ func rcloneEnv(t *testing.T, c *matrixCell) []string {
 		"RCLONE_CONFIG_SEAL_TYPE=s3", "RCLONE_CONFIG_SEAL_PROVIDER=Other",
 		"RCLONE_CONFIG_SEAL_ACCESS_KEY_ID="+c.p.AccessKey, "RCLONE_CONFIG_SEAL_SECRET_ACCESS_KEY="+c.p.SecretKey,
 		"RCLONE_CONFIG_SEAL_ENDPOINT="+c.p.Endpoint, "RCLONE_CONFIG_SEAL_FORCE_PATH_STYLE=true", "RCLONE_CONFIG_SEAL_REGION=us-east-1",
+		// As for AWS and MinIO providers: rclone checks a multipart
+		// upload's ETag against the MD5s of the parts it sent.
+		"RCLONE_CONFIG_SEAL_USE_MULTIPART_ETAG=true",
 	)
 }
 
