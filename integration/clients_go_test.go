@@ -241,8 +241,22 @@ func runMC(t *testing.T, c *matrixCell) {
 			t.Errorf("mc ls -r lists %d objects, want %d", n, len(names))
 		}
 	}
-	if r, ok := mc("diff", "diff", src, target+"/cp"); ok && strings.TrimSpace(r.out) != "" {
+	if r, ok := mc("diff", "diff", src, target+"/mirror"); ok && strings.TrimSpace(r.out) != "" {
 		t.Errorf("mc diff reports differences:\n%s", toolResult{out: r.out})
+		// What mc sees of the first object it flags, and the local file.
+		for _, l := range strings.Split(r.out, "\n") {
+			if i := strings.Index(l, "/mirror/"); i >= 0 {
+				name := l[i+len("/mirror/"):]
+				st, _ := os.Stat(filepath.Join(src, name))
+				if st != nil {
+					t.Logf("local %s: %d bytes, modified %v", name, st.Size(), st.ModTime().UTC())
+				}
+				if s, ok := mc("stat", "stat", target+"/mirror/"+name); ok {
+					t.Logf("mc stat:\n%s", s.out)
+				}
+				break
+			}
+		}
 	}
 	mc("rm -r", "rm", "-r", "--force", target+"/cp/")
 	if got := len(storeObjects(t, c, "cp/")); got != 0 {
