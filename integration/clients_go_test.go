@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3seal/s3seal/integration/testbed"
 )
@@ -19,38 +20,38 @@ import (
 // The Go-based clients of the matrix: restic, rclone and mc. All three
 // send Accept-Encoding: gzip, so MinIO compresses their listings.
 
-// storeObjects lists the keys under prefix directly on the store, with
-// each object's ETag and modification time.
-func storeObjects(t *testing.T, c *matrixCell, prefix string) map[string]string {
+// storeList lists the objects under prefix directly on the store.
+func storeList(t *testing.T, c *matrixCell, prefix string) []types.Object {
 	t.Helper()
-	out := map[string]string{}
+	var out []types.Object
 	pg := s3.NewListObjectsV2Paginator(c.store.Client(t), &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket), Prefix: aws.String(prefix)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx(t))
 		if err != nil {
 			t.Fatalf("list %s/%s directly: %v", c.bucket, prefix, err)
 		}
-		for _, o := range page.Contents {
-			out[aws.ToString(o.Key)] = aws.ToString(o.ETag) + " " + aws.ToTime(o.LastModified).String()
-		}
+		out = append(out, page.Contents...)
 	}
 	return out
 }
 
-// storeSizes lists the sizes of the objects under prefix directly on the
-// store.
+// storeObjects maps the keys under prefix on the store to their ETag and
+// modification time.
+func storeObjects(t *testing.T, c *matrixCell, prefix string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, o := range storeList(t, c, prefix) {
+		out[aws.ToString(o.Key)] = aws.ToString(o.ETag) + " " + aws.ToTime(o.LastModified).String()
+	}
+	return out
+}
+
+// storeSizes maps the keys under prefix on the store to their sizes.
 func storeSizes(t *testing.T, c *matrixCell, prefix string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	pg := s3.NewListObjectsV2Paginator(c.store.Client(t), &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket), Prefix: aws.String(prefix)})
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx(t))
-		if err != nil {
-			t.Fatalf("list %s/%s directly: %v", c.bucket, prefix, err)
-		}
-		for _, o := range page.Contents {
-			out[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
-		}
+	for _, o := range storeList(t, c, prefix) {
+		out[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
 	}
 	return out
 }

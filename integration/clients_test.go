@@ -196,16 +196,8 @@ func checkStoreSealed(t *testing.T, c *matrixCell) {
 	}
 	direct := c.store.Client(t)
 	var keys []string
-	pg := s3.NewListObjectsV2Paginator(direct, &s3.ListObjectsV2Input{Bucket: aws.String(c.bucket)})
-	for pg.HasMorePages() {
-		out, err := pg.NextPage(ctx(t))
-		if err != nil {
-			t.Errorf("store check: list %s directly: %v", c.bucket, err)
-			return
-		}
-		for _, o := range out.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
+	for _, o := range storeList(t, c, "") {
+		keys = append(keys, aws.ToString(o.Key))
 	}
 	if len(keys) == 0 {
 		t.Errorf("store check: bucket %s is empty on the store", c.bucket)
