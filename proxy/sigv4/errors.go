@@ -2,6 +2,8 @@ package sigv4
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
@@ -71,7 +73,16 @@ func errFraming(format string, args ...any) *s3err.Error {
 
 // errTruncated reports an aws-chunked body that ended early.
 func errTruncated() *s3err.Error {
-	return s3err.IncompleteBody.WithMessage("The aws-chunked request body ended before its final chunk.")
+	return s3err.IncompleteBody.WithMessage("The request body terminated unexpectedly")
+}
+
+// malformedTrailer is S3's answer to trailers that do not match the
+// x-amz-trailer header: undeclared, missing, unnamed or repeated.
+var malformedTrailer = s3err.New("MalformedTrailerError", http.StatusBadRequest,
+	"The request contained trailing data that was not well-formed or did not conform to our published schema.")
+
+func errMalformedTrailer(format string, args ...any) *s3err.Error {
+	return malformedTrailer.WithCause(fmt.Errorf(format, args...))
 }
 
 // clip shortens client input quoted in error messages.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -346,7 +347,7 @@ func parseMode(payload string) (PayloadMode, error) {
 	if isHex(payload, 2*sha256.Size) {
 		return SignedPayload, nil
 	}
-	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
+	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").WithField("ArgumentName", "x-amz-content-sha256").WithField("ArgumentValue", clip(payload))
 }
 
 // isHex reports whether s is n hex digits.
@@ -722,7 +723,8 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 	if vs := r.Header.Values("X-Amz-Decoded-Content-Length"); len(vs) > 0 {
 		n, err := strconv.ParseInt(vs[0], 10, 64)
 		if len(vs) > 1 || err != nil || n < 0 {
-			return s3err.InvalidArgument.WithMessage("x-amz-decoded-content-length must be a non-negative integer.")
+			// S3 answers an unusable decoded length as a missing one.
+			return s3err.MissingContentLength.WithCause(errors.New("sigv4: x-amz-decoded-content-length is not a non-negative integer"))
 		}
 		res.ContentLength = n
 	}
