@@ -576,8 +576,11 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 		set.TrustClientCert = cfg.Sidecar.TrustClientCert
 	}
 	rt := &proxy.Runtime{
-		Identities:  set,
-		Verifier:    &sigv4.Verifier{Lookup: set.Lookup, Region: cfg.Region},
+		Identities: set,
+		Verifier: &sigv4.Verifier{Lookup: set.Lookup, Region: cfg.Region, DisableSigV2: !cfg.Auth.SigV2Enabled(),
+			VirtualHostBucket: func(r *http.Request) string {
+				return s3proto.VirtualHostBucket(r, cfg.BaseDomains)
+			}},
 		Decoder:     &sigv4.Verifier{SkipSignatures: true},
 		BaseDomains: cfg.BaseDomains,
 		Parse: s3proto.ParseOptions{

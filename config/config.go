@@ -52,6 +52,7 @@ type Config struct {
 	Region string `yaml:"region"`
 
 	TLS      TLS      `yaml:"tls"`
+	Auth     Auth     `yaml:"auth"`
 	Clients  []Client `yaml:"clients"`
 	Sidecar  Sidecar  `yaml:"sidecar"`
 	Upstream Upstream `yaml:"upstream"`
@@ -86,6 +87,18 @@ type Config struct {
 	// KeysCache tunes the data-key cache in front of the key provider.
 	KeysCache KeysCache `yaml:"keys_cache"`
 }
+
+// Auth configures how clients authenticate.
+type Auth struct {
+	// SigV2 accepts requests signed with Signature Version 2 (the "AWS"
+	// Authorization scheme and AWSAccessKeyId/Expires/Signature presigned
+	// URLs, which AWS CLI v1 and s3cmd still make). Nil means true; false
+	// refuses them with InvalidRequest.
+	SigV2 *bool `yaml:"sigv2"`
+}
+
+// SigV2Enabled reports whether Signature Version 2 is accepted.
+func (a Auth) SigV2Enabled() bool { return a.SigV2 == nil || *a.SigV2 }
 
 // KeysCache tunes the data-key cache. Zero values mean the defaults.
 type KeysCache struct {

@@ -206,3 +206,41 @@ pkcs11:
 		}
 	}
 }
+
+func TestSigV2Setting(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s3seal.yaml")
+	if err := os.WriteFile(f, []byte("auth:\n  sigv2: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		file string
+		env  string
+		want bool
+	}{
+		{"default on", "", "", true},
+		{"file off", f, "", false},
+		{"env on over file", f, "true", true},
+		{"env off", "", "0", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := minimalEnv()
+			if c.env != "" {
+				env["S3SEAL_SIGV2"] = c.env
+			}
+			cfg, err := Load(Source{File: c.file, LookupEnv: envMap(env), HomeDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Auth.SigV2Enabled(); got != c.want {
+				t.Fatalf("SigV2Enabled() = %v, want %v", got, c.want)
+			}
+		})
+	}
+	env := minimalEnv()
+	env["S3SEAL_SIGV2"] = "maybe"
+	if _, err := Load(Source{LookupEnv: envMap(env), HomeDir: dir}); err == nil || !strings.Contains(err.Error(), "S3SEAL_SIGV2") {
+		t.Fatalf("bad S3SEAL_SIGV2 accepted or unnamed: %v", err)
+	}
+}

@@ -187,6 +187,14 @@ var envTable = []envVar{
 		c.TLS.Storage = st
 		return err
 	}},
+	{"S3SEAL_SIGV2", "auth.sigv2", func(c *Config, v string) error {
+		var b bool
+		if err := boolean(func(*Config) *bool { return &b })(c, v); err != nil {
+			return err
+		}
+		c.Auth.SigV2 = &b
+		return nil
+	}},
 	{"S3SEAL_CLIENT_ACCESS_KEY_ID", "clients[0].access_key_id", func(c *Config, v string) error {
 		envClient(c).AccessKeyID = v
 		return nil

@@ -159,7 +159,7 @@ func TestNegativeAuth(t *testing.T) {
 			req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 			req.Header.Set("Authorization", "AWS "+p.AccessKey+":"+base64.StdEncoding.EncodeToString(randBytes(20)))
 			return req
-		}, 400, "InvalidRequest"},
+		}, 403, "SignatureDoesNotMatch"},
 		{"anonymous", func(t *testing.T, key string) *http.Request {
 			return put(key, body)
 		}, 403, "AccessDenied"},

@@ -24,6 +24,9 @@ CADDY=github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Helm lints and renders the chart in deploy/helm (deploy/helm_test.go).
 HELM=helm.sh/helm/v4/cmd/helm@v4.3.2
+# The Docker registry of the client matrix (integration/clients_test.go),
+# with its S3 storage driver pointed at s3seal.
+REGISTRY=github.com/distribution/distribution/v3/cmd/registry@v3.0.0
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -56,10 +59,19 @@ kmsinstall() {
   log "installed s3seal-localkms in $((SECONDS - start))s"
 }
 
+# aptinstall CHECK:PACKAGE...: installs each PACKAGE whose CHECK is missing.
+# CHECK is a command on PATH, or an absolute path pattern (for packages
+# whose programs live off PATH, such as PostgreSQL's server).
 aptinstall() {
   local missing=()
   for p in "$@"; do
-    command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
+    local check="${p%%:*}"
+    if [[ "$check" == /* ]]; then
+      compgen -G "$check" >/dev/null && continue
+    else
+      command -v "$check" >/dev/null 2>&1 && continue
+    fi
+    missing+=("${p#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -ne 0 ]]; then
@@ -91,6 +103,14 @@ containers() {
   goinstall helm "$HELM"
 }
 
+# The client matrix's tools from the distribution: restic, rclone, boto3
+# (the distribution's python3, which barman's cloud tools use too),
+# barman-cli-cloud and a PostgreSQL server for it to back up.
+clientsinstall() {
+  aptinstall restic:restic /usr/lib/python3/dist-packages/boto3:python3-boto3 \
+    barman-cloud-backup:barman-cli-cloud '/usr/lib/postgresql/*/bin/initdb:postgresql'
+}
+
 what="${1:-all}"
 case "$what" in
   all)
@@ -103,10 +123,12 @@ case "$what" in
     goinstall minio "$MINIO"
     goinstall caddy "$CADDY"
     goinstall staticcheck "$STATICCHECK"
+    goinstall registry "$REGISTRY"
     aptinstall s3cmd:s3cmd rclone:rclone aws:awscli nginx:nginx
     # Key providers: a KMIP server, a software PKCS#11 token and its
     # tools, and the C compiler of the HSM build (cgo) and of p11spy.
     aptinstall pykmip-server:python3-pykmip softhsm2-util:softhsm2 pkcs11-tool:opensc cc:gcc
+    clientsinstall
     containers
     ;;
   containers)
@@ -117,12 +139,18 @@ case "$what" in
     # Only the key providers' servers and tools.
     aptinstall pykmip-server:python3-pykmip softhsm2-util:softhsm2 pkcs11-tool:opensc cc:gcc
     ;;
+  clients)
+    # Only what the client matrix needs beyond the suite's servers.
+    goinstall registry "$REGISTRY"
+    aptinstall s3cmd:s3cmd rclone:rclone aws:awscli
+    clientsinstall
+    ;;
   bench)
     # Only what integration/bench needs beyond the suite's servers.
     goinstall minio "$MINIO"
     goinstall caddy "$CADDY"
     aptinstall nginx:nginx
     ;;
-  *) echo "usage: $0 [all|bench|containers|keys]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|bench|containers|keys|clients]" >&2; exit 2 ;;
 esac
 echo "$bin"

@@ -189,3 +189,13 @@ func parseTarget(r *http.Request, baseDomains []string) target {
 	bucket, key, _ := strings.Cut(path, "/")
 	return target{Bucket: bucket, Key: key, keyPresent: key != ""}
 }
+
+// VirtualHostBucket returns the bucket a request names in its Host header
+// ("<bucket>.<base>" for one of baseDomains), or "" for a path-style
+// request. SigV2 puts that bucket in the resource it signs.
+func VirtualHostBucket(r *http.Request, baseDomains []string) string {
+	if t := parseTarget(r, baseDomains); t.VirtualHost {
+		return t.Bucket
+	}
+	return ""
+}

@@ -120,7 +120,7 @@ func newChunkedReader(src io.ReadCloser, o chunkedOptions) *chunkedReader {
 func (d *chunkedReader) trailerDigest(i int, a checksum.Algorithm) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		if d.state != stDone || !d.found[i] {
-			return nil, s3err.IncompleteBody.WithMessage("The x-amz-trailer header declares %s but the body carries no such trailer.", d.trailers[i])
+			return nil, errMalformedTrailer("sigv4: x-amz-trailer declares %s but the body carries no such trailer", d.trailers[i])
 		}
 		b, err := checksum.ParseValue(a, d.values[i])
 		if err != nil {
@@ -414,18 +414,18 @@ func (d *chunkedReader) readTrailer() error {
 			return errFraming("trailer after the trailer signature.")
 		}
 		if lines++; lines > maxTrailers {
-			return errFraming("too many trailers.")
+			return errMalformedTrailer("sigv4: too many trailers")
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			return errFraming("invalid trailer line.")
+			return errMalformedTrailer("sigv4: invalid trailer line")
 		}
 		idx := d.trailerIndex(trimSpace(name))
 		if idx < 0 {
-			return errFraming("trailer %q is not declared in x-amz-trailer.", clip(string(name)))
+			return errMalformedTrailer("sigv4: trailer %q is not declared in x-amz-trailer", clip(string(name)))
 		}
 		if d.found[idx] {
-			return errFraming("trailer %q appears twice.", d.trailers[idx])
+			return errMalformedTrailer("sigv4: trailer %q appears twice", d.trailers[idx])
 		}
 		d.found[idx] = true
 		d.values[idx] = string(trimSpace(value))

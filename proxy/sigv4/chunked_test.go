@@ -243,11 +243,19 @@ func TestStreamingAdversarial(t *testing.T) {
 		{name: "unsigned wrong trailer checksum", spec: chunkSpec{trailer: checksum.CRC64NVME, sizes: unsigned.sizes, trailerValue: checksum.SumBytes(checksum.CRC64NVME, []byte("x"))}, code: "BadDigest"},
 		{name: "unsigned tampered data", spec: unsigned, edit: func(f [][]byte) [][]byte { f[3] = flipByte(f[3], 10); return f }, code: "BadDigest"},
 		{name: "unsigned missing final chunk", spec: unsigned, edit: func(f [][]byte) [][]byte { return f[:len(f)-1] }, code: "IncompleteBody"},
-		{name: "unsigned trailer missing", spec: unsigned, edit: func(f [][]byte) [][]byte { f[len(f)-1] = []byte("0\r\n\r\n"); return f }, code: "IncompleteBody"},
+		{name: "unsigned trailer missing", spec: unsigned, edit: func(f [][]byte) [][]byte { f[len(f)-1] = []byte("0\r\n\r\n"); return f }, code: "MalformedTrailerError"},
 		{name: "unsigned undeclared trailer", spec: unsigned, edit: func(f [][]byte) [][]byte {
 			f[len(f)-1] = []byte("0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n")
 			return f
-		}, code: "InvalidRequest"},
+		}, code: "MalformedTrailerError"},
+		{name: "unsigned unnamed trailer", spec: unsigned, edit: func(f [][]byte) [][]byte {
+			f[len(f)-1] = []byte("0\r\n:AAAAAAAAAAA=\r\n\r\n")
+			return f
+		}, code: "MalformedTrailerError"},
+		{name: "unsigned trailer without colon", spec: unsigned, edit: func(f [][]byte) [][]byte {
+			f[len(f)-1] = []byte("0\r\ninvalid_trailer\r\n\r\n")
+			return f
+		}, code: "MalformedTrailerError"},
 		{name: "unsigned huge chunk size", spec: unsigned, edit: func(f [][]byte) [][]byte {
 			f[0] = append([]byte("fffffffffffff\r\n"), f[0][6:]...)
 			return f
@@ -428,7 +436,8 @@ func TestStreamingHeaders(t *testing.T) {
 		set  func(h http.Header)
 		code string
 	}{
-		{"bad decoded length", func(h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "-1") }, "InvalidArgument"},
+		{"bad decoded length", func(h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "-1") }, "MissingContentLength"},
+		{"decoded length not a number", func(h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "12x") }, "MissingContentLength"},
 		{"unsupported trailer", func(h http.Header) { h.Set("X-Amz-Trailer", "x-amz-meta-foo") }, "InvalidArgument"},
 		{"two checksum trailers", func(h http.Header) { h.Set("X-Amz-Trailer", "x-amz-checksum-crc32,x-amz-checksum-sha1") }, "InvalidRequest"},
 		{"trailer and header checksum", func(h http.Header) { h.Set("X-Amz-Checksum-Crc32", "AAAAAA==") }, "InvalidRequest"},

@@ -20,6 +20,15 @@
 //   - STREAMING-UNSIGNED-PAYLOAD-TRAILER: the framing is removed as the
 //     bytes stream through, and the trailer checksum is checked at the end.
 //
+// Requests signed with Signature Version 2 (an "AWS AKID:signature"
+// Authorization header, or AWSAccessKeyId, Expires and Signature query
+// parameters) are verified too, unless [Verifier.DisableSigV2] is set: the
+// HMAC-SHA1 string to sign of S3's specification (method, Content-MD5,
+// Content-Type, Date or Expires, the x-amz-* headers, the path with the
+// virtual-hosted bucket and the signed sub-resources), the same clock skew
+// as SigV4 for headers, and Expires for URLs. Their bodies are unsigned;
+// a Content-MD5 the client sent (which the signature covers) is checked.
+//
 // In every mode that carries an integrity check the body's final byte is
 // withheld until the check has passed (see checksum.Reader), so a body that
 // fails verification can never complete an upload forwarded with a fixed
@@ -30,7 +39,8 @@
 // Verify returns [*s3err.Error] values for every client fault, with the
 // code and status S3 uses; body reads fail with *s3err.Error values too.
 // Two causes can be told apart with errors.Is: [ErrSignatureV2] (a request
-// signed with the retired Signature Version 2, answered with InvalidRequest)
+// signed with Signature Version 2 while DisableSigV2 is set, answered with
+// InvalidRequest)
 // and [ErrAnonymous] (a request with no authentication at all, answered with
 // AccessDenied unless policy allows anonymous access). Messages never
 // contain secrets, signatures, strings to sign or canonical requests.

@@ -2,6 +2,9 @@ package sigv4
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
@@ -9,7 +12,8 @@ import (
 var (
 	// ErrSignatureV2 is the cause recorded in the InvalidRequest error for a
 	// request signed with Signature Version 2 (Authorization: AWS ... or
-	// AWSAccessKeyId/Signature query parameters).
+	// AWSAccessKeyId/Signature query parameters) when Verifier.DisableSigV2
+	// is set.
 	ErrSignatureV2 = errors.New("sigv4: signature version 2 is not supported")
 	// ErrAnonymous is the cause recorded in the AccessDenied error for a
 	// request that carries no authentication at all.
@@ -28,8 +32,18 @@ func errAnonymous() *s3err.Error {
 	return s3err.AccessDenied.WithMessage("Access Denied: the request is not signed.").WithCause(ErrAnonymous)
 }
 
-func errUnsupported() *s3err.Error {
-	return s3err.InvalidRequest.WithMessage(unsupportedMessage).WithCause(errUnsupportedAlgorithm)
+// errUnsupported answers an Authorization header of no known scheme as S3
+// does: InvalidArgument naming the scheme, or the whole value when it has
+// no space at all.
+func errUnsupported(header string) *s3err.Error {
+	header = strings.TrimLeft(header, " \t")
+	scheme, _, ok := strings.Cut(header, " ")
+	if !ok {
+		return s3err.InvalidArgument.WithMessage("Authorization header is invalid -- one and only one ' ' (space) required.").
+			WithField("ArgumentName", "Authorization").WithField("ArgumentValue", clip(header)).WithCause(errUnsupportedAlgorithm)
+	}
+	return s3err.InvalidArgument.WithMessage("Unsupported Authorization Type").
+		WithField("ArgumentName", "Authorization").WithField("ArgumentValue", clip(scheme)).WithCause(errUnsupportedAlgorithm)
 }
 
 func malformedHeader(format string, args ...any) *s3err.Error {
@@ -59,7 +73,16 @@ func errFraming(format string, args ...any) *s3err.Error {
 
 // errTruncated reports an aws-chunked body that ended early.
 func errTruncated() *s3err.Error {
-	return s3err.IncompleteBody.WithMessage("The aws-chunked request body ended before its final chunk.")
+	return s3err.IncompleteBody.WithMessage("The request body terminated unexpectedly")
+}
+
+// malformedTrailer is S3's answer to trailers that do not match the
+// x-amz-trailer header: undeclared, missing, unnamed or repeated.
+var malformedTrailer = s3err.New("MalformedTrailerError", http.StatusBadRequest,
+	"The request contained trailing data that was not well-formed or did not conform to our published schema.")
+
+func errMalformedTrailer(format string, args ...any) *s3err.Error {
+	return malformedTrailer.WithCause(fmt.Errorf(format, args...))
 }
 
 // clip shortens client input quoted in error messages.

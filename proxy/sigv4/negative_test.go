@@ -137,11 +137,11 @@ func TestVerifyRefusals(t *testing.T) {
 		}, code: "InvalidArgument"},
 		{name: "sigv2 header", build: func(t *testing.T) *http.Request {
 			return signedGet(t, func(r *http.Request) { r.Header.Set("Authorization", "AWS "+testAKID+":c2lnbmF0dXJl") })
-		}, code: "InvalidRequest"},
-		{name: "sigv2 query", build: func(t *testing.T) *http.Request {
+		}, code: "SignatureDoesNotMatch"},
+		{name: "sigv2 query expired", build: func(t *testing.T) *http.Request {
 			r, _ := http.NewRequest(http.MethodGet, "http://h/b/k?AWSAccessKeyId=x&Expires=9&Signature=y", nil)
 			return r
-		}, code: "InvalidRequest"},
+		}, code: "AccessDenied"},
 		{name: "anonymous", build: func(t *testing.T) *http.Request {
 			r, _ := http.NewRequest(http.MethodGet, "http://h/b/k", nil)
 			return r

@@ -36,43 +36,43 @@ type credential struct {
 // parseAuthorization parses "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
 // Signature=…". It accepts the spacing variations clients send: any run of
 // spaces or tabs after the algorithm, around commas and around '='. The
-// caller has checked that v starts with the algorithm name.
+// caller has checked that v starts with the algorithm name. As S3 does, it
+// wants exactly three components, each name=value; a component of another
+// name leaves its slot missing.
 func parseAuthorization(v string) (authorization, error) {
 	var a authorization
 	rest := strings.TrimLeft(v, " \t")
 	if !strings.HasPrefix(rest, algorithm) {
-		return a, errUnsupported()
+		return a, errUnsupported(rest)
 	}
 	rest = rest[len(algorithm):]
 	if rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-		return a, errUnsupported()
+		return a, errUnsupported(v)
+	}
+	var parts []string
+	for part := range strings.SplitSeq(rest, ",") {
+		if part = strings.Trim(part, " \t"); part != "" {
+			parts = append(parts, part)
+		}
+	}
+	if len(parts) != 3 {
+		return a, malformedHeader("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
 	var seen [3]bool
-	for part := range strings.SplitSeq(rest, ",") {
-		part = strings.Trim(part, " \t")
-		if part == "" {
-			continue
-		}
+	for _, part := range parts {
 		k, val, ok := strings.Cut(part, "=")
 		if !ok {
-			return a, malformedHeader("expected Credential, SignedHeaders and Signature.")
+			return a, malformedHeader("the authorization component %q is malformed.", clip(part))
 		}
 		k, val = strings.Trim(k, " \t"), strings.Trim(val, " \t")
-		var i int
 		switch k {
 		case "Credential":
-			i, a.credential = 0, val
+			seen[0], a.credential = true, val
 		case "SignedHeaders":
-			i, a.signedHeaders = 1, val
+			seen[1], a.signedHeaders = true, val
 		case "Signature":
-			i, a.signature = 2, val
-		default:
-			return a, malformedHeader("unexpected component %q.", clip(k))
+			seen[2], a.signature = true, val
 		}
-		if seen[i] {
-			return a, malformedHeader("component %q appears twice.", k)
-		}
-		seen[i] = true
 	}
 	switch {
 	case !seen[0] || a.credential == "":
@@ -85,31 +85,31 @@ func parseAuthorization(v string) (authorization, error) {
 	return a, nil
 }
 
-// parseCredential splits a Credential value. The access key id may itself
-// contain '/': the scope is the last four components. It checks the
-// scope's shape (date, service s3, terminator); region checks are the
-// caller's. The returned message is completed by the caller's error type.
+// parseCredential splits a Credential value: exactly
+// AKID/date/region/service/aws4_request, as S3 wants (access key ids never
+// contain '/'). It checks the scope's shape in S3's order (terminator,
+// service, date); region checks are the caller's. The returned message is
+// completed by the caller's error type.
 func parseCredential(v string) (credential, string) {
 	var c credential
 	parts := strings.Split(v, "/")
-	if len(parts) < 5 {
+	if len(parts) != 5 {
 		return c, "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
 	}
-	n := len(parts)
-	c.accessKeyID = strings.Join(parts[:n-4], "/")
-	c.date, c.region, c.service, c.terminator = parts[n-4], parts[n-3], parts[n-2], parts[n-1]
+	c.accessKeyID = parts[0]
+	c.date, c.region, c.service, c.terminator = parts[1], parts[2], parts[3], parts[4]
 	c.scope = v[len(c.accessKeyID)+1:]
 	switch {
 	case c.accessKeyID == "":
 		return c, "the access key id is empty."
+	case c.terminator != terminator:
+		return c, "incorrect terminal \"" + clip(c.terminator) + "\". This endpoint uses \"aws4_request\"."
+	case c.service != serviceS3:
+		return c, "incorrect service \"" + clip(c.service) + "\". This endpoint belongs to \"s3\"."
 	case !validDate(c.date):
 		return c, "incorrect date format \"" + clip(c.date) + "\". This date in the credential must be in the format \"yyyyMMdd\"."
 	case c.region == "":
 		return c, "the region is empty."
-	case c.service != serviceS3:
-		return c, "incorrect service \"" + clip(c.service) + "\". This endpoint belongs to \"s3\"."
-	case c.terminator != terminator:
-		return c, "incorrect terminal \"" + clip(c.terminator) + "\". This endpoint uses \"aws4_request\"."
 	}
 	return c, ""
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -24,6 +25,9 @@ const (
 	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 	emptySHA256              = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
+
+// expiresTooLong is S3's message for an X-Amz-Expires over a week.
+const expiresTooLong = "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"
 
 // Defaults for the zero values of Verifier's fields.
 const (
@@ -80,6 +84,17 @@ type Verifier struct {
 	// accepted. Bodies are still decoded and their payload hashes and
 	// trailer checksums verified.
 	SkipSignatures bool
+	// DisableSigV2 refuses requests signed with Signature Version 2
+	// (InvalidRequest, as S3 regions that never supported it answer). By
+	// default they are verified: HMAC-SHA1 over S3's string to sign, the
+	// same clock skew as SigV4 for header authentication, Expires for
+	// presigned URLs, and the body checked against Content-MD5 when sent.
+	DisableSigV2 bool
+	// VirtualHostBucket returns the bucket a virtual-hosted request names
+	// in its Host header, or "" for path-style requests. SigV2 signs
+	// "/bucket" before the path of virtual-hosted requests. Nil treats
+	// every request as path-style.
+	VirtualHostBucket func(r *http.Request) string
 
 	keys keyCache
 	// debugCanonical, when set (by tests only), receives each canonical
@@ -132,6 +147,10 @@ type Result struct {
 	AccessKeyID string
 	// Presigned is set for query-string (presigned URL) authentication.
 	Presigned bool
+	// SigV2 is set for a request signed with Signature Version 2. Its Mode
+	// is UnsignedPayload and Region and SignedHeaders are empty; Body is
+	// verified against Content-MD5 when the client sent one.
+	SigV2 bool
 	// Mode is the payload mode.
 	Mode PayloadMode
 	// Region is the region of the credential scope.
@@ -231,12 +250,13 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	_, nSig := lookup(params, "X-Amz-Signature")
 	presigned := nAlg+nCred+nSig > 0
 	_, nV2 := lookup(params, "AWSAccessKeyId")
-	v2Query := nV2 > 0
+	_, nV2Sig := lookup(params, "Signature")
+	v2Query := nV2+nV2Sig > 0
 
 	switch {
 	case len(authz) > 1:
 		return nil, malformedHeader("more than one Authorization header.")
-	case len(authz) == 1 && (presigned || v2Query):
+	case len(authz) == 1 && (presigned || v2Query), presigned && v2Query:
 		return nil, s3err.InvalidArgument.WithMessage("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified.")
 	case len(authz) == 1:
 		a := strings.TrimLeft(authz[0], " \t")
@@ -245,17 +265,21 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 			return v.verifyHeader(r, params, a)
 		case v.SkipSignatures:
 			return v.unauthenticated(r)
-		case strings.HasPrefix(a, "AWS "):
+		case strings.HasPrefix(a, v2Prefix) && v.DisableSigV2:
 			return nil, errSigV2()
+		case strings.HasPrefix(a, v2Prefix):
+			return v.verifyV2Header(r, params, a)
 		default:
-			return nil, errUnsupported()
+			return nil, errUnsupported(a)
 		}
 	case presigned:
 		return v.verifyPresigned(r, params)
 	case v.SkipSignatures:
 		return v.unauthenticated(r)
-	case v2Query:
+	case v2Query && v.DisableSigV2:
 		return nil, errSigV2()
+	case v2Query:
+		return v.verifyV2Presigned(r, params)
 	default:
 		return nil, errAnonymous()
 	}
@@ -323,7 +347,7 @@ func parseMode(payload string) (PayloadMode, error) {
 	if isHex(payload, 2*sha256.Size) {
 		return SignedPayload, nil
 	}
-	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-UNSIGNED-PAYLOAD-TRAILER or a valid SHA-256 value.")
+	return 0, s3err.InvalidArgument.WithMessage("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").WithField("ArgumentName", "x-amz-content-sha256").WithField("ArgumentValue", clip(payload))
 }
 
 // isHex reports whether s is n hex digits.
@@ -350,7 +374,7 @@ func (v *Verifier) secret(accessKeyID string) (string, error) {
 }
 
 func errNotSigned(names []string) *s3err.Error {
-	return s3err.AccessDenied.WithMessage("There were headers present in the request which were not signed.").WithField("HeadersNotSigned", strings.Join(names, ", "))
+	return s3err.AccessDenied.WithMessage("There were headers present in the request which were not signed").WithField("HeadersNotSigned", strings.Join(names, ", "))
 }
 
 // verifyHeader authenticates an Authorization-header request.
@@ -473,8 +497,12 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Resul
 		}
 		return res, nil
 	}
-	if alg != algorithm {
-		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\".")
+	switch alg {
+	case algorithm:
+	case "AWS4-ECDSA-P256-SHA256":
+		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+	default:
+		return nil, malformedQuery("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256 and AWS4-ECDSA-P256-SHA256\"")
 	}
 	if msg != "" {
 		return nil, malformedQuery("Error parsing the X-Amz-Credential parameter; %s", msg)
@@ -487,22 +515,22 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Resul
 		return nil, malformedQuery("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\".")
 	}
 	if t.Format(dateFormat) != cred.date {
-		return nil, malformedQuery("Invalid credential date. Date is not the same as X-Amz-Date.")
+		return nil, malformedQuery("Invalid credential date %q. This date is not the same as X-Amz-Date: %q.", clip(cred.date), t.Format(dateFormat))
 	}
 	secs, err := strconv.ParseInt(expiresStr, 10, 64)
 	switch {
 	case err != nil && strings.TrimLeft(expiresStr, "+-0123456789") == "" && expiresStr != "":
-		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800.")
+		return nil, malformedQuery(expiresTooLong)
 	case err != nil:
-		return nil, malformedQuery("X-Amz-Expires should be a number.")
+		return nil, malformedQuery("X-Amz-Expires should be a number")
 	case secs < 0:
-		return nil, malformedQuery("X-Amz-Expires must be non-negative.")
+		return nil, malformedQuery("X-Amz-Expires must be non-negative")
 	case secs == 0:
 		return nil, malformedQuery("X-Amz-Expires must be at least 1 second.")
 	case secs > int64(MaxPresignExpiry/time.Second):
 		// Compared in seconds: converted to a Duration first, a huge
 		// value would overflow and pass.
-		return nil, malformedQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800.")
+		return nil, malformedQuery(expiresTooLong)
 	}
 	if msg2 != "" {
 		return nil, malformedQuery("%s", msg2)
@@ -697,7 +725,8 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 	if vs := r.Header.Values("X-Amz-Decoded-Content-Length"); len(vs) > 0 {
 		n, err := strconv.ParseInt(vs[0], 10, 64)
 		if len(vs) > 1 || err != nil || n < 0 {
-			return s3err.InvalidArgument.WithMessage("x-amz-decoded-content-length must be a non-negative integer.")
+			// S3 answers an unusable decoded length as a missing one.
+			return s3err.MissingContentLength.WithCause(errors.New("sigv4: x-amz-decoded-content-length is not a non-negative integer"))
 		}
 		res.ContentLength = n
 	}

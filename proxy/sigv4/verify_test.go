@@ -409,6 +409,7 @@ func TestSkipSignatures(t *testing.T) {
 
 func TestSentinels(t *testing.T) {
 	v := newTestVerifier()
+	v.DisableSigV2 = true
 	r, _ := http.NewRequest(http.MethodGet, "http://x/b/k", nil)
 	r.Header.Set("Authorization", "AWS AKID:c2lnbmF0dXJl")
 	_, err := v.Verify(r)
@@ -427,7 +428,36 @@ func TestSentinels(t *testing.T) {
 	}
 	r.Header.Set("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=x")
 	_, err = v.Verify(r)
-	if expectCode(t, err, "InvalidRequest"); errors.Is(err, ErrSignatureV2) || errors.Is(err, ErrAnonymous) {
-		t.Fatal("SigV4a marked as SigV2 or anonymous")
+	if e := expectCode(t, err, "InvalidArgument"); e.Message != "Unsupported Authorization Type" || errors.Is(err, ErrSignatureV2) || errors.Is(err, ErrAnonymous) {
+		t.Fatalf("SigV4a: %v", err)
+	}
+	r.Header.Set("Authorization", "invalid_header")
+	_, err = v.Verify(r)
+	if e := expectCode(t, err, "InvalidArgument"); !strings.Contains(e.Message, "one and only one ' ' (space)") {
+		t.Fatalf("a scheme without a space: %v", err)
+	}
+}
+
+// TestAuthorizationHeaderErrors pins S3's answers to malformed SigV4
+// Authorization headers: which component is reported, in which order.
+func TestAuthorizationHeaderErrors(t *testing.T) {
+	const sig = "Signature=5fb279ae552098ea7c5c807df54cdb159e74939e19449b29831552639ec34b29"
+	for _, c := range []struct{ header, want string }{
+		{"AWS4-HMAC-SHA256 Credential=a/20250912/us-east-1/s3/aws4_request," + sig, "requires three components"},
+		{"AWS4-HMAC-SHA256 Credential=a/20250912/us-east-1/s3/aws4_request,SignedHeaders-Content-Length," + sig, `the authorization component "SignedHeaders-Content-Length" is malformed.`},
+		{"AWS4-HMAC-SHA256 creds=a/20250912/us-east-1/s3/aws4_request,SignedHeaders=host," + sig, "missing Credential."},
+		{"AWS4-HMAC-SHA256 Credential=a/20250912/us-east-1/s3/aws4_request,missing=host," + sig, "missing SignedHeaders."},
+		{"AWS4-HMAC-SHA256 Credential=a/20250912/us-east-1/s3/aws4_request,SignedHeaders=host,missing=x", "missing Signature."},
+		{"AWS4-HMAC-SHA256 Credential=a/32234/us-east-1/s3/extra/things,SignedHeaders=host," + sig, "the Credential is mal-formed"},
+		{"AWS4-HMAC-SHA256 Credential=a/32234/us-east-1/s3/aws_request,SignedHeaders=host," + sig, `incorrect terminal "aws_request"`},
+		{"AWS4-HMAC-SHA256 Credential=a/32234/us-east-1/ec2/aws4_request,SignedHeaders=host," + sig, `incorrect service "ec2"`},
+		{"AWS4-HMAC-SHA256 Credential=a/32234/us-east-1/s3/aws4_request,SignedHeaders=host," + sig, `incorrect date format "32234"`},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "http://x/b/k", nil)
+		r.Header.Set("Authorization", c.header)
+		_, err := newTestVerifier().Verify(r)
+		if e := expectCode(t, err, "AuthorizationHeaderMalformed"); !strings.Contains(e.Message, c.want) {
+			t.Errorf("%s: %q, want it to contain %q", c.header, e.Message, c.want)
+		}
 	}
 }
