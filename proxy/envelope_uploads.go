@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -30,7 +32,7 @@ import (
 
 // UploadStatePrefix is the key prefix, in every bucket, where s3seal keeps
 // the state of envelope uploads. No client may use it.
-const UploadStatePrefix = ".s3seal/"
+const UploadStatePrefix = authz.StatePrefix
 
 // uploadStateDir is where upload ids are kept under UploadStatePrefix.
 const uploadStateDir = UploadStatePrefix + "uploads/"
@@ -111,10 +113,44 @@ func (h *Handler) loadUploadState(ctx context.Context, q *request, storeID strin
 }
 
 // dropUploadState deletes the record of a finished upload (best effort).
+// In a versioned bucket a delete leaves the record as an older version
+// behind a delete marker: every version of it is then deleted.
 func (h *Handler) dropUploadState(ctx context.Context, q *request, storeID string) {
 	h.uploadIDs.Remove(q.req.Bucket + "\x00" + q.req.Key + "\x00" + storeID)
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.req.Bucket, Key: uploadStateKey(q.req.Key, storeID), Header: http.Header{}})
-	if err == nil {
-		drainClose(resp.Body)
+	key := uploadStateKey(q.req.Key, storeID)
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.req.Bucket, Key: key, Header: http.Header{}})
+	if err != nil {
+		return
+	}
+	drainClose(resp.Body)
+	if resp.Header.Get("X-Amz-Delete-Marker") != "true" {
+		return
+	}
+	lr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: q.req.Bucket,
+		Query: url.Values{"versions": {""}, "prefix": {key}}, Header: http.Header{}})
+	if err != nil {
+		return
+	}
+	var list struct {
+		Entries []struct {
+			XMLName   xml.Name
+			Key       string `xml:"Key"`
+			VersionID string `xml:"VersionId"`
+		} `xml:",any"`
+	}
+	err = xml.NewDecoder(io.LimitReader(lr.Body, 1<<20)).Decode(&list)
+	drainClose(lr.Body)
+	if err != nil || lr.StatusCode != http.StatusOK {
+		return
+	}
+	for _, e := range list.Entries {
+		if e.Key != key || e.VersionID == "" || (e.XMLName.Local != "Version" && e.XMLName.Local != "DeleteMarker") {
+			continue
+		}
+		dr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.req.Bucket, Key: key,
+			Query: url.Values{"versionId": {e.VersionID}}, Header: http.Header{}})
+		if err == nil {
+			drainClose(dr.Body)
+		}
 	}
 }

@@ -300,7 +300,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f()
 		}
 	}()
-	if h.writeTO > 0 {
+	defer rw.stop()
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok && h.writeTO > 0 {
+		rw.conn, rw.timeout = c, h.writeTO
+	} else if h.writeTO > 0 {
 		rw.rc, rw.timeout, rw.now = http.NewResponseController(w), h.writeTO, h.now
 		// A deadline left by the previous request on this connection
 		// must not cut this one (or a 100 Continue) short.
@@ -535,9 +538,13 @@ func (h *Handler) writeError(w *responseWriter, q *request, e *s3err.Error) {
 }
 
 // responseWriter records the status and bytes written for the log, and
-// extends the connection's write deadline before each write, so that a
-// client that stops reading is cut off after the timeout (its goroutine
-// and store connection released) however long the whole response takes.
+// bounds each write: a client that stops reading is cut off after the
+// write timeout (its goroutine and store connection released), however
+// long the whole response takes. Where the server recorded the client's
+// connection (WithConn), a timer closes it under a write that does not
+// finish in time; elsewhere the connection's write deadline is extended
+// before each write. (Over TLS a write deadline alone is not enough: a
+// blocked TLS write returned only seconds after it.)
 type responseWriter struct {
 	http.ResponseWriter
 	status      int
@@ -548,6 +555,40 @@ type responseWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	now     func() time.Time
+	// conn is the client's connection (nil when unknown) and timer the
+	// watchdog of the write in progress.
+	conn  net.Conn
+	timer *time.Timer
+}
+
+type connKey struct{}
+
+// WithConn records a connection in its context, for http.Server's
+// ConnContext.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// closeConn aborts the client's connection at once, under a write in
+// progress: the TCP connection itself (closing a TLS connection would
+// first wait to send close_notify), with a reset rather than a FIN queued
+// behind megabytes the client is not reading.
+func (w *responseWriter) closeConn() {
+	c := w.conn
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
+// stop ends the watchdog when the response is done.
+func (w *responseWriter) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -578,33 +619,22 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.rc != nil {
+	switch {
+	case w.conn != nil && w.timeout > 0:
+		if w.timer == nil {
+			w.timer = time.AfterFunc(w.timeout, w.closeConn)
+		} else {
+			w.timer.Reset(w.timeout)
+		}
+		defer w.timer.Stop()
+	case w.rc != nil:
 		if err := w.rc.SetWriteDeadline(w.now().Add(w.timeout)); err != nil {
 			w.rc = nil
 		}
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
-	var ne net.Error
-	if err != nil && w.rc != nil && errors.As(err, &ne) && ne.Timeout() {
-		w.cut()
-	}
 	return n, err
-}
-
-// cut closes the connection of a client that stopped reading, at once:
-// closing it through net/http would first try to send TLS's close_notify
-// into the full socket buffer, which waits seconds more.
-func (w *responseWriter) cut() {
-	conn, _, err := w.rc.Hijack()
-	w.rc = nil
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*tls.Conn); ok {
-		_ = tc.NetConn().Close()
-	}
-	_ = conn.Close()
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

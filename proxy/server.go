@@ -85,6 +85,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          errLog,
+		// The handler closes a connection whose client stopped reading
+		// (responseWriter.Write); it finds the connection here.
+		ConnContext: WithConn,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
+	"github.com/s3seal/s3seal/proxy/authz"
 )
 
 // Outcome is what happened to one object.
@@ -340,10 +341,16 @@ func (r *runner) run(ctx context.Context) (Summary, error) {
 		}
 		if r.replay {
 			listErr = cfg.Store.ListVersions(ctx, cfg.Bucket, cfg.Prefix, state.After, func(key string, entries []Entry) error {
+				if strings.HasPrefix(key, authz.StatePrefix) {
+					return nil
+				}
 				return emit(unit{key: key, entries: entries})
 			})
 		} else {
 			listErr = cfg.Store.List(ctx, cfg.Bucket, cfg.Prefix, state.After, func(key string) error {
+				if strings.HasPrefix(key, authz.StatePrefix) {
+					return nil
+				}
 				return emit(unit{key: key})
 			})
 		}

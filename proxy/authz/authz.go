@@ -177,6 +177,11 @@ func (c *Client) listablePrefixes(bucket string) []string {
 	return out
 }
 
+// StatePrefix is the key prefix where s3seal keeps state of its own in the
+// buckets it serves (envelope multipart uploads): never a client's
+// objects, never rewritten, reserved where it is used.
+const StatePrefix = ".s3seal/"
+
 // Reserved is a bucket prefix s3seal uses itself; no client may touch it.
 type Reserved struct {
 	// Bucket is a bucket name or glob ("*": every bucket).
