@@ -161,8 +161,10 @@ func BenchmarkRangeReader(b *testing.B) {
 
 // BenchmarkFormatVsRaw interleaves, in every iteration, raw AES-256-GCM over
 // the 64 KiB chunks of a 1 MiB object and the same work through the format's
-// reader or writer, and reports both throughputs and their ratio
-// (format ÷ raw). Interleaving keeps the ratio stable on a shared machine.
+// reader or writer, in version 1 and, where it exists, version 2, and
+// reports the throughputs and the ratios (format ÷ raw) of both versions and
+// of version 2 to version 1. Interleaving keeps the ratios comparable on a
+// shared machine; the order of the three rotates between iterations.
 func BenchmarkFormatVsRaw(b *testing.B) {
 	key := testKey("bench", 0)
 	a := benchAEAD(b)
@@ -173,52 +175,81 @@ func BenchmarkFormatVsRaw(b *testing.B) {
 	keys := func(n uint32) []byte { return testKey("bench", n) }
 	l, _ := SingleLayout(int64(len(ct)))
 	rg, _ := l.WholeRange()
+	skeys := testSaltedKeys("bench")
+	ct2, _ := encryptV2(b, skeys, 0, plain, nil)
+	obj2, sizes2, _ := encryptPartsV2(b, "bench", parts)
+	l2, _ := SingleLayoutV2(int64(len(ct2)))
+	rg2, _ := l2.WholeRange()
+	lm2, _ := MultipartLayoutV2(sizes2)
 
 	var nonce [NonceSize]byte
 	scratch := make([]byte, 0, EncryptedChunkSize)
-	rawSeal := func() {
+	rawSeal := func() error {
 		for i := 0; i < benchSize; i += ChunkSize {
 			setNonce(&nonce, uint64(i/ChunkSize), flagData)
 			scratch = a.Seal(scratch[:0], nonce[:], plain[i:i+ChunkSize], nil)
 		}
+		return nil
 	}
-	rawOpen := func() {
+	rawOpen := func() error {
 		for i := 0; i < benchSize/ChunkSize; i++ {
 			setNonce(&nonce, uint64(i), flagData)
 			var err error
 			if scratch, err = a.Open(scratch[:0], nonce[:], ct[i*EncryptedChunkSize:(i+1)*EncryptedChunkSize], nil); err != nil {
-				b.Fatal(err)
+				return err
 			}
 		}
+		return nil
 	}
 	// rawReadOpen adds to rawOpen the one copy any streaming reader makes:
 	// reading each chunk from the source into a buffer.
 	rsrc := bytes.NewReader(nil)
 	inbuf := make([]byte, EncryptedChunkSize)
-	rawReadOpen := func() {
+	rawReadOpen := func() error {
 		rsrc.Reset(ct)
 		for i := 0; i < benchSize/ChunkSize; i++ {
 			if _, err := io.ReadFull(rsrc, inbuf); err != nil {
-				b.Fatal(err)
+				return err
 			}
 			setNonce(&nonce, uint64(i), flagData)
 			var err error
 			if scratch, err = a.Open(inbuf[:0], nonce[:], inbuf, nil); err != nil {
-				b.Fatal(err)
+				return err
 			}
 		}
+		return nil
 	}
 	src := bytes.NewReader(nil)
+	drain := func(r io.Reader, err error) error {
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, r)
+		return err
+	}
+	decryptV1 := func() error {
+		src.Reset(ct)
+		r, err := NewDecryptReader(key, src)
+		return drain(r, err)
+	}
+	decryptV2 := func() error {
+		src.Reset(ct2)
+		r, err := NewDecryptReaderV2(skeys, l2, src)
+		return drain(r, err)
+	}
 	for _, bc := range []struct {
 		name   string
-		raw    func()
-		format func() error
+		raw    func() error
+		v1, v2 func() error // v2 nil: no version 2 counterpart
 	}{
 		{"EncryptReader", rawSeal, func() error {
 			src.Reset(plain)
-			r, _ := NewEncryptReader(key, src, nil)
-			_, err := io.Copy(io.Discard, r)
-			return err
+			r, err := NewEncryptReader(key, src, nil)
+			return drain(r, err)
+		}, func() error {
+			src.Reset(plain)
+			r, err := NewEncryptReaderV2(skeys, 0, src, nil)
+			return drain(r, err)
 		}},
 		{"EncryptWriter", rawSeal, func() error {
 			w, _ := NewEncryptWriter(key, io.Discard, nil)
@@ -226,49 +257,64 @@ func BenchmarkFormatVsRaw(b *testing.B) {
 				return err
 			}
 			return w.Close()
-		}},
-		{"DecryptReader", rawOpen, func() error {
-			src.Reset(ct)
-			r, _ := NewDecryptReader(key, src)
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}},
-		{"DecryptReaderVsReadAndOpen", rawReadOpen, func() error {
-			src.Reset(ct)
-			r, _ := NewDecryptReader(key, src)
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}},
+		}, nil},
+		{"DecryptReader", rawOpen, decryptV1, decryptV2},
+		{"DecryptReaderVsReadAndOpen", rawReadOpen, decryptV1, decryptV2},
 		{"MultipartDecryptReader", rawOpen, func() error {
 			src.Reset(obj)
-			r, _ := NewMultipartDecryptReader(keys, src)
-			_, err := io.Copy(io.Discard, r)
-			return err
+			r, err := NewMultipartDecryptReader(keys, src)
+			return drain(r, err)
+		}, func() error {
+			src.Reset(obj2)
+			r, err := NewDecryptReaderV2(skeys, lm2, src)
+			return drain(r, err)
+		}},
+		{"MultipartNoLayout", rawOpen, func() error {
+			src.Reset(obj)
+			r, err := NewMultipartDecryptReader(keys, src)
+			return drain(r, err)
+		}, func() error {
+			src.Reset(obj2)
+			return drain(NewMultipartScanReaderV2(skeys, src), nil)
 		}},
 		{"RangeReader", rawOpen, func() error {
 			src.Reset(ct)
-			r, _ := NewRangeReader(SingleKey(key), l, rg, src)
-			_, err := io.Copy(io.Discard, r)
-			return err
+			r, err := NewRangeReader(SingleKey(key), l, rg, src)
+			return drain(r, err)
+		}, func() error {
+			src.Reset(ct2)
+			r, err := NewRangeReaderV2(skeys, l2, rg2, src)
+			return drain(r, err)
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var rawT, fmtT time.Duration
-			b.SetBytes(2 * benchSize)
+			fns := []func() error{bc.raw, bc.v1, bc.v2}
+			if bc.v2 == nil {
+				fns = fns[:2]
+			}
+			times := make([]time.Duration, len(fns))
+			b.SetBytes(int64(len(fns)) * benchSize)
+			iter := 0
 			for b.Loop() {
-				t0 := time.Now()
-				bc.raw()
-				t1 := time.Now()
-				if err := bc.format(); err != nil {
-					b.Fatal(err)
+				for k := range fns {
+					j := (k + iter) % len(fns)
+					t0 := time.Now()
+					if err := fns[j](); err != nil {
+						b.Fatal(err)
+					}
+					times[j] += time.Since(t0)
 				}
-				rawT += t1.Sub(t0)
-				fmtT += time.Since(t1)
+				iter++
 			}
 			mb := float64(b.N) * benchSize / 1e6
-			b.ReportMetric(mb/rawT.Seconds(), "raw-MB/s")
-			b.ReportMetric(mb/fmtT.Seconds(), "format-MB/s")
-			b.ReportMetric(rawT.Seconds()/fmtT.Seconds(), "ratio")
+			b.ReportMetric(mb/times[0].Seconds(), "raw-MB/s")
+			b.ReportMetric(mb/times[1].Seconds(), "format-MB/s")
+			b.ReportMetric(times[0].Seconds()/times[1].Seconds(), "ratio")
+			if len(fns) == 3 {
+				b.ReportMetric(mb/times[2].Seconds(), "v2-MB/s")
+				b.ReportMetric(times[0].Seconds()/times[2].Seconds(), "ratio-v2")
+				b.ReportMetric(times[1].Seconds()/times[2].Seconds(), "v2/v1")
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -28,26 +29,81 @@ type segCipher struct {
 	ctr   [16]byte // scratch for trailerKeystream
 }
 
-func newAEAD(key []byte) (cipher.AEAD, error) {
+func newBlock(key []byte) (cipher.Block, error) {
 	if len(key) != KeySize {
 		return nil, errSize("content key must be %d bytes, got %d", KeySize, len(key))
 	}
-	block, err := aes.NewCipher(key)
+	return aes.NewCipher(key)
+}
+
+// newAEAD returns an AES-256-GCM AEAD that opens chunks with explicit
+// (version 1, counter) nonces; see openingGCM.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := newBlock(key)
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(block)
+	return openingGCM(block)
 }
 
-func newSegCipher(key []byte) (*segCipher, error) {
-	if len(key) != KeySize {
-		return nil, errSize("content key must be %d bytes, got %d", KeySize, len(key))
+// openingGCM returns an AEAD for opening ciphertexts whose nonce the
+// caller supplies. Go's FIPS 140-only mode (GODEBUG=fips140=only) refuses
+// cipher.NewGCM, since encrypting under caller-chosen nonces is not an
+// approved construction there; opening is. There the AEAD goes through
+// cipher.NewGCMWithRandomNonce, whose Open takes the nonce in front of the
+// ciphertext, at the cost of one copy of each chunk. Its Seal panics: a
+// FIPS 140-only build writes version 2 only.
+func openingGCM(block cipher.Block) (cipher.AEAD, error) {
+	a, err := cipher.NewGCM(block)
+	if err == nil {
+		return a, nil
 	}
-	block, err := aes.NewCipher(key)
+	rn, rnErr := cipher.NewGCMWithRandomNonce(block)
+	if rnErr != nil {
+		return nil, err
+	}
+	return prefixNonceGCM{rn}, nil
+}
+
+// prefixNonceGCM opens explicit-nonce ciphertexts with a random-nonce AEAD.
+type prefixNonceGCM struct{ rn cipher.AEAD }
+
+func (prefixNonceGCM) NonceSize() int { return NonceSize }
+func (prefixNonceGCM) Overhead() int  { return TagSize }
+
+func (prefixNonceGCM) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+	panic("stream: internal error: sealing under a chosen nonce in FIPS 140-only mode")
+}
+
+func (g prefixNonceGCM) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	in := append(append(buf[:0], nonce...), ciphertext...)
+	return g.rn.Open(dst, nil, in, additionalData)
+}
+
+// newSegCipher returns the version 1 cipher of a segment for encrypting;
+// it fails in FIPS 140-only mode, where only version 2 is written.
+func newSegCipher(key []byte) (*segCipher, error) {
+	block, err := newBlock(key)
 	if err != nil {
 		return nil, err
 	}
 	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("stream: format version 1 cannot be written here: %w", err)
+	}
+	return &segCipher{aead: a, block: block}, nil
+}
+
+// newOpenSegCipher returns the version 1 cipher of a segment for
+// decrypting, in every mode.
+func newOpenSegCipher(key []byte) (*segCipher, error) {
+	block, err := newBlock(key)
+	if err != nil {
+		return nil, err
+	}
+	a, err := openingGCM(block)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +170,7 @@ func (s *segCipher) openTrailer(ct []byte, counter uint64) (Trailer, error) {
 	if err != nil {
 		return Trailer{}, err
 	}
-	return parseTrailer(pt)
+	return parseTrailer(pt, formatV1)
 }
 
 // bufSize holds one full encrypted chunk plus one trailer, the look-ahead a

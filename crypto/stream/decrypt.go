@@ -53,7 +53,7 @@ type DecryptReader struct {
 // NewDecryptReader returns a reader of the plaintext of the single-segment
 // (segment 0) ciphertext that src yields, under the 32-byte content key.
 func NewDecryptReader(key []byte, src io.Reader) (*DecryptReader, error) {
-	c, err := newSegCipher(key)
+	c, err := newOpenSegCipher(key)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func NewDecryptReader(key []byte, src io.Reader) (*DecryptReader, error) {
 // NewMultipartDecryptReader returns a reader of the plaintext of a whole
 // multipart object (segments 1..N) whose ciphertext src yields.
 func NewMultipartDecryptReader(keys KeyFunc, src io.Reader) (*DecryptReader, error) {
-	c, err := newSegCipher(keys(1))
+	c, err := newOpenSegCipher(keys(1))
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (r *DecryptReader) endSegment(t Trailer) {
 		r.err = ErrAuthentication
 		return
 	}
-	c, err := newSegCipher(r.keys(r.seg + 1))
+	c, err := newOpenSegCipher(r.keys(r.seg + 1))
 	if err != nil {
 		r.err = err
 		return

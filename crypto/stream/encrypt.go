@@ -17,6 +17,15 @@ type EncryptOptions struct {
 	// encrypter fails with that error and writes no trailer, so the segment
 	// stays unfinished and cannot authenticate.
 	Checksum func(length int64) (Checksum, error)
+	// Rand, if not nil, supplies the salt of a version 2 segment and then
+	// the nonces of its chunks, for known-answer tests. It must be a
+	// source of cryptographic randomness: nonces and salts it repeats
+	// repeat keys and nonces. nil means what s3seal uses: crypto/rand for
+	// the salt and, for the nonces, the random source inside Go's
+	// cryptographic module (cipher.NewGCMWithRandomNonce), the only way to
+	// encrypt with AES-GCM in FIPS 140-only mode; with Rand set, writing
+	// is not possible in that mode. Version 1 ignores it.
+	Rand io.Reader
 }
 
 func (o *EncryptOptions) checksum(length int64) (Checksum, error) {
@@ -172,7 +181,7 @@ func (r *EncryptReader) produce(dst []byte) int {
 func (r *EncryptReader) trailer(dst []byte, sum Checksum) int {
 	var rec [TrailerPlaintextSize]byte
 	t := Trailer{Length: r.length, Checksum: sum}
-	t.marshal(rec[:])
+	t.marshal(rec[:], trailerVersion)
 	return len(r.c.seal(dst, rec[:], r.chunk, flagTrailer))
 }
 
@@ -277,7 +286,7 @@ func (w *EncryptWriter) Close() error {
 	}
 	var rec [TrailerPlaintextSize]byte
 	t := Trailer{Length: w.length, Checksum: sum}
-	t.marshal(rec[:])
+	t.marshal(rec[:], trailerVersion)
 	ct = w.c.seal(ct, rec[:], w.chunk, flagTrailer)
 	if _, err := w.dst.Write(ct); err != nil {
 		return w.setErr(err)

@@ -1,0 +1,313 @@
+package stream
+
+import (
+	"bytes"
+	"io"
+)
+
+// DecryptReaderV2 decrypts a whole version 2 object, single-PUT or
+// multipart, from its stored bytes.
+//
+// Every chunk of a segment begins with the segment's salt, from which the
+// reader derives the segment's key at its first chunk; a chunk with another
+// salt fails. With a layout (the single-PUT layout from the header's size,
+// or the layout of a multipart object's part-set record), the reader knows
+// every chunk's length and checks every segment's length and the number of
+// segments. Without one (NewMultipartScanReaderV2) it finds where a
+// segment's data ends by looking for the salt that begins its trailer, so
+// the parts' sizes need not be known; the caller then checks the segments
+// it found (Segments) against what it knows.
+//
+// Plaintext is released chunk by chunk, each only after its tag verified; a
+// segment's last data chunk is released only after the trailer behind it
+// verified too. Read returns io.EOF only after the final trailer
+// authenticated, the source ended right after it and, with a layout, every
+// segment was found. DecryptReaderV2 does not close its source and is not
+// safe for concurrent use.
+type DecryptReaderV2 struct {
+	keys  SaltedKeyFunc
+	l     *Layout // nil: boundaries found by salts
+	first uint32
+	src   io.Reader
+
+	in         *bufferV2
+	start, end int // unread stored bytes are in[start:end]
+	srcEOF     bool
+
+	outBuf *bufferV2
+	out    []byte // authenticated plaintext not yet returned
+
+	seg      int      // index of the current segment
+	c        *chunkV2 // nil until the current segment's first chunk
+	chunk    uint64
+	segPlain int64
+	segs     []SegmentInfo
+	err      error // sticky; io.EOF at the authenticated end
+}
+
+// NewDecryptReaderV2 returns a reader of the plaintext of the version 2
+// object with layout l whose stored bytes src yields.
+func NewDecryptReaderV2(keys SaltedKeyFunc, l *Layout, src io.Reader) (*DecryptReaderV2, error) {
+	if l == nil || l.f != formatV2 {
+		return nil, errSize("NewDecryptReaderV2 needs a version 2 layout")
+	}
+	return &DecryptReaderV2{keys: keys, l: l, first: l.first, src: src, in: getBufV2()}, nil
+}
+
+// NewMultipartScanReaderV2 returns a reader of the plaintext of a whole
+// version 2 multipart object whose part sizes are not known, for recovery
+// when its part-set record is lost: the part boundaries are found by the
+// salts, and nothing checks that the object holds the parts the upload
+// completed. Check Segments after io.EOF against what is known.
+func NewMultipartScanReaderV2(keys SaltedKeyFunc, src io.Reader) *DecryptReaderV2 {
+	return &DecryptReaderV2{keys: keys, first: 1, src: src, in: getBufV2()}
+}
+
+// Segments returns the segments authenticated so far, in order. After
+// Read returned io.EOF it holds every segment of the object.
+func (r *DecryptReaderV2) Segments() []SegmentInfo { return r.segs }
+
+// Read implements io.Reader.
+func (r *DecryptReaderV2) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.out) > 0 {
+			c := copy(p[n:], r.out)
+			r.out = r.out[c:]
+			n += c
+			continue
+		}
+		if r.err != nil {
+			break
+		}
+		if len(p)-n >= ChunkSize {
+			// Decrypt straight into p, saving a copy.
+			n += len(r.step(p[n:n]))
+			continue
+		}
+		r.out = r.step(nil)
+	}
+	r.release()
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// WriteTo implements io.WriterTo, so io.Copy decrypts without an extra copy.
+func (r *DecryptReaderV2) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.out) > 0 {
+			m, err := w.Write(r.out)
+			total += int64(m)
+			r.out = r.out[m:]
+			if err != nil {
+				r.fail(err)
+				return total, err
+			}
+			continue
+		}
+		if r.err != nil {
+			r.release()
+			if r.err == io.EOF {
+				return total, nil
+			}
+			return total, r.err
+		}
+		r.out = r.step(nil)
+	}
+}
+
+func (r *DecryptReaderV2) fail(err error) {
+	if r.err == nil || r.err == io.EOF {
+		r.err = err
+	}
+	r.out = nil
+	r.release()
+}
+
+func (r *DecryptReaderV2) release() {
+	if r.err != nil && len(r.out) == 0 && r.in != nil {
+		putBufV2(r.in)
+		if r.outBuf != nil {
+			putBufV2(r.outBuf)
+		}
+		r.in, r.outBuf = nil, nil
+	}
+}
+
+// fill reads from the source until the buffer is full or the source ended.
+func (r *DecryptReaderV2) fill() error {
+	if r.start > 0 {
+		r.end = copy(r.in[:], r.in[r.start:r.end])
+		r.start = 0
+	}
+	for r.end < bufSizeV2 && !r.srcEOF {
+		m, err := r.src.Read(r.in[r.end:])
+		r.end += m
+		if err == io.EOF {
+			r.srcEOF = true
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step authenticates the next data chunk (with the trailer behind it when
+// it is the segment's last) and returns its plaintext, decrypted into dst
+// (room for a chunk) or, if dst is nil, the reader's own buffer. It sets
+// r.err at the end or on failure.
+func (r *DecryptReaderV2) step(dst []byte) []byte {
+	if err := r.fill(); err != nil {
+		r.err = err
+		return nil
+	}
+	if dst == nil {
+		if r.outBuf == nil {
+			r.outBuf = getBufV2()
+		}
+		dst = r.outBuf[:0]
+	}
+	avail := r.in[r.start:r.end]
+	if r.c == nil {
+		// A segment starts here: its salt keys every chunk of it.
+		if len(avail) < TrailerSizeV2 {
+			r.err = ErrAuthentication
+			return nil
+		}
+		c, err := keyedChunkV2(r.keys, r.first+uint32(r.seg), avail)
+		if err != nil {
+			r.err = err
+			return nil
+		}
+		r.c = c
+	}
+	if r.l != nil {
+		return r.stepLayout(dst, avail)
+	}
+	// A full data chunk, if the next chunk of this segment follows it.
+	const ec = EncryptedChunkSizeV2
+	if len(avail) >= ec+SaltSize && bytes.Equal(avail[ec:ec+SaltSize], r.c.salt[:]) {
+		if pt, err := r.c.open(dst, avail[:ec], r.chunk, kindData); err == nil {
+			return r.data(pt, ec)
+		}
+	}
+	// Else the segment's last data chunk, short, ends where the trailer's
+	// salt begins; or this is the trailer. Ciphertext that happens to hold
+	// the salt only makes a candidate that fails.
+	for lo := ChunkOverheadV2 + 1; lo < ec && lo+TrailerSizeV2 <= len(avail); {
+		hi := min(ec-1, len(avail)-TrailerSizeV2) // last possible trailer start
+		j := bytes.Index(avail[lo:hi+SaltSize], r.c.salt[:])
+		if j < 0 {
+			break
+		}
+		if pt, ok := r.last(dst, avail, lo+j); ok {
+			return pt
+		}
+		lo += j + 1
+	}
+	if pt, ok := r.last(dst, avail, 0); ok {
+		return pt
+	}
+	r.err = ErrAuthentication
+	return nil
+}
+
+// stepLayout is step when the layout gives every chunk's length.
+func (r *DecryptReaderV2) stepLayout(dst, avail []byte) []byte {
+	size := r.l.Segment(r.seg).PlainSize
+	k := uint64(chunks(size))
+	if r.chunk >= k {
+		if pt, ok := r.last(dst, avail, 0); ok {
+			return pt
+		}
+		r.err = ErrAuthentication
+		return nil
+	}
+	n := min(ChunkSize, size-int64(r.chunk)*ChunkSize) + ChunkOverheadV2
+	if r.chunk == k-1 {
+		if int(n)+TrailerSizeV2 <= len(avail) {
+			if pt, ok := r.last(dst, avail, int(n)); ok {
+				return pt
+			}
+		}
+		r.err = ErrAuthentication
+		return nil
+	}
+	if len(avail) < int(n) {
+		r.err = ErrAuthentication
+		return nil
+	}
+	pt, err := r.c.open(dst, avail[:n], r.chunk, kindData)
+	if err != nil {
+		r.err = err
+		return nil
+	}
+	return r.data(pt, int(n))
+}
+
+// data consumes a data chunk of n stored bytes whose plaintext is pt.
+func (r *DecryptReaderV2) data(pt []byte, n int) []byte {
+	r.chunk++
+	r.segPlain += int64(len(pt))
+	r.start += n
+	return pt
+}
+
+// last tries the segment's last data chunk as avail[:l] (none if l is 0)
+// and the trailer right behind it. It releases the chunk only if both
+// authenticate and the trailer's length agrees; it reports false, with
+// nothing consumed, if they do not.
+func (r *DecryptReaderV2) last(dst, avail []byte, l int) ([]byte, bool) {
+	if l+TrailerSizeV2 > len(avail) {
+		return nil, false
+	}
+	index := r.chunk
+	if l > 0 {
+		index++
+	}
+	t, err := r.c.openTrailer(avail[l:l+TrailerSizeV2], index)
+	if err != nil {
+		return nil, false
+	}
+	var pt []byte
+	if l > 0 {
+		if pt, err = r.c.open(dst, avail[:l], r.chunk, kindData); err != nil {
+			return nil, false
+		}
+	}
+	if t.Length != r.segPlain+int64(len(pt)) || (r.l != nil && t.Length != r.l.Segment(r.seg).PlainSize) {
+		clear(pt)
+		return nil, false
+	}
+	r.start += l + TrailerSizeV2
+	r.endSegment(t)
+	return pt, true
+}
+
+// endSegment records a verified trailer and moves to the next segment, or
+// to the end of the object.
+func (r *DecryptReaderV2) endSegment(t Trailer) {
+	r.segs = append(r.segs, SegmentInfo{Number: r.first + uint32(r.seg), Salt: r.c.salt, Trailer: t})
+	if r.start == r.end && !r.srcEOF {
+		// Learn whether the source ends here. The plaintext being
+		// returned is not in the input buffer, so it may move.
+		if err := r.fill(); err != nil {
+			r.err = err
+			return
+		}
+	}
+	more := r.start < r.end
+	switch {
+	case !more && (r.l == nil || r.seg+1 == r.l.Segments()):
+		r.err = io.EOF
+	case !more, r.first == 0, r.seg+1 >= MaxParts, r.l != nil && r.seg+1 == r.l.Segments():
+		// Segments missing, or bytes after the final trailer.
+		r.err = ErrAuthentication
+	default:
+		r.seg++
+		r.c, r.chunk, r.segPlain = nil, 0, 0
+	}
+}
