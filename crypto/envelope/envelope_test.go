@@ -3,6 +3,7 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -205,7 +206,8 @@ func TestCommitmentEnforced(t *testing.T) {
 	b := append([]byte(nil), h[:o.commit]...)
 	b = append(b, other.commitment()...)
 	b = append(b, h.salt()...)
-	aead, _ := sealAEAD(&dk.Plaintext, h.salt(), "b", "k")
+	block, _ := sealBlock(1, &dk.Plaintext, h.salt(), "b", "k")
+	aead, _ := cipher.NewGCM(block)
 	b = aead.Seal(b, zeroNonce[:], ok.key[:], b[:o.salt])
 	bad, err := ParseBinary(b)
 	if err != nil {
@@ -330,7 +332,7 @@ func TestParseStrict(t *testing.T) {
 			t.Errorf("%s accepted", name)
 		}
 	}
-	if _, err := ParseBinary([]byte{2}); err == nil || !strings.Contains(err.Error(), "version") {
+	if _, err := ParseBinary([]byte{3}); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("short unknown version: %v", err)
 	}
 	// Non-canonical base64 (padding, standard alphabet, stray bits).
@@ -382,12 +384,17 @@ func TestMetadataSize(t *testing.T) {
 	}
 	// The largest possible header is exactly MaxFieldSize.
 	big := keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: strings.Repeat("k", keys.MaxKeyIDSize), Ciphertext: make([]byte, keys.MaxWrappedSize)}}
-	_, hb, err := Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: stream.Checksum{Algorithm: stream.ChecksumSHA256, Value: make([]byte, 32)}})
+	sum := stream.Checksum{Algorithm: stream.ChecksumSHA256, Value: make([]byte, 32)}
+	_, hb, err := SealV2(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hb.FieldSize() != MaxFieldSize || len(hb) != MaxSize {
 		t.Fatalf("largest header: %d bytes, field %d; MaxSize %d, MaxFieldSize %d", len(hb), hb.FieldSize(), MaxSize, MaxFieldSize)
+	}
+	_, h1, err := Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum})
+	if err != nil || len(h1) != MaxSize-(SealedKeySizeV2-SealedKeySize) {
+		t.Fatalf("largest version 1 header: %d bytes, %v", len(h1), err)
 	}
 	tooBig := big
 	tooBig.Ciphertext = make([]byte, keys.MaxWrappedSize+1)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
@@ -96,8 +97,9 @@ func parseSum(t *testing.T, s string) stream.Checksum {
 
 const vectorsFile = "testdata/vectors.json"
 
-func TestVectors(t *testing.T) {
-	raw, err := os.ReadFile(vectorsFile)
+func loadVectors(t *testing.T, file string) []vector {
+	t.Helper()
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +107,34 @@ func TestVectors(t *testing.T) {
 	if err := json.Unmarshal(raw, &vs); err != nil {
 		t.Fatal(err)
 	}
+	return vs
+}
+
+// provider returns a local key provider holding the vector's key.
+func (v *vector) provider(t *testing.T) keys.Provider {
+	master, _ := hex.DecodeString(v.MasterKey)
+	ring, err := local.Parse([]byte(v.KeyName + ":" + base64.StdEncoding.EncodeToString(master)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local.NewProvider(ring, local.Config{})
+}
+
+// stored returns the vector's committed ciphertext.
+func (v *vector) stored(t *testing.T) []byte {
+	if v.Ciphertext != "" {
+		b, _ := hex.DecodeString(v.Ciphertext)
+		return b
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "vectors", v.Name+".bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestVectors(t *testing.T) {
+	vs := loadVectors(t, vectorsFile)
 	for i := range vs {
 		v := &vs[i]
 		t.Run(v.Name, func(t *testing.T) { checkVector(t, v) })
@@ -142,7 +172,7 @@ func checkVector(t *testing.T, v *vector) {
 	if rnd.Len() != 0 {
 		t.Fatalf("%d bytes of rand unused", rnd.Len())
 	}
-	sk, _ := sealKey(&dk.Plaintext, h.salt(), v.Bucket, v.Key)
+	sk, _ := sealKey(1, &dk.Plaintext, h.salt(), v.Bucket, v.Key)
 	var ct []byte
 	got := map[string]string{}
 	for i, p := range parts {

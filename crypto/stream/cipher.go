@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/s3seal/s3seal/crypto/internal/gcm"
 )
 
 // ErrAuthentication is the one error every reader returns when ciphertext
@@ -37,49 +39,13 @@ func newBlock(key []byte) (cipher.Block, error) {
 }
 
 // newAEAD returns an AES-256-GCM AEAD that opens chunks with explicit
-// (version 1, counter) nonces; see openingGCM.
+// (version 1, counter) nonces, in FIPS 140-only mode too (gcm.NewOpener).
 func newAEAD(key []byte) (cipher.AEAD, error) {
 	block, err := newBlock(key)
 	if err != nil {
 		return nil, err
 	}
-	return openingGCM(block)
-}
-
-// openingGCM returns an AEAD for opening ciphertexts whose nonce the
-// caller supplies. Go's FIPS 140-only mode (GODEBUG=fips140=only) refuses
-// cipher.NewGCM, since encrypting under caller-chosen nonces is not an
-// approved construction there; opening is. There the AEAD goes through
-// cipher.NewGCMWithRandomNonce, whose Open takes the nonce in front of the
-// ciphertext, at the cost of one copy of each chunk. Its Seal panics: a
-// FIPS 140-only build writes version 2 only.
-func openingGCM(block cipher.Block) (cipher.AEAD, error) {
-	a, err := cipher.NewGCM(block)
-	if err == nil {
-		return a, nil
-	}
-	rn, rnErr := cipher.NewGCMWithRandomNonce(block)
-	if rnErr != nil {
-		return nil, err
-	}
-	return prefixNonceGCM{rn}, nil
-}
-
-// prefixNonceGCM opens explicit-nonce ciphertexts with a random-nonce AEAD.
-type prefixNonceGCM struct{ rn cipher.AEAD }
-
-func (prefixNonceGCM) NonceSize() int { return NonceSize }
-func (prefixNonceGCM) Overhead() int  { return TagSize }
-
-func (prefixNonceGCM) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
-	panic("stream: internal error: sealing under a chosen nonce in FIPS 140-only mode")
-}
-
-func (g prefixNonceGCM) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
-	buf := getBuf()
-	defer putBuf(buf)
-	in := append(append(buf[:0], nonce...), ciphertext...)
-	return g.rn.Open(dst, nil, in, additionalData)
+	return gcm.NewOpener(block)
 }
 
 // newSegCipher returns the version 1 cipher of a segment for encrypting;
@@ -103,7 +69,7 @@ func newOpenSegCipher(key []byte) (*segCipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := openingGCM(block)
+	a, err := gcm.NewOpener(block)
 	if err != nil {
 		return nil, err
 	}
