@@ -70,7 +70,9 @@ func (k *ObjectKey) expand(info string, n int) []byte {
 func (k *ObjectKey) Version() uint8 { return k.version }
 
 // commitment returns HKDF-Expand(PRK, "s3seal" V 01 "commit", 32).
-func (k *ObjectKey) commitment() []byte { return k.expand(label(k.version, labelCommit), CommitmentSize) }
+func (k *ObjectKey) commitment() []byte {
+	return k.expand(label(k.version, labelCommit), CommitmentSize)
+}
 
 // SegmentKey returns the content key of segment n of a version 1 object (0
 // for a single PUT, the part number for a multipart upload):
