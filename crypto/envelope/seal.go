@@ -326,7 +326,10 @@ func sealObjectKey(block cipher.Block, v uint8, h, objectKey, aad []byte, random
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("envelope: cannot seal here: %w", err)
+		if v == Version {
+			return nil, fmt.Errorf("envelope: a version 1 header cannot be sealed in FIPS 140-only mode, where AES-GCM may not encrypt under its fixed nonce; copy or rotate the object by re-encrypting it to version 2: %w", err)
+		}
+		return nil, fmt.Errorf("envelope: chosen seal nonces are not available here: %w", err)
 	}
 	nonce := zeroNonce[:]
 	if v == VersionV2 {

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"crypto/fips140"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -536,6 +537,18 @@ func TestVersion1ObjectsStayReadable(t *testing.T) {
 			}
 			if got, err := readObject(ok, h, nil, stored); err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("read: %v", err)
+			}
+			if fips140.Enforced() {
+				// The version 1 seal's fixed nonce cannot be used to
+				// encrypt in FIPS 140-only mode: such builds copy and
+				// rotate version 1 objects by re-encrypting them.
+				if _, err := Copy(ctx, kp, h, v.Bucket, v.Key, "elsewhere", "x", nil); err == nil || !strings.Contains(err.Error(), "FIPS 140-only") {
+					t.Fatalf("version 1 reseal in FIPS 140-only mode: %v", err)
+				}
+				if _, err := Rotate(ctx, kp, h, v.Bucket, v.Key, nil); err == nil || !strings.Contains(err.Error(), "re-encrypting") {
+					t.Fatalf("version 1 rotation in FIPS 140-only mode: %v", err)
+				}
+				return
 			}
 			h2, err := Copy(ctx, kp, h, v.Bucket, v.Key, "elsewhere", "moved/"+v.Key, nil)
 			if err != nil || h2.Version() != 1 {
