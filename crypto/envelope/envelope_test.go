@@ -411,7 +411,9 @@ func TestMetadataSize(t *testing.T) {
 		t.Fatalf("largest header: %d bytes, field %d; MaxSize %d, MaxFieldSize %d", len(hb), hb.FieldSize(), MaxSize, MaxFieldSize)
 	}
 	var h1 Header
-	v1Fixture(func() { _, h1, err = Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum}) })
+	v1Fixture(func() {
+		_, h1, err = Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum})
+	})
 	if err != nil || len(h1) != MaxSize-(SealedKeySizeV2-SealedKeySize) {
 		t.Fatalf("largest version 1 header: %d bytes, %v", len(h1), err)
 	}
