@@ -68,7 +68,7 @@ func TestIndependentDecrypter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("independent decrypter: %v\n%s", err, out)
 	}
-	if strings.Count(string(out), "ok ") != 5 {
+	if strings.Count(string(out), "ok ") != 10 {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
 }
