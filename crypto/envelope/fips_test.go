@@ -47,7 +47,7 @@ func TestFIPS140Only(t *testing.T) {
 	if !strings.Contains(text, "Go Cryptographic Module v1.0.0, FIPS 140-only mode") {
 		t.Fatalf("the child did not run in FIPS 140-only mode with module v1.0.0:\n%s", text)
 	}
-	for _, p := range pkgs[:3] {
+	for _, p := range pkgs {
 		if !strings.Contains(text, "ok  \tgithub.com/s3seal/s3seal/"+strings.TrimPrefix(p, "./")) {
 			t.Fatalf("package %s did not pass:\n%s", p, text)
 		}
