@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
@@ -85,7 +86,10 @@ type object struct {
 	header   envelope.Header
 }
 
-func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object {
+// newTestObject creates an object's key and header with the key ring in
+// dir (made if missing), in format version 1 or 2 (create is envelope.New
+// or envelope.NewV2).
+func newTestObject(t *testing.T, dir string, parts [][]byte, multipart bool, create func(context.Context, keys.Provider, envelope.Params) (*envelope.ObjectKey, envelope.Header, error)) (*envelope.ObjectKey, object) {
 	t.Helper()
 	ring := filepath.Join(dir, "ring")
 	if _, err := os.Stat(ring); err != nil {
@@ -102,11 +106,16 @@ func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object
 	if !multipart {
 		size = int64(len(parts[0]))
 	}
-	ok, h, err := envelope.New(context.Background(), kp, envelope.Params{Bucket: "bkt", Key: "a/b.txt", Multipart: multipart, Size: size})
+	ok, h, err := create(context.Background(), kp, envelope.Params{Bucket: "bkt", Key: "a/b.txt", Multipart: multipart, Size: size})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := object{ringSpec: "local:" + ring, header: h}
+	return ok, object{ringSpec: "local:" + ring, header: h}
+}
+
+func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object {
+	t.Helper()
+	ok, o := newTestObject(t, dir, parts, multipart, envelope.New)
 	for i, p := range parts {
 		seg := uint32(0)
 		if multipart {
@@ -117,9 +126,14 @@ func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object
 		o.ct = append(o.ct, c...)
 		o.plain = append(o.plain, p...)
 	}
-	meta, _ := json.Marshal(map[string]string{"s3seal": h.String(), "color": "blue"})
-	o.metaJSON = string(meta)
+	o.metaJSON = metadataJSON(o.header)
 	return o
+}
+
+// metadataJSON is what head-object --query Metadata prints for h.
+func metadataJSON(h envelope.Header) string {
+	meta, _ := json.Marshal(map[string]string{"s3seal": h.String(), "color": "blue"})
+	return string(meta)
 }
 
 func writeFile(t *testing.T, dir, name string, b []byte) string {
@@ -348,26 +362,9 @@ type objectV2 struct {
 
 func makeObjectV2(t *testing.T, dir string, parts [][]byte, multipart bool) objectV2 {
 	t.Helper()
-	ring := filepath.Join(dir, "ring")
-	if _, err := os.Stat(ring); err != nil {
-		if _, err := local.Create(ring, nil, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k, err := local.Load(ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := local.NewProvider(k, local.Config{})
-	var size int64
-	if !multipart {
-		size = int64(len(parts[0]))
-	}
-	ok, h, err := envelope.NewV2(context.Background(), kp, envelope.Params{Bucket: "bkt", Key: "a/b.txt", Multipart: multipart, Size: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := objectV2{object: object{ringSpec: "local:" + ring, header: h}}
+	ok, base := newTestObject(t, dir, parts, multipart, envelope.NewV2)
+	o := objectV2{object: base}
+	h := base.header
 	var salts [][stream.SaltSize]byte
 	for i, p := range parts {
 		seg := uint32(0)
@@ -393,8 +390,7 @@ func makeObjectV2(t *testing.T, dir string, parts [][]byte, multipart bool) obje
 		tags, _ := json.Marshal(map[string]any{"TagSet": []map[string]string{{"Key": "other", "Value": "x"}, {"Key": envelope.PartSetTag, "Value": o.record}}})
 		o.tagsJSON = string(tags)
 	}
-	meta, _ := json.Marshal(map[string]string{"s3seal": h.String(), "color": "blue"})
-	o.metaJSON = string(meta)
+	o.metaJSON = metadataJSON(h)
 	return o
 }
 

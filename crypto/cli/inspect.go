@@ -124,18 +124,9 @@ func (l *lines) f(label, format string, args ...any) {
 // readMetadata reads head-object's Metadata JSON (or its whole output) and
 // parses the s3seal field.
 func readMetadata(path string, stdin io.Reader) (envelope.Header, error) {
-	var r io.Reader = stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	raw, err := readSmall(path, stdin, "metadata")
 	if err != nil {
-		return nil, fmt.Errorf("reading metadata: %w", err)
+		return nil, err
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -171,18 +162,9 @@ func partSetRecord(tagsFile, value string, stdin io.Reader) (envelope.PartSetRec
 		return nil, errors.New("give --tags or --parts-record, not both")
 	}
 	if tagsFile != "" {
-		var r io.Reader = stdin
-		if tagsFile != "-" {
-			f, err := os.Open(tagsFile)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			r = f
-		}
-		raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+		raw, err := readSmall(tagsFile, stdin, "tags")
 		if err != nil {
-			return nil, fmt.Errorf("reading tags: %w", err)
+			return nil, err
 		}
 		var doc struct {
 			TagSet []struct{ Key, Value string }
@@ -209,4 +191,23 @@ func partSetRecord(tagsFile, value string, stdin io.Reader) (envelope.PartSetRec
 		return nil, nil
 	}
 	return envelope.ParsePartSetRecord(strings.TrimSpace(value))
+}
+
+// readSmall reads a small JSON document (at most 1 MiB) from path, or from
+// stdin if path is "-".
+func readSmall(path string, stdin io.Reader, what string) ([]byte, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	return raw, nil
 }

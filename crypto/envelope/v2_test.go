@@ -29,7 +29,12 @@ func newObjectV2(t *testing.T, kp keys.Provider, p Params) (*ObjectKey, Header) 
 // segmentV2 encrypts one segment and returns its stored bytes and salt.
 func segmentV2(t *testing.T, ok *ObjectKey, n uint32, plain []byte) ([]byte, [stream.SaltSize]byte) {
 	t.Helper()
-	r, err := ok.EncryptSegment(n, bytes.NewReader(plain), nil)
+	return segmentV2With(t, ok, n, plain, nil)
+}
+
+func segmentV2With(t *testing.T, ok *ObjectKey, n uint32, plain []byte, opts *stream.EncryptOptions) ([]byte, [stream.SaltSize]byte) {
+	t.Helper()
+	r, err := ok.EncryptSegment(n, bytes.NewReader(plain), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,42 +179,38 @@ func (u *upload) complete(parts []part) ([]byte, PartSetRecord) {
 	return obj, rec
 }
 
-// read opens the record as a reader would and reads the whole object.
-func (u *upload) read(kp keys.Provider, obj []byte, record string) ([]byte, error) {
+// open opens the object key and the record as a reader would, and checks
+// the stored size of obj against the record's layout.
+func (u *upload) open(kp keys.Provider, obj []byte, record string) (*ObjectKey, *PartSet, *stream.Layout, error) {
 	ok, err := Open(ctx, kp, u.h, u.bucket, u.key)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rec, err := ParsePartSetRecord(record)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	ps, err := ok.OpenPartSet(u.h, u.bucket, u.key, rec)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := ObjectLayout(u.h, int64(len(obj)), &ps)
+	return ok, &ps, l, err
+}
+
+// read reads the whole object as a reader would.
+func (u *upload) read(kp keys.Provider, obj []byte, record string) ([]byte, error) {
+	ok, ps, _, err := u.open(kp, obj, record)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := ObjectLayout(u.h, int64(len(obj)), &ps); err != nil {
-		return nil, err
-	}
-	return readObject(ok, u.h, &ps, obj)
+	return readObject(ok, u.h, ps, obj)
 }
 
 // readRange reads plaintext [a, a+n) as a ranged GET would: the layout
 // from the record, one fetch of the planned bytes.
 func (u *upload) readRange(kp keys.Provider, obj []byte, record string, a, n int64) ([]byte, error) {
-	ok, err := Open(ctx, kp, u.h, u.bucket, u.key)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := ParsePartSetRecord(record)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := ok.OpenPartSet(u.h, u.bucket, u.key, rec)
-	if err != nil {
-		return nil, err
-	}
-	l, err := ObjectLayout(u.h, int64(len(obj)), &ps)
+	ok, _, l, err := u.open(kp, obj, record)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ type vector struct {
 	Commitment  string            `json:"commitment"`
 	SealSalt    string            `json:"seal_salt"`
 	SealKey     string            `json:"seal_key"`
-	SegmentKeys map[string]string `json:"segment_keys"`
+	SegmentKeys map[string]string `json:"segment_keys,omitempty"` // version 1
 	HeaderHex   string            `json:"header_hex"`
 	Metadata    string            `json:"metadata"` // x-amz-meta-s3seal
 	// Ciphertext is hex for small objects; larger ones are in

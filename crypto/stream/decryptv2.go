@@ -25,24 +25,19 @@ import (
 // segment was found. DecryptReaderV2 does not close its source and is not
 // safe for concurrent use.
 type DecryptReaderV2 struct {
-	keys  SaltedKeyFunc
-	l     *Layout // nil: boundaries found by salts
-	first uint32
-	src   io.Reader
-
-	in         *bufferV2
-	start, end int // unread stored bytes are in[start:end]
-	srcEOF     bool
-
+	pump   // Read, WriteTo; err is io.EOF at the authenticated end
+	window // the stored bytes read ahead
+	keys   SaltedKeyFunc
+	l      *Layout // nil: boundaries found by salts
+	first  uint32
+	inBuf  *bufferV2
 	outBuf *bufferV2
-	out    []byte // authenticated plaintext not yet returned
 
 	seg      int      // index of the current segment
 	c        *chunkV2 // nil until the current segment's first chunk
 	chunk    uint64
 	segPlain int64
 	segs     []SegmentInfo
-	err      error // sticky; io.EOF at the authenticated end
 }
 
 // NewDecryptReaderV2 returns a reader of the plaintext of the version 2
@@ -51,7 +46,7 @@ func NewDecryptReaderV2(keys SaltedKeyFunc, l *Layout, src io.Reader) (*DecryptR
 	if l == nil || l.f != formatV2 {
 		return nil, errSize("NewDecryptReaderV2 needs a version 2 layout")
 	}
-	return &DecryptReaderV2{keys: keys, l: l, first: l.first, src: src, in: getBufV2()}, nil
+	return newDecryptReaderV2(&DecryptReaderV2{keys: keys, l: l, first: l.first, window: window{src: src}}), nil
 }
 
 // NewMultipartScanReaderV2 returns a reader of the plaintext of a whole
@@ -60,100 +55,27 @@ func NewDecryptReaderV2(keys SaltedKeyFunc, l *Layout, src io.Reader) (*DecryptR
 // salts, and nothing checks that the object holds the parts the upload
 // completed. Check Segments after io.EOF against what is known.
 func NewMultipartScanReaderV2(keys SaltedKeyFunc, src io.Reader) *DecryptReaderV2 {
-	return &DecryptReaderV2{keys: keys, first: 1, src: src, in: getBufV2()}
+	return newDecryptReaderV2(&DecryptReaderV2{keys: keys, first: 1, window: window{src: src}})
+}
+
+func newDecryptReaderV2(r *DecryptReaderV2) *DecryptReaderV2 {
+	r.inBuf = getBufV2()
+	r.in = r.inBuf[:]
+	r.next = r.step
+	r.direct = func(room int) bool { return room >= ChunkSize }
+	r.free = func() {
+		putBufV2(r.inBuf)
+		if r.outBuf != nil {
+			putBufV2(r.outBuf)
+		}
+		r.in, r.inBuf, r.outBuf = nil, nil, nil
+	}
+	return r
 }
 
 // Segments returns the segments authenticated so far, in order. After
 // Read returned io.EOF it holds every segment of the object.
 func (r *DecryptReaderV2) Segments() []SegmentInfo { return r.segs }
-
-// Read implements io.Reader.
-func (r *DecryptReaderV2) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
-		}
-		if r.err != nil {
-			break
-		}
-		if len(p)-n >= ChunkSize {
-			// Decrypt straight into p, saving a copy.
-			n += len(r.step(p[n:n]))
-			continue
-		}
-		r.out = r.step(nil)
-	}
-	r.release()
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy decrypts without an extra copy.
-func (r *DecryptReaderV2) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				r.fail(err)
-				return total, err
-			}
-			continue
-		}
-		if r.err != nil {
-			r.release()
-			if r.err == io.EOF {
-				return total, nil
-			}
-			return total, r.err
-		}
-		r.out = r.step(nil)
-	}
-}
-
-func (r *DecryptReaderV2) fail(err error) {
-	if r.err == nil || r.err == io.EOF {
-		r.err = err
-	}
-	r.out = nil
-	r.release()
-}
-
-func (r *DecryptReaderV2) release() {
-	if r.err != nil && len(r.out) == 0 && r.in != nil {
-		putBufV2(r.in)
-		if r.outBuf != nil {
-			putBufV2(r.outBuf)
-		}
-		r.in, r.outBuf = nil, nil
-	}
-}
-
-// fill reads from the source until the buffer is full or the source ended.
-func (r *DecryptReaderV2) fill() error {
-	if r.start > 0 {
-		r.end = copy(r.in[:], r.in[r.start:r.end])
-		r.start = 0
-	}
-	for r.end < bufSizeV2 && !r.srcEOF {
-		m, err := r.src.Read(r.in[r.end:])
-		r.end += m
-		if err == io.EOF {
-			r.srcEOF = true
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // step authenticates the next data chunk (with the trailer behind it when
 // it is the segment's last) and returns its plaintext, decrypted into dst

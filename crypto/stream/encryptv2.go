@@ -18,15 +18,14 @@ import (
 // source error is returned as is. It does not close its source and is not
 // safe for concurrent use.
 type EncryptReaderV2 struct {
+	pump   // Read, WriteTo; err is io.EOF once the trailer has been produced
 	src    io.Reader
 	c      *chunkV2
 	opts   *EncryptOptions
 	plain  *bufferV2 // plaintext of the chunk being sealed
 	buf    *bufferV2 // sealed chunks not yet returned
-	out    []byte
 	chunk  uint64
 	length int64
-	err    error // sticky; io.EOF once the trailer has been produced
 }
 
 // NewEncryptReaderV2 returns a reader of the stored form of segment number
@@ -48,82 +47,28 @@ func NewEncryptReaderV2(keys SaltedKeyFunc, segment uint32, src io.Reader, opts 
 	if err != nil {
 		return nil, err
 	}
-	return &EncryptReaderV2{src: src, c: c, opts: opts, plain: getBufV2(), buf: getBufV2()}, nil
+	r := &EncryptReaderV2{src: src, c: c, opts: opts, plain: getBufV2(), buf: getBufV2()}
+	r.next = func(dst []byte) []byte {
+		if dst == nil {
+			dst = r.buf[:0]
+		}
+		return r.produce(dst)
+	}
+	// Seal straight into the caller's buffer when a chunk and the trailer
+	// fit.
+	r.direct = func(room int) bool { return room >= bufSizeV2 }
+	r.free = func() {
+		putBufV2(r.buf)
+		putBufV2(r.plain)
+		r.buf, r.plain = nil, nil
+	}
+	return r, nil
 }
 
 // Salt returns the salt of this encryption. A proxy hands it back with the
 // part's ETag so that CompleteMultipartUpload can bind the completed
 // attempt of every part (package envelope, PartSet).
 func (r *EncryptReaderV2) Salt() [SaltSize]byte { return r.c.salt }
-
-// Read implements io.Reader.
-func (r *EncryptReaderV2) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
-		}
-		if r.err != nil {
-			break
-		}
-		// Seal straight into p when a chunk and a trailer fit, saving a
-		// copy.
-		if len(p)-n >= bufSizeV2 {
-			n += len(r.produce(p[n:n]))
-			continue
-		}
-		r.out = r.produce(r.buf[:0])
-	}
-	r.release()
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy encrypts without an extra copy.
-func (r *EncryptReaderV2) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				r.fail(err)
-				return total, err
-			}
-			continue
-		}
-		if r.err != nil {
-			r.release()
-			if r.err == io.EOF {
-				return total, nil
-			}
-			return total, r.err
-		}
-		r.out = r.produce(r.buf[:0])
-	}
-}
-
-func (r *EncryptReaderV2) fail(err error) {
-	if r.err == nil || r.err == io.EOF {
-		r.err = err
-	}
-	r.out = nil
-	r.release()
-}
-
-func (r *EncryptReaderV2) release() {
-	if r.err != nil && len(r.out) == 0 && r.buf != nil {
-		putBufV2(r.buf)
-		putBufV2(r.plain)
-		r.buf, r.plain = nil, nil
-	}
-}
 
 // produce reads the next chunk of plaintext and appends its sealed form to
 // dst (which has room for a chunk and a trailer), and the trailer at the

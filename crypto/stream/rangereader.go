@@ -15,6 +15,7 @@ import (
 // CipherLength bytes from its source and does not close it. It is not safe
 // for concurrent use.
 type RangeReader struct {
+	pump                 // Read, WriteTo
 	keys   KeyFunc       // version 1
 	salted SaltedKeyFunc // version 2
 	l      *Layout
@@ -23,8 +24,7 @@ type RangeReader struct {
 
 	buf    *bufferV2
 	outBuf *bufferV2 // version 2 opens out of place
-	out    []byte
-	left   int64 // plaintext bytes still to return
+	left   int64     // plaintext bytes still to return
 
 	seg      int // current segment index
 	c        segmentOpener
@@ -32,7 +32,6 @@ type RangeReader struct {
 	lastData int64 // index of the last data chunk to read in seg (-1: none)
 	trailer  bool  // whether seg's trailer is to be read
 	skip     int64
-	err      error
 }
 
 // NewRangeReader returns a reader that decrypts src, the ciphertext bytes
@@ -74,6 +73,11 @@ func newRangeReader(r *RangeReader) (*RangeReader, error) {
 		r.putBufs()
 		return nil, err
 	}
+	r.next = r.step
+	// Decrypt straight into the caller's buffer when a whole chunk is
+	// wanted.
+	r.direct = func(room int) bool { return r.skip == 0 && room >= ChunkSize && r.left >= ChunkSize }
+	r.free = r.putBufs
 	return r, nil
 }
 
@@ -107,67 +111,6 @@ func (r *RangeReader) enter(i int, c int64) error {
 		r.trailer = r.rg.Trailer
 	}
 	return nil
-}
-
-// Read implements io.Reader.
-func (r *RangeReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
-		}
-		if r.err != nil {
-			break
-		}
-		if r.skip == 0 && int64(len(p)-n) >= ChunkSize && r.left >= ChunkSize {
-			// Decrypt straight into p, saving a copy.
-			n += len(r.step(p[n:n]))
-			continue
-		}
-		r.out = r.step(nil)
-	}
-	if r.err != nil && len(r.out) == 0 {
-		r.putBufs()
-	}
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy decrypts without an extra copy.
-func (r *RangeReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	defer func() {
-		if r.err != nil && len(r.out) == 0 {
-			r.putBufs()
-		}
-	}()
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				if r.err == nil || r.err == io.EOF {
-					r.err = err
-				}
-				r.out = nil
-				return total, err
-			}
-			continue
-		}
-		if r.err == io.EOF {
-			return total, nil
-		}
-		if r.err != nil {
-			return total, r.err
-		}
-		r.out = r.step(nil)
-	}
 }
 
 // step reads and authenticates the next unit (a data chunk, possibly with
