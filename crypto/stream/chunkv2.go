@@ -42,17 +42,49 @@ const aadV2Size = 9
 // It is not safe for concurrent use.
 type chunkV2 struct {
 	salt [SaltSize]byte
-	aead cipher.AEAD // random-nonce GCM
-	// det and nonces are set when the nonces come from a caller's source
-	// (known-answer tests): explicit-nonce GCM, not available in FIPS
-	// 140-only mode.
-	det    cipher.AEAD
+	aead cipher.AEAD // random-nonce GCM, in FIPS 140-only mode only
+	// gcm is explicit-nonce GCM, nil in FIPS 140-only mode, where it is
+	// refused. It opens chunks (in place, which the random-nonce AEAD
+	// cannot without a copy) and seals with the nonces read from nonces:
+	// crypto/rand, or a caller's source in known-answer tests.
+	gcm    cipher.AEAD
 	nonces io.Reader
 	aad    [aadV2Size]byte
 }
 
+// randBatchSize is how many bytes of crypto/rand a writer outside FIPS 140-only
+// mode reads at once for its salts and chunk nonces: a read costs about as
+// much as sealing a few kilobytes, so reading per chunk (or even per
+// segment) would cost percents.
+const randBatchSize = 4096
+
+// randBatch hands out crypto/rand bytes read in batches, each byte once.
+// They serve salts and nonces, which are stored in the clear, so bytes
+// drawn for one writer and left unused may serve the next one; batches are
+// pooled.
+type randBatch struct {
+	buf       [randBatchSize]byte
+	next, end int
+}
+
+var randPool = sync.Pool{New: func() any { return new(randBatch) }}
+
+func (b *randBatch) Read(p []byte) (int, error) {
+	if b.next == b.end {
+		if _, err := io.ReadFull(rand.Reader, b.buf[:]); err != nil {
+			return 0, err
+		}
+		b.next, b.end = 0, len(b.buf)
+	}
+	c := copy(p, b.buf[b.next:b.end])
+	b.next += c
+	return c, nil
+}
+
 // newChunkV2 returns the cipher of an encryption of a segment under key
-// with salt. nonces is nil in production (module randomness).
+// with salt. nonces is nil in production: then the nonces are drawn inside
+// the cryptographic module in FIPS 140-only mode, and from crypto/rand in
+// batches otherwise; either way they are random.
 func newChunkV2(key []byte, salt *[SaltSize]byte, nonces io.Reader) (*chunkV2, error) {
 	if len(key) != KeySize {
 		return nil, errSize("content key must be %d bytes, got %d", KeySize, len(key))
@@ -62,16 +94,23 @@ func newChunkV2(key []byte, salt *[SaltSize]byte, nonces io.Reader) (*chunkV2, e
 		return nil, err
 	}
 	c := &chunkV2{salt: *salt, nonces: nonces}
+	if c.gcm, err = cipher.NewGCM(block); err == nil {
+		return c, nil
+	}
+	if nonces != nil {
+		return nil, fmt.Errorf("stream: chosen nonces are not available here: %w", err)
+	}
+	// FIPS 140-only mode.
+	c.gcm = nil
 	if c.aead, err = cipher.NewGCMWithRandomNonce(block); err != nil {
 		return nil, err
 	}
-	if nonces != nil {
-		if c.det, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("stream: chosen nonces are not available here: %w", err)
-		}
-	}
 	return c, nil
 }
+
+// inPlace reports whether open may decrypt a chunk into its own ciphertext
+// (dst at the chunk's offset ChunkOverheadV2−TagSize).
+func (c *chunkV2) inPlace() bool { return c.gcm != nil }
 
 func (c *chunkV2) setAAD(index uint64, kind byte) []byte {
 	binary.BigEndian.PutUint64(c.aad[:8], index)
@@ -85,30 +124,63 @@ func (c *chunkV2) setAAD(index uint64, kind byte) []byte {
 func (c *chunkV2) seal(dst, plaintext []byte, index uint64, kind byte) ([]byte, error) {
 	aad := c.setAAD(index, kind)
 	dst = append(dst, c.salt[:]...)
-	if c.nonces == nil {
+	if c.gcm == nil {
+		// FIPS 140-only mode: the module draws the nonce.
 		return c.aead.Seal(dst, nil, plaintext, aad), nil
+	}
+	if c.nonces == nil {
+		c.nonces = rand.Reader
 	}
 	var nonce [NonceSize]byte
 	if _, err := io.ReadFull(c.nonces, nonce[:]); err != nil {
 		return nil, fmt.Errorf("stream: reading nonces: %w", err)
 	}
 	dst = append(dst, nonce[:]...)
-	return c.det.Seal(dst, nonce[:], plaintext, aad), nil
+	return c.gcm.Seal(dst, nonce[:], plaintext, aad), nil
+}
+
+// sealInPlace is seal for a plaintext of m bytes that the caller put where
+// its ciphertext goes: at dst[len(dst)+inPlaceOffset:], with room for the
+// tag behind it. It needs explicit-nonce GCM (inPlace).
+func (c *chunkV2) sealInPlace(dst []byte, m int, index uint64, kind byte) ([]byte, error) {
+	aad := c.setAAD(index, kind)
+	n := len(dst)
+	dst = append(dst, c.salt[:]...)
+	if c.nonces == nil {
+		c.nonces = rand.Reader
+	}
+	nonce := dst[n+SaltSize : n+inPlaceOffset]
+	if _, err := io.ReadFull(c.nonces, nonce); err != nil {
+		return nil, fmt.Errorf("stream: reading nonces: %w", err)
+	}
+	pt := dst[n+inPlaceOffset : n+inPlaceOffset+m]
+	return c.gcm.Seal(dst[:n+inPlaceOffset], nonce, pt, aad), nil
 }
 
 // open authenticates the stored chunk ct (salt, nonce, ciphertext, tag) as
 // chunk index of the given kind and appends its plaintext to dst, which
-// must not overlap ct. A chunk of another encryption (another salt) fails.
+// either does not overlap ct or, if inPlace, is ct[inPlaceOffset:][:0]. A
+// chunk of another encryption (another salt) fails.
 func (c *chunkV2) open(dst, ct []byte, index uint64, kind byte) ([]byte, error) {
 	if len(ct) < ChunkOverheadV2 || subtle.ConstantTimeCompare(ct[:SaltSize], c.salt[:]) != 1 {
 		return nil, ErrAuthentication
 	}
-	out, err := c.aead.Open(dst, nil, ct[SaltSize:], c.setAAD(index, kind))
+	var out []byte
+	var err error
+	if c.gcm != nil {
+		out, err = c.gcm.Open(dst, ct[SaltSize:inPlaceOffset], ct[inPlaceOffset:], c.setAAD(index, kind))
+	} else {
+		out, err = c.aead.Open(dst, nil, ct[SaltSize:], c.setAAD(index, kind))
+	}
 	if err != nil {
 		return nil, ErrAuthentication
 	}
 	return out, nil
 }
+
+// inPlaceOffset is where a version 2 chunk's ciphertext starts, after the
+// salt and the nonce.
+const inPlaceOffset = SaltSize + NonceSize
 
 // openTrailer authenticates and parses the trailer chunk, which is chunk
 // index of its segment.

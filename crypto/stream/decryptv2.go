@@ -38,6 +38,10 @@ type DecryptReaderV2 struct {
 	chunk    uint64
 	segPlain int64
 	segs     []SegmentInfo
+	// boundary: a segment ended where the buffer did, and whether the
+	// source ends there is not known yet (the plaintext being returned
+	// may be in the buffer, so the next step finds out).
+	boundary bool
 }
 
 // NewDecryptReaderV2 returns a reader of the plaintext of the version 2
@@ -86,7 +90,13 @@ func (r *DecryptReaderV2) step(dst []byte) []byte {
 		r.err = err
 		return nil
 	}
-	if dst == nil {
+	if r.boundary {
+		if r.boundary = false; r.afterSegment() {
+			return nil
+		}
+	}
+	own := dst == nil
+	if own {
 		if r.outBuf == nil {
 			r.outBuf = getBufV2()
 		}
@@ -107,18 +117,42 @@ func (r *DecryptReaderV2) step(dst []byte) []byte {
 		r.c = c
 	}
 	if r.l != nil {
+		if own && r.c.inPlace() {
+			// The layout leaves no trial opens that a failure in
+			// place would spoil: decrypt into the buffer.
+			dst = avail[inPlaceOffset:inPlaceOffset]
+		}
 		return r.stepLayout(dst, avail)
 	}
-	// A full data chunk, if the next chunk of this segment follows it.
+	// A full data chunk, if the next chunk of this segment follows it. An
+	// authentic object has nothing else there (the salt would have to
+	// occur by chance where the chunk ends), so the chunk is decrypted in
+	// place when the cipher allows, and a failure is final.
 	const ec = EncryptedChunkSizeV2
 	if len(avail) >= ec+SaltSize && bytes.Equal(avail[ec:ec+SaltSize], r.c.salt[:]) {
-		if pt, err := r.c.open(dst, avail[:ec], r.chunk, kindData); err == nil {
+		inPlace := own && r.c.inPlace()
+		if inPlace {
+			dst = avail[inPlaceOffset:inPlaceOffset]
+		}
+		pt, err := r.c.open(dst, avail[:ec], r.chunk, kindData)
+		if err == nil {
 			return r.data(pt, ec)
 		}
+		if inPlace {
+			r.err = err
+			return nil
+		}
 	}
-	// Else the segment's last data chunk, short, ends where the trailer's
-	// salt begins; or this is the trailer. Ciphertext that happens to hold
-	// the salt only makes a candidate that fails.
+	// Else this is the trailer (what follows it is another segment, with
+	// another salt, or nothing), tried first since that costs one small
+	// open; or the segment's last data chunk, short, ends where the
+	// trailer's salt begins. Ciphertext that happens to hold the salt only
+	// makes a candidate that fails.
+	if len(avail) == TrailerSizeV2 || len(avail) >= TrailerSizeV2+SaltSize && !bytes.Equal(avail[TrailerSizeV2:TrailerSizeV2+SaltSize], r.c.salt[:]) {
+		if pt, ok := r.last(dst, avail, 0); ok {
+			return pt
+		}
+	}
 	for lo := ChunkOverheadV2 + 1; lo < ec && lo+TrailerSizeV2 <= len(avail); {
 		hi := min(ec-1, len(avail)-TrailerSizeV2) // last possible trailer start
 		j := bytes.Index(avail[lo:hi+SaltSize], r.c.salt[:])
@@ -213,23 +247,27 @@ func (r *DecryptReaderV2) last(dst, avail []byte, l int) ([]byte, bool) {
 // to the end of the object.
 func (r *DecryptReaderV2) endSegment(t Trailer) {
 	r.segs = append(r.segs, SegmentInfo{Number: r.first + uint32(r.seg), Salt: r.c.salt, Trailer: t})
+	r.seg++
+	r.c, r.chunk, r.segPlain = nil, 0, 0
 	if r.start == r.end && !r.srcEOF {
-		// Learn whether the source ends here. The plaintext being
-		// returned is not in the input buffer, so it may move.
-		if err := r.fill(); err != nil {
-			r.err = err
-			return
-		}
+		r.boundary = true
+		return
 	}
+	r.afterSegment()
+}
+
+// afterSegment decides, once the bytes after a segment are known, whether
+// the object ends there; it reports whether the reader is done.
+func (r *DecryptReaderV2) afterSegment() bool {
 	more := r.start < r.end
 	switch {
-	case !more && (r.l == nil || r.seg+1 == r.l.Segments()):
+	case !more && (r.l == nil || r.seg == r.l.Segments()):
 		r.err = io.EOF
-	case !more, r.first == 0, r.seg+1 >= MaxParts, r.l != nil && r.seg+1 == r.l.Segments():
+	case !more, r.first == 0, r.seg >= MaxParts, r.l != nil && r.seg == r.l.Segments():
 		// Segments missing, or bytes after the final trailer.
 		r.err = ErrAuthentication
 	default:
-		r.seg++
-		r.c, r.chunk, r.segPlain = nil, 0, 0
+		return false
 	}
+	return true
 }

@@ -22,10 +22,11 @@ type EncryptReaderV2 struct {
 	src    io.Reader
 	c      *chunkV2
 	opts   *EncryptOptions
-	plain  *bufferV2 // plaintext of the chunk being sealed
+	plain  *bufferV2 // plaintext of the chunk being sealed, in FIPS 140-only mode
 	buf    *bufferV2 // sealed chunks not yet returned
 	chunk  uint64
 	length int64
+	rnd    *randBatch // the salt and the nonces, outside FIPS 140-only mode
 }
 
 // NewEncryptReaderV2 returns a reader of the stored form of segment number
@@ -37,17 +38,33 @@ func NewEncryptReaderV2(keys SaltedKeyFunc, segment uint32, src io.Reader, opts 
 	if opts != nil {
 		random = opts.Rand
 	}
-	salt, err := newSalt(random)
+	r := &EncryptReaderV2{src: src, opts: opts}
+	// In production the salt and the nonces come from a pooled batch of
+	// crypto/rand bytes.
+	from := random
+	if from == nil {
+		r.rnd = randPool.Get().(*randBatch)
+		from = r.rnd
+	}
+	salt, err := newSalt(from)
 	if err != nil {
+		r.putRand()
 		return nil, err
 	}
 	key := keys(segment, &salt)
 	c, err := newChunkV2(key, &salt, random)
 	clear(key)
 	if err != nil {
+		r.putRand()
 		return nil, err
 	}
-	r := &EncryptReaderV2{src: src, c: c, opts: opts, plain: getBufV2(), buf: getBufV2()}
+	if random == nil && c.inPlace() {
+		c.nonces = r.rnd
+	}
+	r.c, r.buf = c, getBufV2()
+	if !c.inPlace() {
+		r.plain = getBufV2()
+	}
 	r.next = func(dst []byte) []byte {
 		if dst == nil {
 			dst = r.buf[:0]
@@ -59,10 +76,26 @@ func NewEncryptReaderV2(keys SaltedKeyFunc, segment uint32, src io.Reader, opts 
 	r.direct = func(room int) bool { return room >= bufSizeV2 }
 	r.free = func() {
 		putBufV2(r.buf)
-		putBufV2(r.plain)
+		if r.plain != nil {
+			putBufV2(r.plain)
+		}
 		r.buf, r.plain = nil, nil
+		r.putRand()
 	}
 	return r, nil
+}
+
+// putRand returns the batch of random bytes to its pool; a chunk sealed
+// after that (there is none) would read crypto/rand itself.
+func (r *EncryptReaderV2) putRand() {
+	if r.rnd == nil {
+		return
+	}
+	if r.c != nil && r.c.nonces == io.Reader(r.rnd) {
+		r.c.nonces = nil
+	}
+	randPool.Put(r.rnd)
+	r.rnd = nil
 }
 
 // Salt returns the salt of this encryption. A proxy hands it back with the
@@ -74,7 +107,17 @@ func (r *EncryptReaderV2) Salt() [SaltSize]byte { return r.c.salt }
 // dst (which has room for a chunk and a trailer), and the trailer at the
 // end of the plaintext. It sets r.err at the end or on failure.
 func (r *EncryptReaderV2) produce(dst []byte) []byte {
-	pt := r.plain[:ChunkSize]
+	// Read the plaintext where its ciphertext goes and seal it there,
+	// when the cipher can (outside FIPS 140-only mode); else into a
+	// buffer of its own.
+	var pt []byte
+	inPlace := r.c.inPlace()
+	if inPlace {
+		n := len(dst) + inPlaceOffset
+		pt = dst[n : n+ChunkSize] // within dst's capacity: room for a chunk and a trailer
+	} else {
+		pt = r.plain[:ChunkSize]
+	}
 	m, err := io.ReadFull(r.src, pt)
 	switch {
 	case err == nil:
@@ -82,7 +125,7 @@ func (r *EncryptReaderV2) produce(dst []byte) []byte {
 			r.err = errTooLarge
 			return dst
 		}
-		return r.seal(dst, pt, kindData)
+		return r.seal(dst, pt, inPlace, kindData)
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		if r.length += int64(m); r.length > MaxSegmentSizeV2 {
 			r.err = errTooLarge
@@ -94,14 +137,14 @@ func (r *EncryptReaderV2) produce(dst []byte) []byte {
 			return dst
 		}
 		if m > 0 {
-			if dst = r.seal(dst, pt[:m], kindData); r.err != nil {
+			if dst = r.seal(dst, pt[:m], inPlace, kindData); r.err != nil {
 				return dst
 			}
 		}
 		var rec [TrailerPlaintextSize]byte
 		t := Trailer{Length: r.length, Checksum: sum}
 		t.marshal(rec[:], formatV2.version)
-		if dst = r.seal(dst, rec[:], kindTrailer); r.err == nil {
+		if dst = r.seal(dst, rec[:], false, kindTrailer); r.err == nil {
 			r.err = io.EOF
 		}
 		return dst
@@ -111,8 +154,16 @@ func (r *EncryptReaderV2) produce(dst []byte) []byte {
 	}
 }
 
-func (r *EncryptReaderV2) seal(dst, pt []byte, kind byte) []byte {
-	out, err := r.c.seal(dst, pt, r.chunk, kind)
+// seal appends the sealed chunk of pt to dst; inPlace says pt already sits
+// where its ciphertext goes.
+func (r *EncryptReaderV2) seal(dst, pt []byte, inPlace bool, kind byte) []byte {
+	var out []byte
+	var err error
+	if inPlace {
+		out, err = r.c.sealInPlace(dst, len(pt), r.chunk, kind)
+	} else {
+		out, err = r.c.seal(dst, pt, r.chunk, kind)
+	}
 	if err != nil {
 		r.err = err
 		return dst

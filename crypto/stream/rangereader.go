@@ -149,13 +149,23 @@ func (r *RangeReader) step(dst []byte) []byte {
 	var pt []byte
 	if dataLen > 0 {
 		if dst == nil {
-			if r.l.f == formatV1 {
-				dst = r.buf[:0] // in place: the ciphertext is not needed afterwards
-			} else {
-				if r.outBuf == nil {
-					r.outBuf = getBufV2()
+			// In place where the cipher allows: the ciphertext is not
+			// needed afterwards.
+			dst = r.buf[:0]
+			if lazy, v2 := r.c.(*lazyChunkV2); v2 {
+				c, err := lazy.cipher(r.buf[:dataLen])
+				switch {
+				case err != nil:
+					r.err = err
+					return nil
+				case c.inPlace():
+					dst = r.buf[inPlaceOffset:inPlaceOffset]
+				default:
+					if r.outBuf == nil {
+						r.outBuf = getBufV2()
+					}
+					dst = r.outBuf[:0]
 				}
-				dst = r.outBuf[:0]
 			}
 		}
 		var err error
