@@ -623,3 +623,47 @@ func TestObjectReaderErrors(t *testing.T) {
 		t.Fatal("version 2 layout with a version 1 key")
 	}
 }
+
+// The second half of the attack of the security review: part n filled
+// once by UploadPart and once by UploadPartCopy (the copy re-encrypts the
+// source's plaintext as part n of this upload). In version 1 both used
+// K(n) with nonces from 0; in version 2 each draws its salt, so the two
+// ciphertexts share no key, and their XOR says nothing about the
+// plaintexts.
+func TestPartCopyAfterUploadPart(t *testing.T) {
+	kp := &keystest.Provider{}
+	u := newUpload(t, kp, "b", "k")
+	uploaded := pattern(3*stream.ChunkSize, 1)
+	source := pattern(4*stream.ChunkSize, 2) // the copy source's plaintext
+	copied := source[100 : 100+len(uploaded)]
+	ca, sa := segmentV2(t, u.ok, 3, uploaded)
+	cb, sb := segmentV2(t, u.ok, 3, copied)
+	if sa == sb || bytes.Equal(u.ok.SegmentKeyV2(3, &sa), u.ok.SegmentKeyV2(3, &sb)) {
+		t.Fatal("UploadPart and UploadPartCopy of one part share a key")
+	}
+	const ec, off = stream.EncryptedChunkSizeV2, stream.SaltSize + stream.NonceSize
+	for c := 0; c < 3; c++ {
+		da, db := ca[c*ec+off:c*ec+off+stream.ChunkSize], cb[c*ec+off:c*ec+off+stream.ChunkSize]
+		same := 0
+		for i := range da {
+			if da[i]^db[i] == uploaded[c*stream.ChunkSize+i]^copied[c*stream.ChunkSize+i] {
+				same++
+			}
+		}
+		if same > stream.ChunkSize/64 {
+			t.Fatalf("chunk %d: %d bytes of the ciphertexts' XOR equal the plaintexts' XOR", c, same)
+		}
+	}
+	// Whichever of the two the client completes is the one the record
+	// binds; the other does not read as part 3.
+	p1, p2 := u.part(1, pattern(len(uploaded), 3)), u.part(2, pattern(len(uploaded), 4))
+	obj, rec := u.complete([]part{p1, p2, {plain: copied, stored: cb, salt: sb}})
+	want := append(append(append([]byte(nil), p1.plain...), p2.plain...), copied...)
+	if got, err := u.read(kp, obj, rec.String()); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("completed copy: %v", err)
+	}
+	swapped := append(append(append([]byte(nil), p1.stored...), p2.stored...), ca...)
+	if _, err := u.read(kp, swapped, rec.String()); !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("the UploadPart read as the completed UploadPartCopy: %v", err)
+	}
+}
