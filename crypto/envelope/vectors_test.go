@@ -113,12 +113,24 @@ func loadVectors(t *testing.T, file string) []vector {
 
 // provider returns a local key provider holding the vector's key.
 func (v *vector) provider(t *testing.T) keys.Provider {
+	return local.NewProvider(v.ring(t), local.Config{})
+}
+
+func (v *vector) ring(t *testing.T) *local.Keyring {
 	master, _ := hex.DecodeString(v.MasterKey)
 	ring, err := local.Parse([]byte(v.KeyName + ":" + base64.StdEncoding.EncodeToString(master)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return local.NewProvider(ring, local.Config{})
+	return ring
+}
+
+// seeded returns a provider holding the vector's key that draws from the
+// vector's fixed randomness, and that randomness.
+func (v *vector) seeded(t *testing.T) (*local.Provider, *bytes.Reader) {
+	random, _ := hex.DecodeString(v.Rand)
+	rnd := bytes.NewReader(random)
+	return local.NewProvider(v.ring(t), local.Config{Rand: rnd}), rnd
 }
 
 // stored returns the vector's committed ciphertext.
@@ -155,14 +167,7 @@ func checkVector(t *testing.T, v *vector) {
 	if fips140.Enforced() {
 		t.Skip("FIPS 140-only mode: the committed object was decrypted; writing it again needs the vector's chosen nonces")
 	}
-	master, _ := hex.DecodeString(v.MasterKey)
-	random, _ := hex.DecodeString(v.Rand)
-	ring, err := local.Parse([]byte(v.KeyName + ":" + base64.StdEncoding.EncodeToString(master)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rnd := bytes.NewReader(random)
-	kp := local.NewProvider(ring, local.Config{Rand: rnd})
+	kp, rnd := v.seeded(t)
 	parts := v.plaintexts(t)
 	var size int64
 	if !v.Multipart {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/fips140"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/s3seal/s3seal/crypto/keys"
-	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
 
@@ -82,14 +80,7 @@ func TestVectorsV2(t *testing.T) {
 // checkVectorV2 writes the vector's object again from its inputs and
 // compares every value (or, with -update, records them).
 func checkVectorV2(t *testing.T, v *vectorV2) {
-	master, _ := hex.DecodeString(v.MasterKey)
-	random, _ := hex.DecodeString(v.Rand)
-	ring, err := local.Parse([]byte(v.KeyName + ":" + base64.StdEncoding.EncodeToString(master)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rnd := bytes.NewReader(random)
-	kp := local.NewProvider(ring, local.Config{Rand: rnd})
+	kp, rnd := v.seeded(t)
 	parts := v.plaintexts(t)
 	p := Params{Bucket: v.Bucket, Key: v.Key, Multipart: v.Multipart, Checksum: parseSum(t, v.Declared), Rand: rnd}
 	if !v.Multipart {

@@ -87,8 +87,8 @@ def nonce(counter, final):
     return counter.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
-def parse_trailer(pt):
-    assert len(pt) == 64 and pt[0] == 1
+def parse_trailer(pt, version=1):
+    assert len(pt) == 64 and pt[0] == version
     length = struct.unpack(">Q", pt[1:9])[0]
     alg = pt[9]
     clen = {0: 0, 1: 4, 2: 4, 3: 8, 4: 20, 5: 32}[alg]
@@ -216,22 +216,13 @@ def decrypt_segment_v2(prk, number, ct, length):
         assert c[:16] == salt, "chunk of another encryption"
         pt = g.decrypt(c[16:28], c[28:], struct.pack(">Q", i) + bytes([1 if trailer else 0]))
         if trailer:
-            n, alg, value = parse_trailer_v2(pt)
+            n, alg, value = parse_trailer(pt, version=2)
             assert n == length == len(out)
         else:
             out += pt
         pos += size
     assert pos == len(ct)
     return out, (alg, value), salt
-
-
-def parse_trailer_v2(pt):
-    assert len(pt) == 64 and pt[0] == 2
-    length = struct.unpack(">Q", pt[1:9])[0]
-    alg = pt[9]
-    clen = {0: 0, 1: 4, 2: 4, 3: 8, 4: 20, 5: 32}[alg]
-    assert pt[10 + clen:] == b"\x00" * (64 - 10 - clen)
-    return length, alg, pt[10:10 + clen]
 
 
 def check_v2(v):
