@@ -19,7 +19,7 @@ const fipsChild = "S3SEAL_FIPS140_CHILD"
 // there, version 1 read (FORMAT.md, section 12.2). Tests that write
 // version 1 from chosen nonces skip themselves there; the log lists them.
 // It takes a minute or two (the first build of the module is the slow
-// part) and is skipped with -short.
+// part) and is skipped with -short and under the race detector.
 func TestFIPS140Only(t *testing.T) {
 	if os.Getenv(fipsChild) == "1" {
 		if !fips140.Enforced() {
@@ -28,8 +28,8 @@ func TestFIPS140Only(t *testing.T) {
 		t.Logf("Go Cryptographic Module %s, FIPS 140-only mode", fips140.Version())
 		return
 	}
-	if testing.Short() {
-		t.Skip("-short: the FIPS 140-only run of the crypto packages is skipped")
+	if testing.Short() || raceEnabled {
+		t.Skip("-short or -race: the FIPS 140-only run of the crypto packages is left to the plain run")
 	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
