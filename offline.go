@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -82,6 +83,26 @@ func (r *storeReader) Head(ctx context.Context, bucket, key string) (cli.StoredO
 
 func (r *storeReader) Get(ctx context.Context, o cli.StoredObject) (io.ReadCloser, error) {
 	return r.s.Get(ctx, o.Bucket, o.Key, "", o.ETag)
+}
+
+func (r *storeReader) Tagging(ctx context.Context, o cli.StoredObject) (string, error) {
+	return r.s.Tagging(ctx, o.Bucket, o.Key, "")
+}
+
+func (r *storeReader) Small(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+	body, err := r.s.Get(ctx, bucket, key, "", "")
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
 }
 
 func (r *storeReader) Where() string { return r.where }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
@@ -85,7 +86,10 @@ type object struct {
 	header   envelope.Header
 }
 
-func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object {
+// newTestObject creates an object's key and header with the key ring in
+// dir (made if missing), in format version 1 or 2 (create is envelope.New
+// or envelope.NewV2).
+func newTestObject(t *testing.T, dir string, parts [][]byte, multipart bool, create func(context.Context, keys.Provider, envelope.Params) (*envelope.ObjectKey, envelope.Header, error)) (*envelope.ObjectKey, object) {
 	t.Helper()
 	ring := filepath.Join(dir, "ring")
 	if _, err := os.Stat(ring); err != nil {
@@ -102,11 +106,16 @@ func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object
 	if !multipart {
 		size = int64(len(parts[0]))
 	}
-	ok, h, err := envelope.New(context.Background(), kp, envelope.Params{Bucket: "bkt", Key: "a/b.txt", Multipart: multipart, Size: size})
+	ok, h, err := create(context.Background(), kp, envelope.Params{Bucket: "bkt", Key: "a/b.txt", Multipart: multipart, Size: size})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := object{ringSpec: "local:" + ring, header: h}
+	return ok, object{ringSpec: "local:" + ring, header: h}
+}
+
+func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object {
+	t.Helper()
+	ok, o := newTestObject(t, dir, parts, multipart, envelope.New)
 	for i, p := range parts {
 		seg := uint32(0)
 		if multipart {
@@ -117,9 +126,14 @@ func makeObject(t *testing.T, dir string, parts [][]byte, multipart bool) object
 		o.ct = append(o.ct, c...)
 		o.plain = append(o.plain, p...)
 	}
-	meta, _ := json.Marshal(map[string]string{"s3seal": h.String(), "color": "blue"})
-	o.metaJSON = string(meta)
+	o.metaJSON = metadataJSON(o.header)
 	return o
+}
+
+// metadataJSON is what head-object --query Metadata prints for h.
+func metadataJSON(h envelope.Header) string {
+	meta, _ := json.Marshal(map[string]string{"s3seal": h.String(), "color": "blue"})
+	return string(meta)
 }
 
 func writeFile(t *testing.T, dir, name string, b []byte) string {
@@ -297,43 +311,147 @@ func TestInspect(t *testing.T) {
 	}
 }
 
-// The committed known-answer vectors decrypt through the offline command,
-// from their metadata and key ring alone.
-func TestDecryptCommittedVectors(t *testing.T) {
-	raw, err := os.ReadFile("../envelope/testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
+// objectV2 is a version 2 object as a user would download it: stored
+// bytes, metadata, tags.
+type objectV2 struct {
+	object
+	tagsJSON string // get-object-tagging output
+	record   string
+}
+
+func makeObjectV2(t *testing.T, dir string, parts [][]byte, multipart bool) objectV2 {
+	t.Helper()
+	ok, base := newTestObject(t, dir, parts, multipart, envelope.NewV2)
+	o := objectV2{object: base}
+	h := base.header
+	var salts [][stream.SaltSize]byte
+	for i, p := range parts {
+		seg := uint32(0)
+		if multipart {
+			seg = uint32(i + 1)
+		}
+		r, err := ok.EncryptSegment(seg, bytes.NewReader(p), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := io.ReadAll(r)
+		o.ct = append(o.ct, c...)
+		o.plain = append(o.plain, p...)
+		salts = append(salts, r.Salt())
 	}
-	var vs []struct {
-		Name, Bucket, Key, Metadata, Ciphertext string
-		KeyName                                 string `json:"key_name"`
-		MasterKey                               string `json:"master_key"`
-		Multipart                               bool
+	if multipart {
+		ps := envelope.PartSet{Parts: len(parts), PartSize: int64(len(parts[0])), LastSize: int64(len(parts[len(parts)-1])), Salts: envelope.SaltsDigest(salts)}
+		rec, err := ok.SealPartSet(h, "bkt", "a/b.txt", ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.record = rec.String()
+		tags, _ := json.Marshal(map[string]any{"TagSet": []map[string]string{{"Key": "other", "Value": "x"}, {"Key": envelope.PartSetTag, "Value": o.record}}})
+		o.tagsJSON = string(tags)
 	}
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
+	o.metaJSON = metadataJSON(h)
+	return o
+}
+
+func TestDecryptV2(t *testing.T) {
 	dir := t.TempDir()
-	for _, v := range vs {
-		mk, _ := hex.DecodeString(v.MasterKey)
-		env := map[string]string{"RING": v.KeyName + ":" + base64.StdEncoding.EncodeToString(mk)}
-		tool := Tool{}
-		tool.Keys.LookupEnv = func(k string) (string, bool) { s, ok := env[k]; return s, ok }
-		ct, _ := hex.DecodeString(v.Ciphertext)
-		if v.Ciphertext == "" {
-			ct, err = os.ReadFile("../envelope/testdata/vectors/" + v.Name + ".bin")
-			if err != nil {
-				t.Fatal(err)
+	barman := 3*stream.ChunkSize + 1234 // not a multiple of 64 KiB, as Barman's part size
+	single := makeObjectV2(t, dir, [][]byte{bytes.Repeat([]byte("s"), 200_000)}, false)
+	mp := makeObjectV2(t, dir, [][]byte{bytes.Repeat([]byte("p"), barman), bytes.Repeat([]byte("q"), barman), []byte("tail")}, true)
+	args := func(o objectV2, name string) []string {
+		meta := writeFile(t, dir, name+".json", []byte(o.metaJSON))
+		return []string{"--keys", o.ringSpec, "--metadata", meta, "--bucket", "bkt", "--key", "a/b.txt"}
+	}
+	if r := run(Decrypt, single.ct, append(args(single, "single"), "-", "-")...); r.code != 0 || r.stdout != string(single.plain) {
+		t.Fatalf("single: %+v", r.stderr)
+	}
+	tags := writeFile(t, dir, "tags.json", []byte(mp.tagsJSON))
+	margs := args(mp, "mp")
+	for _, extra := range [][]string{{"--tags", tags}, {"--parts-record", mp.record}, {"--tags", tags, "--parts", "3"}} {
+		if r := run(Decrypt, mp.ct, append(append(margs, extra...), "-", "-")...); r.code != 0 || r.stdout != string(mp.plain) {
+			t.Fatalf("multipart %v: %+v", extra, r.stderr)
+		}
+	}
+	// Without the record: refused, unless asked to go without it.
+	if r := run(Decrypt, mp.ct, append(margs, "-", "-")...); r.code != 1 || !strings.Contains(r.stderr, "part-set record") {
+		t.Fatalf("without the record: %+v", r)
+	}
+	if r := run(Decrypt, mp.ct, append(margs, "--unverified-parts", "-", "-")...); r.code != 0 || r.stdout != string(mp.plain) || !strings.Contains(r.stderr, "warning") {
+		t.Fatalf("--unverified-parts: %+v", r)
+	}
+	// The last part dropped: the record catches it.
+	c1, _ := stream.CiphertextSizeV2(int64(barman))
+	cut := writeFile(t, dir, "cut", mp.ct[:2*c1])
+	if r := run(Decrypt, nil, append(margs, "--tags", tags, cut, filepath.Join(dir, "cut.out"))...); r.code != 1 || !strings.Contains(r.stderr, "does not authenticate") {
+		t.Fatalf("truncated: %+v", r)
+	}
+	// Another object's record.
+	other := makeObjectV2(t, dir, [][]byte{[]byte("x")}, true)
+	if r := run(Decrypt, mp.ct, append(margs, "--parts-record", other.record, "-", "-")...); r.code != 1 || !strings.Contains(r.stderr, "part-set record") {
+		t.Fatalf("other record: %+v", r)
+	}
+	if r := run(Decrypt, single.ct, append(args(single, "single2"), "--parts-record", mp.record, "-", "-")...); r.code != 2 {
+		t.Fatalf("record for a single PUT: %+v", r)
+	}
+	r := run(Inspect, []byte(mp.metaJSON), "--metadata", "-", "--parts-record", mp.record, "--size", strconv.Itoa(len(mp.ct)))
+	if r.code != 0 || !strings.Contains(r.stdout, "version 2") || !strings.Contains(r.stdout, "3 parts of "+strconv.Itoa(barman)) ||
+		!strings.Contains(r.stdout, strconv.Itoa(len(mp.plain))+" bytes") || strings.Contains(r.stdout, "warning") {
+		t.Fatalf("inspect: %+v", r)
+	}
+	if r := run(Inspect, []byte(mp.metaJSON), "--metadata", "-", "--parts-record", mp.record, "--size", "5"); !strings.Contains(r.stdout, "warning") {
+		t.Fatalf("inspect with a wrong size: %+v", r)
+	}
+}
+
+// The committed known-answer vectors of both versions decrypt through the
+// offline command from their metadata, tags, key objects and key ring alone.
+func TestDecryptCommittedVectors(t *testing.T) {
+	dir := t.TempDir()
+	for _, file := range []string{"vectors.json", "vectors_v2.json"} {
+		raw, err := os.ReadFile("../envelope/testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []struct {
+			Name, Bucket, Key, Metadata, Ciphertext string
+			KeyName                                 string `json:"key_name"`
+			MasterKey                               string `json:"master_key"`
+			Record                                  string `json:"parts_record"`
+			KeyObject                               string `json:"key_object_content"`
+		}
+		if err := json.Unmarshal(raw, &vs); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			mk, _ := hex.DecodeString(v.MasterKey)
+			env := map[string]string{"RING": v.KeyName + ":" + base64.StdEncoding.EncodeToString(mk)}
+			tool := Tool{}
+			tool.Keys.LookupEnv = func(k string) (string, bool) { s, ok := env[k]; return s, ok }
+			ct, _ := hex.DecodeString(v.Ciphertext)
+			if v.Ciphertext == "" {
+				if ct, err = os.ReadFile("../envelope/testdata/vectors/" + v.Name + ".bin"); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		meta, _ := json.Marshal(map[string]string{"s3seal": v.Metadata})
-		metaFile := writeFile(t, dir, v.Name+".json", meta)
-		r := run(tool.Decrypt, ct, "--keys", "local:env:RING", "--metadata", metaFile, "--bucket", v.Bucket, "--key", v.Key, "-", "-")
-		if r.code != 0 {
-			t.Fatalf("%s: %+v", v.Name, r.stderr)
-		}
-		if v.Name == "hello" && r.stdout != "Hello, s3seal!\n" {
-			t.Fatalf("hello: %q", r.stdout)
+			meta, _ := json.Marshal(map[string]string{"s3seal": v.Metadata})
+			args := []string{"--keys", "local:env:RING", "--metadata", writeFile(t, dir, v.Name+".json", meta), "--bucket", v.Bucket, "--key", v.Key}
+			if v.Record != "" {
+				args = append(args, "--parts-record", v.Record)
+			}
+			if v.KeyObject != "" {
+				if r := run(tool.Decrypt, ct, append(args, "-", "-")...); r.code != 1 || !strings.Contains(r.stderr, ".s3seal/keys/") {
+					t.Fatalf("%s without the key object: %+v", v.Name, r)
+				}
+				ko, _ := hex.DecodeString(v.KeyObject)
+				args = append(args, "--key-object", writeFile(t, dir, v.Name+".ko", ko))
+			}
+			r := run(tool.Decrypt, ct, append(args, "-", "-")...)
+			if r.code != 0 {
+				t.Fatalf("%s: %+v", v.Name, r.stderr)
+			}
+			if strings.HasPrefix(v.Name, "hello") && r.stdout != "Hello, s3seal!\n" {
+				t.Fatalf("%s: %q", v.Name, r.stdout)
+			}
 		}
 	}
 }

@@ -34,12 +34,24 @@ environment and configuration), kmip:UID[,UID...] or pkcs11:LABEL[,LABEL...]
 (the server's or token's settings from the kmip or pkcs11 section of the
 configuration file, --config or $S3SEAL_CONFIG; pkcs11 needs the HSM build).
 
-Single-PUT and multipart objects are both handled, and a multipart
-object's part sizes need not be known: part boundaries are found by
-authenticating each part's trailer. --parts, --part-size and --part-sizes
-only check the result. Note: removing whole trailing parts of a multipart
-object at the store yields a shorter object that still authenticates (see
-FORMAT.md); --parts N guards against that when N is known from elsewhere.
+Objects of format versions 1 and 2, single-PUT and multipart, are handled.
+A version 2 multipart object needs its part-set record, the object tag
+s3seal-parts: give the tags as JSON (aws s3api get-object-tagging) with
+--tags, or the tag's value with --parts-record. It fixes the part count,
+the part sizes and which upload of each part was completed, and decrypt
+checks all three. If the record is lost, --unverified-parts decrypts the
+parts found in IN without that check (trailing parts removed, or a part
+replaced by an earlier upload of it, would go unnoticed).
+
+A version 2 header may keep its wrapped data key in a key object
+(.s3seal/keys/<hex> in the bucket): give that object's bytes with
+--key-object.
+
+In a version 1 multipart object, part boundaries are found by
+authenticating each part's trailer; removing whole trailing parts at the
+store yields a shorter object that still authenticates (see FORMAT.md).
+--parts, --part-size and --part-sizes check the result when they are known
+from elsewhere.
 
 OUT is written only if everything authenticates (it is written to a
 temporary file first and renamed), and is never overwritten. Written to
@@ -62,6 +74,10 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	partSize := fs.Int64("part-size", 0, "check: every part but the last holds `BYTES` plaintext bytes")
 	partSizes := fs.String("part-sizes", "", "check: the parts' stored sizes, comma-separated `LIST` (as ListParts or GetObjectAttributes report them)")
 	configFile := fs.String("config", "", "s3seal's configuration `FILE`: its kmip and pkcs11 settings, and the store when the object is read from it (default $S3SEAL_CONFIG)")
+	tagsFile := fs.String("tags", "", "the object's tags as JSON (`FILE`), for a version 2 multipart object's part-set record")
+	record := fs.String("parts-record", "", "the value of the object's s3seal-parts tag (`RECORD`)")
+	keyObjectFile := fs.String("key-object", "", "the key object holding the wrapped data key (`FILE`)")
+	unverified := fs.Bool("unverified-parts", false, "decrypt a version 2 multipart object without its part-set record")
 	if code, stop := parse(fs, args); stop {
 		return code
 	}
@@ -78,29 +94,28 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	case *metaFile == "-" && fs.Arg(0) == "-":
 		return usageError(stderr, fs, "metadata and ciphertext cannot both come from standard input")
 	}
-	expect, err := partExpectations(*parts, *partSize, *partSizes)
-	if err != nil {
-		return usageError(stderr, fs, "%v", err)
-	}
 	var (
 		h       envelope.Header
 		in, out string
 		src     = stdin
+		err     error
 	)
+	var remote *Remote
+	var stored StoredObject
 	if fetch {
 		out = fs.Arg(0)
-		remote, o, hh, err := t.fetch(*configFile, *bucket, *key)
+		r, o, hh, err := t.fetch(*configFile, *bucket, *key)
 		if err != nil {
 			return fail(stderr, "decrypt", "%v", err)
 		}
-		h = hh
+		remote, stored, h = r, o, hh
 		if *spec == "" {
 			*spec = remote.Keys
 		}
 		if *spec == "" {
 			return usageError(stderr, fs, "the configuration names no keys: give --keys SPEC")
 		}
-		body, err := remote.Store.Get(t.ctx(), o)
+		body, err := remote.Store.Get(t.ctx(), stored)
 		if err != nil {
 			return fail(stderr, "decrypt", "reading s3://%s/%s from the store at %s: %v", *bucket, *key, remote.Store.Where(), err)
 		}
@@ -112,8 +127,39 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 			return fail(stderr, "decrypt", "%v", err)
 		}
 	}
+	expect, err := partExpectations(h.Version(), *parts, *partSize, *partSizes)
+	if err != nil {
+		return usageError(stderr, fs, "%v", err)
+	}
 	if !h.Multipart() && (*parts != 0 || *partSize != 0 || *partSizes != "") {
 		return usageError(stderr, fs, "--parts, --part-size and --part-sizes apply to multipart objects; this is a single-PUT object")
+	}
+	rec, err := partSetRecord(*tagsFile, *record, stdin)
+	if err != nil {
+		return fail(stderr, "decrypt", "%v", err)
+	}
+	needRecord := h.Version() == envelope.VersionV2 && h.Multipart()
+	if remote != nil && needRecord && rec == nil && !*unverified {
+		if rec, err = remotePartSetRecord(t.ctx(), remote, stored); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+	}
+	switch {
+	case rec != nil && !needRecord:
+		return usageError(stderr, fs, "--tags and --parts-record apply to version 2 multipart objects; this object has no part-set record")
+	case needRecord && rec == nil && !*unverified:
+		return fail(stderr, "decrypt", "this version 2 multipart object needs its part-set record (the tag s3seal-parts): give --tags or --parts-record, or --unverified-parts to decrypt without checking which parts it holds")
+	}
+	var keyObject []byte
+	switch {
+	case *keyObjectFile != "":
+		if keyObject, err = os.ReadFile(*keyObjectFile); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+	case remote != nil && h.KeyObject():
+		if keyObject, err = remoteKeyObject(t.ctx(), remote, *bucket, [envelope.WrappedKeyRefSize]byte(h.WrappedKey())); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
 	}
 	opts := t.Keys
 	if t.KeySettings != nil {
@@ -130,7 +176,11 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if c, ok := kp.(io.Closer); ok {
 		defer c.Close()
 	}
-	ok, err := envelope.Open(t.ctx(), kp, h, *bucket, *key)
+	ok, err := envelope.OpenWithKeyObject(t.ctx(), kp, h, *bucket, *key, keyObject)
+	var needKO *envelope.KeyObjectNeededError
+	if errors.As(err, &needKO) {
+		return fail(stderr, "decrypt", "the wrapped data key is in the key object %s of bucket %s: download it and give it with --key-object", envelope.KeyObjectName(needKO.Ref), *bucket)
+	}
 	if err != nil {
 		if errors.Is(err, envelope.ErrAuthentication) {
 			return fail(stderr, "decrypt", "cannot open the object key: %v\n"+
@@ -149,24 +199,29 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		defer f.Close()
 		src = f
 	}
-	var dr *stream.DecryptReader
-	if h.Multipart() {
-		dr, err = stream.NewMultipartDecryptReader(ok.SegmentKey, src)
-	} else {
-		dr, err = stream.NewDecryptReader(ok.SegmentKey(0), src)
+	var ps *envelope.PartSet
+	if rec != nil {
+		set, err := ok.OpenPartSet(h, *bucket, *key, rec)
+		if err != nil {
+			return fail(stderr, "decrypt", "the part-set record does not authenticate: it is not this object's, or it was altered (%v)", err)
+		}
+		ps = &set
 	}
-	if err != nil {
+	var dr interface {
+		io.Reader
+		Trailers() []stream.Trailer
+	}
+	if needRecord && ps == nil {
+		fmt.Fprintln(stderr, "s3seal decrypt: warning: decrypting without the part-set record; which parts the object holds is not checked")
+		dr = scanTrailers{stream.NewMultipartScanReaderV2(ok.SegmentKeyV2, src)}
+	} else if dr, err = ok.NewReader(h, ps, src); err != nil {
 		return fail(stderr, "decrypt", "%v", err)
 	}
 	check := func() error {
-		tr := dr.Trailers()
 		if !h.Multipart() {
-			if tr[0].Length != h.PlaintextSize() {
-				return envelope.ErrAuthentication
-			}
 			return nil
 		}
-		return expect.check(tr)
+		return expect.check(dr.Trailers())
 	}
 	if out == "-" {
 		if _, err := io.Copy(stdout, dr); err != nil {
@@ -186,6 +241,17 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return fail(stderr, "decrypt", "%s; %s was not written", describe(err), out)
 	}
 	return ExitOK
+}
+
+// scanTrailers gives a version 2 scanning reader the Trailers method.
+type scanTrailers struct{ *stream.DecryptReaderV2 }
+
+func (s scanTrailers) Trailers() []stream.Trailer {
+	var out []stream.Trailer
+	for _, seg := range s.Segments() {
+		out = append(out, seg.Trailer)
+	}
+	return out
 }
 
 func describe(err error) string {
@@ -244,7 +310,7 @@ type partCheck struct {
 	sizes    []int64 // plaintext sizes from --part-sizes
 }
 
-func partExpectations(parts int, partSize int64, list string) (partCheck, error) {
+func partExpectations(version uint8, parts int, partSize int64, list string) (partCheck, error) {
 	c := partCheck{parts: parts, partSize: partSize}
 	if parts < 0 || parts > stream.MaxParts {
 		return c, fmt.Errorf("--parts must be 1..%d", stream.MaxParts)
@@ -259,6 +325,9 @@ func partExpectations(parts int, partSize int64, list string) (partCheck, error)
 				return c, fmt.Errorf("--part-sizes: %q is not a number", f)
 			}
 			p, err := stream.PlaintextSize(n)
+			if version == envelope.VersionV2 {
+				p, err = stream.PlaintextSizeV2(n)
+			}
 			if err != nil {
 				return c, fmt.Errorf("--part-sizes: %d cannot be the stored size of a part: %v", n, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -34,6 +35,11 @@ type Store interface {
 	// Get returns the stored bytes of o, failing if the object changed
 	// since Head (If-Match on o.ETag).
 	Get(ctx context.Context, o StoredObject) (io.ReadCloser, error)
+	// Tagging returns the object's tags, URL-query encoded.
+	Tagging(ctx context.Context, o StoredObject) (string, error)
+	// Small reads a small object whole (a key object), at most limit
+	// bytes.
+	Small(ctx context.Context, bucket, key string, limit int64) ([]byte, error)
 	// Where names the store in messages (its endpoint).
 	Where() string
 }
@@ -117,4 +123,32 @@ encrypt has none either). Read the metadata from the store itself:
 with the configuration "s3seal serve" uses, or
   aws s3api head-object --endpoint-url STORE --bucket BUCKET --key KEY --query Metadata
 with the store's own credentials`
+}
+
+// remotePartSetRecord reads a version 2 multipart object's part-set record
+// from its tag at the store.
+func remotePartSetRecord(ctx context.Context, r *Remote, o StoredObject) (envelope.PartSetRecord, error) {
+	raw, err := r.Store.Tagging(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tags of s3://%s/%s at the store %s: %w", o.Bucket, o.Key, r.Store.Where(), err)
+	}
+	tags, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, fmt.Errorf("tags of s3://%s/%s: %w", o.Bucket, o.Key, err)
+	}
+	v := tags.Get(envelope.PartSetTag)
+	if v == "" {
+		return nil, fmt.Errorf("s3://%s/%s is a version 2 multipart object without its part-set record (the tag %s): its tags were replaced at the store; restore the tag, or decrypt with --unverified-parts", o.Bucket, o.Key, envelope.PartSetTag)
+	}
+	return envelope.ParsePartSetRecord(v)
+}
+
+// remoteKeyObject reads the key object a header refers to from the store.
+func remoteKeyObject(ctx context.Context, r *Remote, bucket string, ref [envelope.WrappedKeyRefSize]byte) ([]byte, error) {
+	name := envelope.KeyObjectName(ref)
+	b, err := r.Store.Small(ctx, bucket, name, 64<<10)
+	if err != nil {
+		return nil, fmt.Errorf("reading the key object s3://%s/%s at the store %s: %w", bucket, name, r.Store.Where(), err)
+	}
+	return b, nil
 }

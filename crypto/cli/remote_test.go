@@ -5,18 +5,40 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/s3seal/s3seal/crypto/envelope"
 )
 
 // fakeStore is a Store holding objects in memory.
 type fakeStore struct {
 	objects map[string]StoredObject
 	bodies  map[string][]byte
+	tags    map[string]string
 	gets    int
+}
+
+func (f *fakeStore) Tagging(_ context.Context, o StoredObject) (string, error) {
+	if _, ok := f.objects[o.Bucket+"/"+o.Key]; !ok {
+		return "", errors.New("HTTP 404 NotFound")
+	}
+	return f.tags[o.Bucket+"/"+o.Key], nil
+}
+
+func (f *fakeStore) Small(_ context.Context, bucket, key string, limit int64) ([]byte, error) {
+	b, ok := f.bodies[bucket+"/"+key]
+	if !ok {
+		return nil, errors.New("HTTP 404 NotFound")
+	}
+	if int64(len(b)) > limit {
+		return nil, errors.New("too large")
+	}
+	return b, nil
 }
 
 func (f *fakeStore) Head(_ context.Context, bucket, key string) (StoredObject, error) {
@@ -146,5 +168,38 @@ func TestFetchFromStore(t *testing.T) {
 	}
 	if r := run(tool.Decrypt, nil, "--bucket", "bkt", "--key", "a/b.txt", "--metadata", "m.json", "--config", "c.yaml", "in", "out"); r.code != 2 {
 		t.Errorf("decrypt --config with --metadata: %+v", r)
+	}
+}
+
+// TestFetchV2MultipartReadsTag: fetching a version 2 multipart object
+// reads its part-set record from the store's tags; a record stripped at
+// the store is reported, and a substituted one does not authenticate.
+func TestFetchV2MultipartReadsTag(t *testing.T) {
+	dir := t.TempDir()
+	mp := makeObjectV2(t, dir, [][]byte{bytes.Repeat([]byte("p"), 70_000), bytes.Repeat([]byte("q"), 70_000), []byte("tail")}, true)
+	other := makeObjectV2(t, dir, [][]byte{[]byte("x"), []byte("y")}, true)
+	st := &fakeStore{}
+	st.put("bkt", "a/b.txt", map[string]string{"s3seal": mp.header.String()}, mp.ct, 3)
+	st.tags = map[string]string{"bkt/a/b.txt": "other=x&" + envelope.PartSetTag + "=" + url.QueryEscape(mp.record)}
+	tool := remoteTool(st, mp.ringSpec, nil)
+
+	if r := run(tool.Decrypt, nil, "--bucket", "bkt", "--key", "a/b.txt", "-"); r.code != 0 || r.stdout != string(mp.plain) {
+		t.Fatalf("decrypt: code %d %s", r.code, r.stderr)
+	}
+	r := run(tool.Inspect, nil, "--bucket", "bkt", "--key", "a/b.txt")
+	if r.code != 0 || !strings.Contains(r.stdout, "3 parts of 70000") || strings.Contains(r.stdout, "warning") {
+		t.Fatalf("inspect: %+v", r)
+	}
+
+	st.tags["bkt/a/b.txt"] = "other=x"
+	if r := run(tool.Decrypt, nil, "--bucket", "bkt", "--key", "a/b.txt", "-"); r.code != 1 || !strings.Contains(r.stderr, "without its part-set record") || r.stdout != "" {
+		t.Fatalf("stripped tag: %+v", r)
+	}
+	if r := run(tool.Decrypt, nil, "--bucket", "bkt", "--key", "a/b.txt", "--unverified-parts", "-"); r.code != 0 || r.stdout != string(mp.plain) {
+		t.Fatalf("stripped tag, --unverified-parts: code %d %s", r.code, r.stderr)
+	}
+	st.tags["bkt/a/b.txt"] = envelope.PartSetTag + "=" + url.QueryEscape(other.record)
+	if r := run(tool.Decrypt, nil, "--bucket", "bkt", "--key", "a/b.txt", "-"); r.code != 1 || r.stdout != "" {
+		t.Fatalf("substituted tag: %+v", r)
 	}
 }

@@ -3,6 +3,8 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
+	"crypto/fips140"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -16,25 +18,32 @@ import (
 
 var ctx = context.Background()
 
-func newObject(t *testing.T, kp keys.Provider, p Params) (*ObjectKey, Header) {
+// v1Fixture runs f, which writes format version 1, outside FIPS 140-only
+// enforcement: a FIPS build cannot write version 1, but must read it, and
+// the tests need version 1 objects to read.
+func v1Fixture(f func()) { fips140.WithoutEnforcement(f) }
+
+func newObject(t *testing.T, kp keys.Provider, p Params) (ok *ObjectKey, h Header) {
 	t.Helper()
-	ok, h, err := New(ctx, kp, p)
+	var err error
+	v1Fixture(func() { ok, h, err = New(ctx, kp, p) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ok, h
 }
 
-func encryptWith(t *testing.T, ok *ObjectKey, seg uint32, plain []byte) []byte {
+func encryptWith(t *testing.T, ok *ObjectKey, seg uint32, plain []byte) (ct []byte) {
 	t.Helper()
-	r, err := stream.NewEncryptReader(ok.SegmentKey(seg), bytes.NewReader(plain), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v1Fixture(func() {
+		r, err := stream.NewEncryptReader(ok.SegmentKey(seg), bytes.NewReader(plain), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct, err = io.ReadAll(r); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return ct
 }
 
@@ -195,18 +204,26 @@ func replaceWrapped(t *testing.T, h Header, w []byte) Header {
 func TestCommitmentEnforced(t *testing.T) {
 	kp := &keystest.Provider{}
 	dk, _ := kp.GenerateDataKey(ctx)
-	ok, h, err := Seal(&dk, kp.Name(), Params{Bucket: "b", Key: "k", Size: 5})
+	var ok, other *ObjectKey
+	var h Header
+	var err error
+	v1Fixture(func() {
+		ok, h, err = Seal(&dk, kp.Name(), Params{Bucket: "b", Key: "k", Size: 5})
+		other, _, _ = Seal(&dk, kp.Name(), Params{Bucket: "b", Key: "k", Size: 5})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, _ := Seal(&dk, kp.Name(), Params{Bucket: "b", Key: "k", Size: 5})
 	// Rebuild the header with other's commitment and a valid seal of ok's key.
 	o := h.offsets()
 	b := append([]byte(nil), h[:o.commit]...)
 	b = append(b, other.commitment()...)
 	b = append(b, h.salt()...)
-	aead, _ := sealAEAD(&dk.Plaintext, h.salt(), "b", "k")
-	b = aead.Seal(b, zeroNonce[:], ok.key[:], b[:o.salt])
+	block, _ := sealBlock(1, &dk.Plaintext, h.salt(), "b", "k")
+	v1Fixture(func() {
+		aead, _ := cipher.NewGCM(block)
+		b = aead.Seal(b, zeroNonce[:], ok.key[:], b[:o.salt])
+	})
 	bad, err := ParseBinary(b)
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +237,9 @@ func TestCommitmentEnforced(t *testing.T) {
 }
 
 func TestCopyAndRotate(t *testing.T) {
+	if fips140.Enforced() {
+		t.Skip("FIPS 140-only mode cannot reseal version 1 headers (TestVersion1ObjectsStayReadable checks the error); TestKeyObject covers version 2 copies and rotations")
+	}
 	kp := &keystest.Provider{Allowed: []string{"old-key"}, Active: "old-key"}
 	plain := []byte("payload that must not be re-encrypted")
 	ok, h := newObject(t, kp, Params{Bucket: "src", Key: "a", Size: int64(len(plain))})
@@ -331,7 +351,7 @@ func TestParseStrict(t *testing.T) {
 			t.Errorf("%s accepted", name)
 		}
 	}
-	if _, err := ParseBinary([]byte{2}); err == nil || !strings.Contains(err.Error(), "version") {
+	if _, err := ParseBinary([]byte{3}); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("short unknown version: %v", err)
 	}
 	// Non-canonical base64 (padding, standard alphabet, stray bits).
@@ -383,12 +403,20 @@ func TestMetadataSize(t *testing.T) {
 	}
 	// The largest possible header is exactly MaxFieldSize.
 	big := keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: strings.Repeat("k", keys.MaxKeyIDSize), Ciphertext: make([]byte, keys.MaxWrappedSize)}}
-	_, hb, err := Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: stream.Checksum{Algorithm: stream.ChecksumSHA256, Value: make([]byte, 32)}})
+	sum := stream.Checksum{Algorithm: stream.ChecksumSHA256, Value: make([]byte, 32)}
+	_, hb, err := SealV2(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hb.FieldSize() != MaxFieldSize || len(hb) != MaxSize {
 		t.Fatalf("largest header: %d bytes, field %d; MaxSize %d, MaxFieldSize %d", len(hb), hb.FieldSize(), MaxSize, MaxFieldSize)
+	}
+	var h1 Header
+	v1Fixture(func() {
+		_, h1, err = Seal(&big, keys.KindAWSKMS, Params{Bucket: "b", Key: "k", Size: 1, Checksum: sum})
+	})
+	if err != nil || len(h1) != MaxSize-(SealedKeySizeV2-SealedKeySize) {
+		t.Fatalf("largest version 1 header: %d bytes, %v", len(h1), err)
 	}
 	tooBig := big
 	tooBig.Ciphertext = make([]byte, keys.MaxWrappedSize+1)
@@ -424,11 +452,11 @@ func TestSwapCiphertexts(t *testing.T) {
 
 func TestUploadTag(t *testing.T) {
 	dk := &keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: "k1", Ciphertext: []byte{1, 2, 3}}}
-	a, _, err := Seal(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	a, _, err := SealV2(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := Seal(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	b, _, err := SealV2(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,8 +478,8 @@ func TestMoveBetweenProviders(t *testing.T) {
 	ring := &keystest.Provider{Kind: keys.KindLocal, Active: "ring-key"}
 	hsm := &keystest.Provider{Kind: keys.KindPKCS11, Active: "hsm-key"}
 	plain := []byte("moved from a key ring to an HSM")
-	ok, h := newObject(t, ring, Params{Bucket: "b", Key: "k", Size: int64(len(plain))})
-	ct := encryptWith(t, ok, 0, plain)
+	ok, h := newObjectV2(t, ring, Params{Bucket: "b", Key: "k", Size: int64(len(plain))})
+	ct, _ := segmentV2(t, ok, 0, plain)
 
 	set, err := keys.NewSet(hsm, ring)
 	if err != nil {
@@ -471,9 +499,8 @@ func TestMoveBetweenProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr, _ := stream.NewDecryptReader(okm.SegmentKey(0), bytes.NewReader(ct))
-	if got, err := io.ReadAll(dr); err != nil || !bytes.Equal(got, plain) {
-		t.Fatal("moved header does not decrypt the unchanged ciphertext")
+	if got, err := readObject(okm, moved, nil, ct); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("moved header does not decrypt the unchanged ciphertext: %v", err)
 	}
 	// An object already of the active kind is rewrapped (Rewrap, which
 	// keeps a KMS's plaintext inside it), not wrapped.
@@ -482,7 +509,7 @@ func TestMoveBetweenProviders(t *testing.T) {
 	}
 	// A kind the set does not hold is refused as before.
 	kms := &keystest.Provider{Kind: keys.KindKMIP, Active: "kmip-key"}
-	_, hk := newObject(t, kms, Params{Bucket: "b", Key: "k"})
+	_, hk := newObjectV2(t, kms, Params{Bucket: "b", Key: "k"})
 	var mismatch *ProviderMismatchError
 	if _, err := Open(ctx, set, hk, "b", "k"); !errors.Is(err, ErrAuthentication) || !errors.As(err, &mismatch) {
 		t.Fatalf("kind outside the set: %v", err)

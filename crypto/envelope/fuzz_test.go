@@ -3,6 +3,8 @@ package envelope
 import (
 	"bytes"
 	"testing"
+
+	"github.com/s3seal/s3seal/crypto/keys"
 )
 
 // FuzzParse checks that the metadata parser never panics, that what it
@@ -29,6 +31,7 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = h.KeyID()
 		_ = h.WrappedKey()
+		_ = h.KeyObject()
 		_ = h.PlaintextSize()
 		_ = h.Checksum().Validate()
 		_ = h.Commitment()
@@ -39,10 +42,49 @@ func FuzzParse(f *testing.F) {
 		if h.Multipart() && h.PlaintextSize() != 0 {
 			t.Fatal("multipart header with a size")
 		}
+		if h.KeyObject() && (h.Version() != VersionV2 || len(h.WrappedKey()) != WrappedKeyRefSize) {
+			t.Fatal("key object reference outside version 2")
+		}
+		if h.Version() == Version && h.Provider() > ProviderAWSKMS {
+			t.Fatal("version 1 header with a later provider")
+		}
 		// Opening a fuzzed header with a fixed key never panics.
 		var dk [32]byte
 		if _, err := h.Unseal(&dk, "b", "k"); err == nil {
 			t.Fatal("fuzzed header unsealed under a zero key")
+		}
+	})
+}
+
+// FuzzParsePartSetRecord checks the part-set record parser: no panics,
+// one encoding per record, a layout for every record accepted, and no
+// record opening under a key it was not made with.
+func FuzzParsePartSetRecord(f *testing.F) {
+	f.Add("")
+	f.Add("Ag")
+	dk := keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: "fuzz", Ciphertext: []byte{1}}}
+	ok, h, err := SealV2(&dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		r, err := ParsePartSetRecord(value)
+		if err != nil {
+			if r != nil {
+				t.Fatal("record returned with an error")
+			}
+			return
+		}
+		if r.String() != value {
+			t.Fatalf("ParsePartSetRecord(%q).String() = %q", value, r.String())
+		}
+		ps := r.Unverified()
+		l, err := ps.Layout()
+		if err != nil || l.PlaintextSize() != ps.PlaintextSize() || l.Segments() != ps.Parts {
+			t.Fatalf("accepted record without a layout: %v", err)
+		}
+		if _, err := ok.OpenPartSet(h, "b", "k", r); err == nil {
+			t.Fatal("fuzzed record opened")
 		}
 	})
 }

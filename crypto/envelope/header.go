@@ -9,10 +9,14 @@ import (
 	"github.com/s3seal/s3seal/crypto/stream"
 )
 
-// Format constants of version 1.
+// Format constants.
 const (
-	// Version is the format version this package reads and writes.
+	// Version is the format version of the version 1 writers (New, Seal),
+	// which the proxy uses until it moves to NewV2.
 	Version = 1
+	// VersionV2 is the format version NewV2 and SealV2 write. Parse reads
+	// both.
+	VersionV2 = 2
 	// MetadataKey is the user-metadata key (without the x-amz-meta- prefix)
 	// that holds the header.
 	MetadataKey = "s3seal"
@@ -22,7 +26,16 @@ const (
 	ObjectKeySize  = 32
 	CommitmentSize = 32
 	SaltSize       = 32
-	SealedKeySize  = ObjectKeySize + 16
+	// SealedKeySize is the size of a version 1 sealed object key (GCM under
+	// a fixed nonce).
+	SealedKeySize = ObjectKeySize + 16
+	// SealedKeySizeV2 is the size of a version 2 sealed object key: the
+	// seal's random nonce, the encrypted key and the tag.
+	SealedKeySizeV2 = 12 + ObjectKeySize + 16
+	// WrappedKeyRefSize is the size of the reference a version 2 header
+	// holds in place of a wrapped data key too large for the metadata: the
+	// SHA-256 of the key object (FORMAT.md, section 6.5).
+	WrappedKeyRefSize = 32
 )
 
 // Algorithm identifies the content and key-derivation algorithms.
@@ -42,64 +55,79 @@ func (a Algorithm) String() string {
 // Provider identifies the key provider that wrapped the data key.
 type Provider uint8
 
-// Key providers.
+// Key providers. Version 1 headers name only local and aws-kms; version 2
+// headers any of them.
 const (
 	ProviderLocal  Provider = 1
 	ProviderAWSKMS Provider = 2
 	ProviderKMIP   Provider = 3
 	ProviderPKCS11 Provider = 4
-	// 5 is reserved for age.
+	// ProviderAge wraps data keys to age recipients, post-quantum hybrid
+	// ones (ML-KEM-768 + X25519) included, whose wrapped keys are too
+	// large for the metadata and live in key objects.
+	ProviderAge Provider = 5
 )
 
-// String returns the provider's name as in key specs ("local", "aws-kms").
+// providerNames are the providers' names as in key specs and
+// keys.Provider.Name, indexed by identifier.
+var providerNames = [...]string{
+	ProviderLocal:  keys.KindLocal,
+	ProviderAWSKMS: keys.KindAWSKMS,
+	ProviderKMIP:   keys.KindKMIP,
+	ProviderPKCS11: keys.KindPKCS11,
+	ProviderAge:    "age",
+}
+
+// String returns the provider's name as in key specs ("local", "aws-kms",
+// "kmip", "pkcs11", "age").
 func (p Provider) String() string {
-	switch p {
-	case ProviderLocal:
-		return keys.KindLocal
-	case ProviderAWSKMS:
-		return keys.KindAWSKMS
-	case ProviderKMIP:
-		return keys.KindKMIP
-	case ProviderPKCS11:
-		return keys.KindPKCS11
+	if p.known() {
+		return providerNames[p]
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(p))
 }
 
+func (p Provider) known() bool { return p >= ProviderLocal && int(p) < len(providerNames) }
+
 // ProviderFromName maps a keys.Provider's Name to its identifier.
 func ProviderFromName(name string) (Provider, error) {
-	switch name {
-	case keys.KindLocal:
-		return ProviderLocal, nil
-	case keys.KindAWSKMS:
-		return ProviderAWSKMS, nil
-	case keys.KindKMIP:
-		return ProviderKMIP, nil
-	case keys.KindPKCS11:
-		return ProviderPKCS11, nil
+	for p := ProviderLocal; p.known(); p++ {
+		if providerNames[p] == name {
+			return p, nil
+		}
 	}
 	return 0, fmt.Errorf("envelope: key provider %q has no format identifier", name)
 }
 
-const flagMultipart = 0x01
+// Header flags.
+const (
+	flagMultipart = 0x01
+	// flagKeyObject (version 2): the wrapped data key lives in a key
+	// object, and the header holds its SHA-256.
+	flagKeyObject = 0x02
+)
 
-// Header is the binary s3seal metadata of one object (format version 1):
+// Header is the binary s3seal metadata of one object, format version 1
+// or 2:
 //
 //	size  field
-//	1     version (0x01)
+//	1     version (0x01 or 0x02)
 //	1     algorithm (0x01)
-//	1     flags: bit 0 multipart, other bits zero
-//	1     key provider (0x01 local, 0x02 aws-kms, 0x03 kmip, 0x04 pkcs11)
+//	1     flags: bit 0 multipart; version 2 also bit 1, wrapped key in a
+//	      key object; other bits zero
+//	1     key provider (0x01 local, 0x02 aws-kms; version 2 also 0x03
+//	      kmip, 0x04 pkcs11, 0x05 age)
 //	1     key id length L (1..128)
 //	L     key id (printable ASCII)
-//	2     wrapped data key length W (big-endian, 1..384)
-//	W     wrapped data key
+//	2     wrapped data key length W (big-endian, 1..384; 32 with bit 1)
+//	W     wrapped data key, or the SHA-256 of the key object holding it
 //	8     plaintext size (big-endian; single PUT only, 0 for multipart)
 //	1     checksum algorithm declared up front (0 none, see stream.ChecksumAlgorithm)
 //	C     checksum value (C = 0, 4, 4, 8, 20 or 32 by algorithm)
 //	32    key commitment
 //	32    seal salt
-//	48    sealed object key (32 + 16-byte tag)
+//	48    version 1: sealed object key (32 + 16-byte tag)
+//	60    version 2: sealed object key (12-byte nonce, 32, 16-byte tag)
 //
 // Everything before the seal salt is the additional data of the seal. A
 // Header is valid only as returned by Parse, ParseBinary or the sealing
@@ -122,11 +150,18 @@ func (h Header) offsets() offsets {
 	o.commit = o.sum + stream.ChecksumAlgorithm(h[o.sumAlg]).Size()
 	o.salt = o.commit + CommitmentSize
 	o.sealed = o.salt + SaltSize
-	o.end = o.sealed + SealedKeySize
+	o.end = o.sealed + sealedSize(h[0])
 	return o
 }
 
-// ParseError reports metadata that is not a valid version 1 header.
+func sealedSize(version byte) int {
+	if version == VersionV2 {
+		return SealedKeySizeV2
+	}
+	return SealedKeySize
+}
+
+// ParseError reports metadata that is not a valid header.
 type ParseError struct {
 	Reason string
 }
@@ -144,8 +179,17 @@ func Parse(value string) (Header, error) {
 	if len(value) > MaxFieldSize {
 		return nil, parseErr("%d characters, more than any header", len(value))
 	}
+	b, err := decodeB64(value)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBinary(b)
+}
+
+// decodeB64 decodes canonical unpadded base64url.
+func decodeB64(value string) ([]byte, error) {
 	// The decoder skips \r and \n even in strict mode; refuse every byte
-	// outside the alphabet so that one header has one encoding.
+	// outside the alphabet so that one value has one encoding.
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 			return nil, parseErr("not unpadded base64url")
@@ -155,16 +199,18 @@ func Parse(value string) (Header, error) {
 	if err != nil {
 		return nil, parseErr("not unpadded base64url")
 	}
-	return ParseBinary(b)
+	return b, nil
 }
 
-// ParseBinary parses a binary header. The result aliases b.
+// ParseBinary parses a binary header of format version 1 or 2. The result
+// aliases b.
 func ParseBinary(b []byte) (Header, error) {
 	if len(b) == 0 {
 		return nil, parseErr("empty")
 	}
-	if b[0] != Version {
-		return nil, parseErr("format version %d is not supported (this s3seal reads version %d; use a newer s3seal)", b[0], Version)
+	v := b[0]
+	if v != Version && v != VersionV2 {
+		return nil, parseErr("format version %d is not supported (this s3seal reads versions 1 and 2; use a newer s3seal)", b[0])
 	}
 	if len(b) < 5 {
 		return nil, parseErr("too short")
@@ -172,10 +218,14 @@ func ParseBinary(b []byte) (Header, error) {
 	if Algorithm(b[1]) != AES256GCM {
 		return nil, parseErr("unknown algorithm %d", b[1])
 	}
-	if b[2]&^flagMultipart != 0 {
+	flags, providers := byte(flagMultipart), ProviderPKCS11
+	if v == VersionV2 {
+		flags, providers = flagMultipart|flagKeyObject, ProviderAge
+	}
+	if b[2]&^flags != 0 {
 		return nil, parseErr("unknown flags %#02x", b[2])
 	}
-	if p := Provider(b[3]); p < ProviderLocal || p > ProviderPKCS11 {
+	if p := Provider(b[3]); p < ProviderLocal || p > providers {
 		return nil, parseErr("unknown key provider %d", b[3])
 	}
 	l := int(b[4])
@@ -191,7 +241,11 @@ func ParseBinary(b []byte) (Header, error) {
 		}
 	}
 	w := int(binary.BigEndian.Uint16(b[5+l:]))
-	if w == 0 || w > keys.MaxWrappedSize {
+	if b[2]&flagKeyObject != 0 {
+		if w != WrappedKeyRefSize {
+			return nil, parseErr("key object reference of %d bytes", w)
+		}
+	} else if w == 0 || w > keys.MaxWrappedSize {
 		return nil, parseErr("wrapped key length %d", w)
 	}
 	if len(b) < 5+l+2+w+8+1 {
@@ -204,7 +258,11 @@ func ParseBinary(b []byte) (Header, error) {
 	if h.Multipart() && size != 0 {
 		return nil, parseErr("multipart object with a plaintext size")
 	}
-	if size > stream.MaxSegmentSize {
+	maxSize := uint64(stream.MaxSegmentSize)
+	if v == VersionV2 {
+		maxSize = stream.MaxSegmentSizeV2
+	}
+	if size > maxSize {
 		return nil, parseErr("plaintext size %d too large", size)
 	}
 	if stream.ChecksumAlgorithm(b[o.sumAlg]).Size() < 0 {
@@ -239,11 +297,18 @@ func (h Header) Provider() Provider { return Provider(h[3]) }
 // KeyID returns the id of the master key that wrapped the data key.
 func (h Header) KeyID() string { return string(h[5 : 5+int(h[4])]) }
 
-// WrappedKey returns the wrapped data key (aliasing h).
+// WrappedKey returns the wrapped data key (aliasing h), or, when
+// KeyObject reports true, the SHA-256 of the key object that holds it.
 func (h Header) WrappedKey() []byte {
 	o := h.offsets()
 	return h[o.wrapped:o.size:o.size]
 }
+
+// KeyObject reports whether the wrapped data key is stored in a key object
+// rather than in the header (version 2, for wrapped keys above
+// keys.MaxWrappedSize such as post-quantum age recipients'); WrappedKey
+// then returns the key object's SHA-256, and KeyObjectName its name.
+func (h Header) KeyObject() bool { return h[2]&flagKeyObject != 0 }
 
 // PlaintextSize returns the plaintext size of a single-PUT object (0 for a
 // multipart object, whose size follows from its ciphertext and parts).
@@ -271,12 +336,17 @@ func (h Header) aad() []byte       { return h[:h.offsets().salt] }
 func (h Header) salt() []byte      { o := h.offsets(); return h[o.salt:o.sealed] }
 func (h Header) sealedKey() []byte { o := h.offsets(); return h[o.sealed:o.end] }
 func (h Header) ciphertextSize() int64 {
-	n, _ := stream.CiphertextSize(h.PlaintextSize())
+	size := stream.CiphertextSize
+	if h.Version() == VersionV2 {
+		size = stream.CiphertextSizeV2
+	}
+	n, _ := size(h.PlaintextSize())
 	return n
 }
 
-// CiphertextSize returns the ciphertext size of a single-PUT object, which
-// follows from its plaintext size, or -1 for a multipart object.
+// CiphertextSize returns the stored size of a single-PUT object, which
+// follows from its plaintext size and version, or -1 for a multipart
+// object.
 func (h Header) CiphertextSize() int64 {
 	if h.Multipart() {
 		return -1
@@ -284,9 +354,10 @@ func (h Header) CiphertextSize() int64 {
 	return h.ciphertextSize()
 }
 
-// MaxSize is the largest binary header: a 128-byte key id, a 384-byte
-// wrapped key and a SHA-256 checksum.
-const MaxSize = 5 + keys.MaxKeyIDSize + 2 + keys.MaxWrappedSize + 8 + 1 + stream.MaxChecksumSize + CommitmentSize + SaltSize + SealedKeySize
+// MaxSize is the largest binary header: version 2 with a 128-byte key id,
+// a 384-byte wrapped key and a SHA-256 checksum (a version 1 header holds
+// 12 bytes less).
+const MaxSize = 5 + keys.MaxKeyIDSize + 2 + keys.MaxWrappedSize + 8 + 1 + stream.MaxChecksumSize + CommitmentSize + SaltSize + SealedKeySizeV2
 
 // MaxFieldSize is the most user-metadata bytes s3seal adds to an object, as
 // S3 counts them: the header name x-amz-meta-s3seal plus the longest value.

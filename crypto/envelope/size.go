@@ -69,3 +69,7 @@ func IsReservedMetadata(name string) bool {
 	name = strings.TrimPrefix(name, userMetaPrefix)
 	return name == MetadataKey
 }
+
+// IsReservedTag reports whether an object tag key is s3seal's own
+// (PartSetTag), which clients must neither set nor remove.
+func IsReservedTag(key string) bool { return key == PartSetTag }

@@ -5,7 +5,10 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/s3seal/s3seal/crypto/internal/gcm"
 )
 
 // ErrAuthentication is the one error every reader returns when ciphertext
@@ -28,26 +31,45 @@ type segCipher struct {
 	ctr   [16]byte // scratch for trailerKeystream
 }
 
-func newAEAD(key []byte) (cipher.AEAD, error) {
+func newBlock(key []byte) (cipher.Block, error) {
 	if len(key) != KeySize {
 		return nil, errSize("content key must be %d bytes, got %d", KeySize, len(key))
 	}
-	block, err := aes.NewCipher(key)
+	return aes.NewCipher(key)
+}
+
+// newAEAD returns an AES-256-GCM AEAD that opens chunks with explicit
+// (version 1, counter) nonces, in FIPS 140-only mode too (gcm.NewOpener).
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := newBlock(key)
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(block)
+	return gcm.NewOpener(block)
 }
 
+// newSegCipher returns the version 1 cipher of a segment for encrypting;
+// it fails in FIPS 140-only mode, where only version 2 is written.
 func newSegCipher(key []byte) (*segCipher, error) {
-	if len(key) != KeySize {
-		return nil, errSize("content key must be %d bytes, got %d", KeySize, len(key))
-	}
-	block, err := aes.NewCipher(key)
+	block, err := newBlock(key)
 	if err != nil {
 		return nil, err
 	}
 	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("stream: format version 1 cannot be written here: %w", err)
+	}
+	return &segCipher{aead: a, block: block}, nil
+}
+
+// newOpenSegCipher returns the version 1 cipher of a segment for
+// decrypting, in every mode.
+func newOpenSegCipher(key []byte) (*segCipher, error) {
+	block, err := newBlock(key)
+	if err != nil {
+		return nil, err
+	}
+	a, err := gcm.NewOpener(block)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +136,7 @@ func (s *segCipher) openTrailer(ct []byte, counter uint64) (Trailer, error) {
 	if err != nil {
 		return Trailer{}, err
 	}
-	return parseTrailer(pt)
+	return parseTrailer(pt, formatV1)
 }
 
 // bufSize holds one full encrypted chunk plus one trailer, the look-ahead a

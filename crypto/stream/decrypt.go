@@ -31,6 +31,7 @@ func SingleKey(key []byte) KeyFunc { return func(uint32) []byte { return key } }
 // DecryptReader does not close its source and is not safe for concurrent
 // use.
 type DecryptReader struct {
+	pump  // Read, WriteTo; err is io.EOF at the authenticated end
 	keys  KeyFunc
 	multi bool
 	src   io.Reader
@@ -38,111 +39,52 @@ type DecryptReader struct {
 	in         *buffer
 	start, end int // unread ciphertext is in[start:end]
 	srcEOF     bool
-
-	outBuf *buffer
-	out    []byte // authenticated plaintext not yet returned
+	outBuf     *buffer
 
 	seg      uint32
 	c        *segCipher
 	chunk    uint64
 	segPlain int64
 	trailers []Trailer
-	err      error // sticky; io.EOF at the authenticated end
 }
 
 // NewDecryptReader returns a reader of the plaintext of the single-segment
 // (segment 0) ciphertext that src yields, under the 32-byte content key.
 func NewDecryptReader(key []byte, src io.Reader) (*DecryptReader, error) {
-	c, err := newSegCipher(key)
+	c, err := newOpenSegCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	return &DecryptReader{keys: SingleKey(key), src: src, c: c, in: getBuf()}, nil
+	return newDecryptReader(&DecryptReader{keys: SingleKey(key), src: src, c: c}), nil
 }
 
 // NewMultipartDecryptReader returns a reader of the plaintext of a whole
 // multipart object (segments 1..N) whose ciphertext src yields.
 func NewMultipartDecryptReader(keys KeyFunc, src io.Reader) (*DecryptReader, error) {
-	c, err := newSegCipher(keys(1))
+	c, err := newOpenSegCipher(keys(1))
 	if err != nil {
 		return nil, err
 	}
-	return &DecryptReader{keys: keys, multi: true, src: src, seg: 1, c: c, in: getBuf()}, nil
+	return newDecryptReader(&DecryptReader{keys: keys, multi: true, src: src, seg: 1, c: c}), nil
 }
 
-// Trailers returns the authenticated trailers of the segments read so far,
-// in order. After Read returned io.EOF it holds one per segment.
-func (r *DecryptReader) Trailers() []Trailer { return r.trailers }
-
-// Read implements io.Reader.
-func (r *DecryptReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
-		}
-		if r.err != nil {
-			break
-		}
-		if len(p)-n >= ChunkSize {
-			// Decrypt straight into p, saving a copy.
-			n += len(r.step(p[n:n]))
-			continue
-		}
-		r.out = r.step(nil)
-	}
-	r.release()
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy decrypts without an extra copy.
-func (r *DecryptReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				r.fail(err)
-				return total, err
-			}
-			continue
-		}
-		if r.err != nil {
-			r.release()
-			if r.err == io.EOF {
-				return total, nil
-			}
-			return total, r.err
-		}
-		r.out = r.step(nil)
-	}
-}
-
-func (r *DecryptReader) fail(err error) {
-	if r.err == nil || r.err == io.EOF {
-		r.err = err
-	}
-	r.out = nil
-	r.release()
-}
-
-func (r *DecryptReader) release() {
-	if r.err != nil && len(r.out) == 0 && r.in != nil {
+func newDecryptReader(r *DecryptReader) *DecryptReader {
+	r.in = getBuf()
+	r.next = r.step
+	r.direct = func(room int) bool { return room >= ChunkSize }
+	r.free = func() {
 		putBuf(r.in)
 		if r.outBuf != nil {
 			putBuf(r.outBuf)
 		}
 		r.in, r.outBuf = nil, nil
 	}
+	return r
 }
+
+// Trailers returns the authenticated trailers of the segments read so far,
+// in order. After Read returned io.EOF it holds one per segment.
+func (r *DecryptReader) Trailers() []Trailer { return r.trailers }
 
 // fill reads from the source until the buffer is full or the source ended.
 func (r *DecryptReader) fill() error {
@@ -260,7 +202,7 @@ func (r *DecryptReader) endSegment(t Trailer) {
 		r.err = ErrAuthentication
 		return
 	}
-	c, err := newSegCipher(r.keys(r.seg + 1))
+	c, err := newOpenSegCipher(r.keys(r.seg + 1))
 	if err != nil {
 		r.err = err
 		return

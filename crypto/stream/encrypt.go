@@ -17,6 +17,15 @@ type EncryptOptions struct {
 	// encrypter fails with that error and writes no trailer, so the segment
 	// stays unfinished and cannot authenticate.
 	Checksum func(length int64) (Checksum, error)
+	// Rand, if not nil, supplies the salt of a version 2 segment and then
+	// the nonces of its chunks, for known-answer tests. It must be a
+	// source of cryptographic randomness: nonces and salts it repeats
+	// repeat keys and nonces. nil means what s3seal uses: crypto/rand for
+	// the salt and, for the nonces, the random source inside Go's
+	// cryptographic module (cipher.NewGCMWithRandomNonce), the only way to
+	// encrypt with AES-GCM in FIPS 140-only mode; with Rand set, writing
+	// is not possible in that mode. Version 1 ignores it.
+	Rand io.Reader
 }
 
 func (o *EncryptOptions) checksum(length int64) (Checksum, error) {
@@ -43,14 +52,13 @@ var errTooLarge = errors.New("stream: segment plaintext exceeds MaxSegmentSize")
 // are sticky; a source error is returned as is. EncryptReader does not close
 // its source and is not safe for concurrent use.
 type EncryptReader struct {
+	pump   // Read, WriteTo; err is io.EOF once the trailer has been produced
 	src    io.Reader
 	c      *segCipher
 	opts   *EncryptOptions
 	buf    *buffer
-	out    []byte // ciphertext produced and not yet returned
 	chunk  uint64
 	length int64
-	err    error // sticky; io.EOF once the trailer has been produced
 }
 
 // NewEncryptReader returns a reader of the ciphertext of the segment whose
@@ -60,74 +68,18 @@ func NewEncryptReader(key []byte, src io.Reader, opts *EncryptOptions) (*Encrypt
 	if err != nil {
 		return nil, err
 	}
-	return &EncryptReader{src: src, c: c, opts: opts, buf: getBuf()}, nil
-}
-
-// Read implements io.Reader.
-func (r *EncryptReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
+	r := &EncryptReader{src: src, c: c, opts: opts, buf: getBuf()}
+	r.next = func(dst []byte) []byte {
+		if dst == nil {
+			dst = r.buf[:0]
 		}
-		if r.err != nil {
-			break
-		}
-		// Encrypt straight into p when a whole chunk fits, saving a copy.
-		if len(p)-n >= EncryptedChunkSize+TrailerSize {
-			n += r.produce(p[n:])
-			continue
-		}
-		r.out = r.buf[:r.produce(r.buf[:])]
+		return dst[:r.produce(dst[:cap(dst)])]
 	}
-	r.release()
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy encrypts without an extra copy.
-func (r *EncryptReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				r.fail(err)
-				return total, err
-			}
-			continue
-		}
-		if r.err != nil {
-			r.release()
-			if r.err == io.EOF {
-				return total, nil
-			}
-			return total, r.err
-		}
-		r.out = r.buf[:r.produce(r.buf[:])]
-	}
-}
-
-func (r *EncryptReader) fail(err error) {
-	if r.err == nil || r.err == io.EOF {
-		r.err = err
-	}
-	r.out = nil
-	r.release()
-}
-
-func (r *EncryptReader) release() {
-	if r.err != nil && len(r.out) == 0 && r.buf != nil {
-		putBuf(r.buf)
-		r.buf = nil
-	}
+	// Encrypt straight into the caller's buffer when a chunk and the
+	// trailer fit.
+	r.direct = func(room int) bool { return room >= EncryptedChunkSize+TrailerSize }
+	r.free = func() { putBuf(r.buf); r.buf = nil }
+	return r, nil
 }
 
 // produce reads the next chunk of plaintext into dst, encrypts it in place
@@ -172,7 +124,7 @@ func (r *EncryptReader) produce(dst []byte) int {
 func (r *EncryptReader) trailer(dst []byte, sum Checksum) int {
 	var rec [TrailerPlaintextSize]byte
 	t := Trailer{Length: r.length, Checksum: sum}
-	t.marshal(rec[:])
+	t.marshal(rec[:], trailerVersion)
 	return len(r.c.seal(dst, rec[:], r.chunk, flagTrailer))
 }
 
@@ -277,7 +229,7 @@ func (w *EncryptWriter) Close() error {
 	}
 	var rec [TrailerPlaintextSize]byte
 	t := Trailer{Length: w.length, Checksum: sum}
-	t.marshal(rec[:])
+	t.marshal(rec[:], trailerVersion)
 	ct = w.c.seal(ct, rec[:], w.chunk, flagTrailer)
 	if _, err := w.dst.Write(ct); err != nil {
 		return w.setErr(err)

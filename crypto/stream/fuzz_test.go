@@ -116,3 +116,74 @@ func applyEdits(ct, edits []byte) []byte {
 	}
 	return ct
 }
+
+// FuzzDecryptReaderV2 is FuzzDecryptReader for format version 2, whose
+// chunk parser finds a segment's key in its chunks' salts and, without a
+// layout, where its data ends by looking for the salt that begins the
+// trailer. Modes: bit 0 multipart (two parts), bit 1 raw input, bit 2 no
+// layout (parts found by their salts). Whatever the edits, what comes out
+// is a prefix of the plaintext and the stream ends in ErrAuthentication;
+// the one edit that authenticates without a layout is dropping the last
+// whole part, which only the part-set record catches.
+func FuzzDecryptReaderV2(f *testing.F) {
+	f.Add(uint32(0), byte(0), []byte{})
+	f.Add(uint32(ChunkSize+1), byte(1), []byte{0, 0, 5, 1})
+	f.Add(uint32(100), byte(5), []byte{1, 0, 50, 0, 2, 0, 0, 7})
+	f.Add(uint32(2*ChunkSize+7), byte(4), []byte{3, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, plainLen uint32, mode byte, edits []byte) {
+		n := int(plainLen % (2*ChunkSize + 200))
+		plain := testPlaintext(n, 42)
+		multi, raw, scan := mode&1 == 1, mode&2 == 2, mode&4 == 4
+		keys := testSaltedKeys("fuzz")
+		var ct []byte
+		var l *Layout
+		var part1 int
+		if multi {
+			var sizes []int64
+			ct, sizes, _ = encryptPartsV2(t, "fuzz", [][]byte{plain[:n/2], plain[n/2:]})
+			part1 = int(sizes[0])
+			l, _ = MultipartLayoutV2(sizes)
+		} else {
+			ct, _ = encryptV2(t, keys, 0, plain, nil)
+			l, _ = SingleLayoutV2(int64(len(ct)))
+		}
+		orig := append([]byte(nil), ct...)
+		if raw {
+			ct = append([]byte(nil), edits...)
+		} else {
+			ct = applyEdits(ct, edits)
+		}
+		var dr *DecryptReaderV2
+		switch {
+		case multi && scan:
+			dr = NewMultipartScanReaderV2(keys, bytes.NewReader(ct))
+		default:
+			var err error
+			if dr, err = NewDecryptReaderV2(keys, l, bytes.NewReader(ct)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := readAllStep(dr, 1000)
+		switch {
+		case bytes.Equal(ct, orig):
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("valid object: %v", err)
+			}
+		case raw:
+			if len(got) != 0 || !errors.Is(err, ErrAuthentication) {
+				t.Fatalf("raw input released %d bytes, err %v", len(got), err)
+			}
+		case multi && scan && err == nil && bytes.Equal(ct, orig[:part1]):
+			if !bytes.Equal(got, plain[:n/2]) {
+				t.Fatal("part 1 alone decrypted wrongly")
+			}
+		default:
+			if !errors.Is(err, ErrAuthentication) {
+				t.Fatalf("edited object: err %v", err)
+			}
+			if len(got) > len(plain) || !bytes.Equal(got, plain[:len(got)]) {
+				t.Fatal("released bytes that are not the plaintext")
+			}
+		}
+	})
+}

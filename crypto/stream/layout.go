@@ -7,9 +7,10 @@ import (
 
 // Layout says where the segments of an object lie in its ciphertext: one
 // segment (number 0) for a single PUT, segments 1..N for a multipart object
-// whose parts are the consecutive segments. It is immutable and safe for
-// concurrent use.
+// whose parts are the consecutive segments, in format version 1 or 2. It is
+// immutable and safe for concurrent use.
 type Layout struct {
+	f         *format
 	first     uint32
 	cipherOff []int64 // len = segments+1, cumulative ciphertext offsets
 	plainOff  []int64 // len = segments+1, cumulative plaintext offsets
@@ -24,9 +25,43 @@ type Segment struct {
 	PlainSize    int64
 }
 
-// SingleLayout is the layout of a single-PUT object of cipherSize bytes.
+// SingleLayout is the layout of a version 1 single-PUT object of
+// cipherSize bytes.
 func SingleLayout(cipherSize int64) (*Layout, error) {
-	return newLayout(0, []int64{cipherSize})
+	return newLayout(formatV1, 0, []int64{cipherSize})
+}
+
+// SingleLayoutV2 is the layout of a version 2 single-PUT object of
+// cipherSize stored bytes.
+func SingleLayoutV2(cipherSize int64) (*Layout, error) {
+	return newLayout(formatV2, 0, []int64{cipherSize})
+}
+
+// UniformLayoutV2 is the layout of a version 2 multipart object of parts
+// parts whose first parts−1 parts hold partSize plaintext bytes each and
+// whose last part holds lastSize, as a part-set record states it (package
+// envelope). With one part, partSize must equal lastSize.
+func UniformLayoutV2(parts int, partSize, lastSize int64) (*Layout, error) {
+	if parts < 1 || parts > MaxParts {
+		return nil, errSize("part count %d out of range [1, %d]", parts, MaxParts)
+	}
+	if parts == 1 && partSize != lastSize {
+		return nil, errSize("a one-part object's part size %d differs from its last part's %d", partSize, lastSize)
+	}
+	p, err := formatV2.ciphertextSize(partSize)
+	if err != nil {
+		return nil, err
+	}
+	last, err := formatV2.ciphertextSize(lastSize)
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, parts)
+	for i := range sizes {
+		sizes[i] = p
+	}
+	sizes[parts-1] = last
+	return newLayout(formatV2, 1, sizes)
 }
 
 // MultipartLayout is the layout of a multipart object whose parts, numbered
@@ -36,21 +71,47 @@ func MultipartLayout(partCipherSizes []int64) (*Layout, error) {
 	if len(partCipherSizes) < 1 || len(partCipherSizes) > MaxParts {
 		return nil, errSize("part count %d out of range [1, %d]", len(partCipherSizes), MaxParts)
 	}
-	return newLayout(1, partCipherSizes)
+	return newLayout(formatV1, 1, partCipherSizes)
 }
 
-// UniformMultipartLayout is the layout of a multipart object of totalCipher
-// bytes in parts parts, all but the last of partCipherSize bytes (what every
-// SDK's upload manager produces). The last part's size is what remains.
+// MultipartLayoutV2 is MultipartLayout for version 2: the layout of a
+// multipart object whose parts, numbered 1..N in order, have the given
+// stored sizes. Version 2 objects s3seal writes have uniform layouts (see
+// UniformLayoutV2); this serves tools and tests.
+func MultipartLayoutV2(partCipherSizes []int64) (*Layout, error) {
+	if len(partCipherSizes) < 1 || len(partCipherSizes) > MaxParts {
+		return nil, errSize("part count %d out of range [1, %d]", len(partCipherSizes), MaxParts)
+	}
+	return newLayout(formatV2, 1, partCipherSizes)
+}
+
+// UniformMultipartLayout is the layout of a version 1 multipart object of
+// totalCipher bytes in parts parts, all but the last of partCipherSize
+// bytes (what every SDK's upload manager produces). The last part's size
+// is what remains.
 func UniformMultipartLayout(totalCipher int64, parts int, partCipherSize int64) (*Layout, error) {
+	return formatV1.uniformLayout(totalCipher, parts, partCipherSize)
+}
+
+// UniformMultipartLayoutV2 is UniformMultipartLayout for version 2: the
+// layout of a multipart object of totalCipher stored bytes in parts parts,
+// all but the last of partCipherSize stored bytes, as a listing can learn
+// it from the store alone (HEAD ?partNumber=1 gives the first part's size
+// and the part count). It is not authenticated; readers take the layout
+// from the part-set record.
+func UniformMultipartLayoutV2(totalCipher int64, parts int, partCipherSize int64) (*Layout, error) {
+	return formatV2.uniformLayout(totalCipher, parts, partCipherSize)
+}
+
+func (f *format) uniformLayout(totalCipher int64, parts int, partCipherSize int64) (*Layout, error) {
 	if parts < 1 || parts > MaxParts {
 		return nil, errSize("part count %d out of range [1, %d]", parts, MaxParts)
 	}
-	if partCipherSize < TrailerSize {
+	if partCipherSize < f.trailer {
 		return nil, fmt.Errorf("%w: part size %d", ErrInvalidSize, partCipherSize)
 	}
 	last := totalCipher - int64(parts-1)*partCipherSize
-	if last < TrailerSize {
+	if last < f.trailer {
 		return nil, fmt.Errorf("%w: %d bytes cannot hold %d parts of %d bytes", ErrInvalidSize, totalCipher, parts, partCipherSize)
 	}
 	sizes := make([]int64, parts)
@@ -58,17 +119,18 @@ func UniformMultipartLayout(totalCipher int64, parts int, partCipherSize int64) 
 		sizes[i] = partCipherSize
 	}
 	sizes[parts-1] = last
-	return newLayout(1, sizes)
+	return newLayout(f, 1, sizes)
 }
 
-func newLayout(first uint32, sizes []int64) (*Layout, error) {
+func newLayout(f *format, first uint32, sizes []int64) (*Layout, error) {
 	l := &Layout{
+		f:         f,
 		first:     first,
 		cipherOff: make([]int64, len(sizes)+1),
 		plainOff:  make([]int64, len(sizes)+1),
 	}
 	for i, c := range sizes {
-		p, err := PlaintextSize(c)
+		p, err := f.plaintextSize(c)
 		if err != nil {
 			return nil, fmt.Errorf("%w (segment %d)", err, int(first)+i)
 		}
@@ -80,6 +142,9 @@ func newLayout(first uint32, sizes []int64) (*Layout, error) {
 
 // Multipart reports whether the layout is that of a multipart object.
 func (l *Layout) Multipart() bool { return l.first == 1 }
+
+// Version returns the content format version, 1 or 2.
+func (l *Layout) Version() uint8 { return l.f.version }
 
 // Segments returns the number of segments.
 func (l *Layout) Segments() int { return len(l.cipherOff) - 1 }
@@ -151,8 +216,8 @@ func (l *Layout) Range(off, length int64) (Range, error) {
 		Skip:         rel % ChunkSize,
 		LastChunk:    (off + length - 1 - l.plainOff[j]) / ChunkSize,
 	}
-	r.CipherOffset = l.cipherOff[i] + r.FirstChunk*EncryptedChunkSize
-	end := l.cipherOff[j] + (r.LastChunk+1)*EncryptedChunkSize
+	r.CipherOffset = l.cipherOff[i] + r.FirstChunk*l.f.encChunk
+	end := l.cipherOff[j] + (r.LastChunk+1)*l.f.encChunk
 	if r.LastChunk == chunks(l.plainOff[j+1]-l.plainOff[j])-1 {
 		end = l.cipherOff[j+1]
 		r.Trailer = true

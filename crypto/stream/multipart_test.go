@@ -170,6 +170,12 @@ func boundaryOffsets(l *Layout) []int64 {
 // RangeReader and checks the plan's arithmetic.
 func checkAllRanges(t *testing.T, keys KeyFunc, l *Layout, obj, plain []byte) {
 	t.Helper()
+	checkRanges(t, func(rg Range, src io.Reader) (*RangeReader, error) { return NewRangeReader(keys, l, rg, src) }, l, obj, plain)
+}
+
+// checkRanges is checkAllRanges with the reader made by open.
+func checkRanges(t *testing.T, open func(Range, io.Reader) (*RangeReader, error), l *Layout, obj, plain []byte) {
+	t.Helper()
 	offs := boundaryOffsets(l)
 	for _, a := range offs {
 		for _, b := range offs {
@@ -184,14 +190,14 @@ func checkAllRanges(t *testing.T, keys KeyFunc, l *Layout, obj, plain []byte) {
 				t.Fatalf("Range(%d, %d): ciphertext range out of bounds", a, b-a)
 			}
 			first := l.Segment(rg.FirstSegment)
-			if (rg.CipherOffset-first.CipherOffset)%EncryptedChunkSize != 0 {
+			if (rg.CipherOffset-first.CipherOffset)%l.f.encChunk != 0 {
 				t.Fatalf("Range(%d, %d): ciphertext offset not chunk aligned", a, b-a)
 			}
 			if rg.Skip != a-first.PlainOffset-rg.FirstChunk*ChunkSize || rg.Skip < 0 || rg.Skip >= ChunkSize {
 				t.Fatalf("Range(%d, %d): skip %d", a, b-a, rg.Skip)
 			}
 			src := bytes.NewReader(obj[rg.CipherOffset : rg.CipherOffset+rg.CipherLength])
-			rr, err := NewRangeReader(keys, l, rg, src)
+			rr, err := open(rg, src)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,52 +15,95 @@ import (
 // CipherLength bytes from its source and does not close it. It is not safe
 // for concurrent use.
 type RangeReader struct {
-	keys KeyFunc
-	l    *Layout
-	rg   Range
-	src  io.Reader
+	pump                 // Read, WriteTo
+	keys   KeyFunc       // version 1
+	salted SaltedKeyFunc // version 2
+	l      *Layout
+	rg     Range
+	src    io.Reader
 
-	buf  *buffer
-	out  []byte
-	left int64 // plaintext bytes still to return
+	buf    *bufferV2
+	outBuf *bufferV2 // version 2 opens out of place
+	left   int64     // plaintext bytes still to return
 
 	seg      int // current segment index
-	c        *segCipher
+	c        segmentOpener
 	chunk    int64 // next chunk index within seg
 	lastData int64 // index of the last data chunk to read in seg (-1: none)
 	trailer  bool  // whether seg's trailer is to be read
 	skip     int64
-	err      error
 }
 
 // NewRangeReader returns a reader that decrypts src, the ciphertext bytes
 // [rg.CipherOffset, rg.CipherOffset+rg.CipherLength) of an object with
 // layout l, into its plaintext bytes [rg.Offset, rg.Offset+rg.Length). rg
 // must come from l.Range.
+// l must be a version 1 layout.
 func NewRangeReader(keys KeyFunc, l *Layout, rg Range, src io.Reader) (*RangeReader, error) {
-	check, err := l.Range(rg.Offset, rg.Length)
+	if l.f != formatV1 {
+		return nil, errSize("a version %d layout needs NewRangeReaderV2", l.f.version)
+	}
+	return newRangeReader(&RangeReader{keys: keys, l: l, rg: rg, src: src})
+}
+
+// NewRangeReaderV2 is NewRangeReader for a version 2 layout. Each segment's
+// key is derived from the salt of the first chunk fetched in it, and every
+// further chunk of that segment must carry the same salt, so the bytes
+// returned come from one encryption of each part. Which encryption — the
+// attempt the client completed, or an earlier upload of the same part that
+// the store kept — a range cannot tell: only a whole read checks the salts
+// against the part-set record (FORMAT.md, section 10).
+func NewRangeReaderV2(keys SaltedKeyFunc, l *Layout, rg Range, src io.Reader) (*RangeReader, error) {
+	if l.f != formatV2 {
+		return nil, errSize("a version %d layout needs NewRangeReader", l.f.version)
+	}
+	return newRangeReader(&RangeReader{salted: keys, l: l, rg: rg, src: src})
+}
+
+func newRangeReader(r *RangeReader) (*RangeReader, error) {
+	check, err := r.l.Range(r.rg.Offset, r.rg.Length)
 	if err != nil {
 		return nil, err
 	}
-	if check != rg {
+	if check != r.rg {
 		return nil, errSize("range does not match the layout")
 	}
-	r := &RangeReader{keys: keys, l: l, rg: rg, src: src, left: rg.Length, skip: rg.Skip, buf: getBuf()}
-	if err := r.enter(rg.FirstSegment, rg.FirstChunk); err != nil {
-		putBuf(r.buf)
+	r.left, r.skip, r.buf = r.rg.Length, r.rg.Skip, getBufV2()
+	if err := r.enter(r.rg.FirstSegment, r.rg.FirstChunk); err != nil {
+		r.putBufs()
 		return nil, err
 	}
+	r.next = r.step
+	// Decrypt straight into the caller's buffer when a whole chunk is
+	// wanted.
+	r.direct = func(room int) bool { return r.skip == 0 && room >= ChunkSize && r.left >= ChunkSize }
+	r.free = r.putBufs
 	return r, nil
+}
+
+func (r *RangeReader) putBufs() {
+	if r.buf != nil {
+		putBufV2(r.buf)
+	}
+	if r.outBuf != nil {
+		putBufV2(r.outBuf)
+	}
+	r.buf, r.outBuf = nil, nil
 }
 
 // enter starts reading segment i at chunk c.
 func (r *RangeReader) enter(i int, c int64) error {
 	s := r.l.Segment(i)
-	sc, err := newSegCipher(r.keys(s.Number))
-	if err != nil {
-		return err
+	if r.l.f == formatV2 {
+		r.c = &lazyChunkV2{keys: r.salted, n: s.Number}
+	} else {
+		sc, err := newOpenSegCipher(r.keys(s.Number))
+		if err != nil {
+			return err
+		}
+		r.c = sc
 	}
-	r.seg, r.c, r.chunk = i, sc, c
+	r.seg, r.chunk = i, c
 	r.lastData = chunks(s.PlainSize) - 1
 	r.trailer = true
 	if i == r.rg.LastSegment {
@@ -68,69 +111,6 @@ func (r *RangeReader) enter(i int, c int64) error {
 		r.trailer = r.rg.Trailer
 	}
 	return nil
-}
-
-// Read implements io.Reader.
-func (r *RangeReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(r.out) > 0 {
-			c := copy(p[n:], r.out)
-			r.out = r.out[c:]
-			n += c
-			continue
-		}
-		if r.err != nil {
-			break
-		}
-		if r.skip == 0 && int64(len(p)-n) >= ChunkSize && r.left >= ChunkSize {
-			// Decrypt straight into p, saving a copy.
-			n += len(r.step(p[n:n]))
-			continue
-		}
-		r.out = r.step(nil)
-	}
-	if r.err != nil && len(r.out) == 0 && r.buf != nil {
-		putBuf(r.buf)
-		r.buf = nil
-	}
-	if n > 0 {
-		return n, nil
-	}
-	return 0, r.err
-}
-
-// WriteTo implements io.WriterTo, so io.Copy decrypts without an extra copy.
-func (r *RangeReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	defer func() {
-		if r.err != nil && len(r.out) == 0 && r.buf != nil {
-			putBuf(r.buf)
-			r.buf = nil
-		}
-	}()
-	for {
-		if len(r.out) > 0 {
-			m, err := w.Write(r.out)
-			total += int64(m)
-			r.out = r.out[m:]
-			if err != nil {
-				if r.err == nil || r.err == io.EOF {
-					r.err = err
-				}
-				r.out = nil
-				return total, err
-			}
-			continue
-		}
-		if r.err == io.EOF {
-			return total, nil
-		}
-		if r.err != nil {
-			return total, r.err
-		}
-		r.out = r.step(nil)
-	}
 }
 
 // step reads and authenticates the next unit (a data chunk, possibly with
@@ -141,12 +121,12 @@ func (r *RangeReader) step(dst []byte) []byte {
 	s := r.l.Segment(r.seg)
 	var dataLen int
 	if r.chunk <= r.lastData {
-		dataLen = int(min(ChunkSize, s.PlainSize-r.chunk*ChunkSize)) + TagSize
+		dataLen = int(min(ChunkSize, s.PlainSize-r.chunk*ChunkSize) + r.l.f.overhead)
 	}
 	withTrailer := r.trailer && r.chunk >= r.lastData
 	total := dataLen
 	if withTrailer {
-		total += TrailerSize
+		total += int(r.l.f.trailer)
 	}
 	if _, err := io.ReadFull(r.src, r.buf[:total]); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -169,10 +149,27 @@ func (r *RangeReader) step(dst []byte) []byte {
 	var pt []byte
 	if dataLen > 0 {
 		if dst == nil {
-			dst = r.buf[:0] // in place: the ciphertext is not needed afterwards
+			// In place where the cipher allows: the ciphertext is not
+			// needed afterwards.
+			dst = r.buf[:0]
+			if lazy, v2 := r.c.(*lazyChunkV2); v2 {
+				c, err := lazy.cipher(r.buf[:dataLen])
+				switch {
+				case err != nil:
+					r.err = err
+					return nil
+				case c.inPlace():
+					dst = r.buf[inPlaceOffset:inPlaceOffset]
+				default:
+					if r.outBuf == nil {
+						r.outBuf = getBufV2()
+					}
+					dst = r.outBuf[:0]
+				}
+			}
 		}
 		var err error
-		if pt, err = r.c.open(dst, r.buf[:dataLen], uint64(r.chunk), flagData); err != nil {
+		if pt, err = r.c.openData(dst, r.buf[:dataLen], uint64(r.chunk)); err != nil {
 			r.err = err
 			return nil
 		}
@@ -199,4 +196,51 @@ func (r *RangeReader) step(dst []byte) []byte {
 		panic("stream: internal error: range plan and layout disagree")
 	}
 	return pt
+}
+
+// segmentOpener authenticates the chunks of one segment at their
+// positions.
+type segmentOpener interface {
+	openData(dst, ct []byte, index uint64) ([]byte, error)
+	openTrailer(ct []byte, index uint64) (Trailer, error)
+}
+
+func (s *segCipher) openData(dst, ct []byte, index uint64) ([]byte, error) {
+	return s.open(dst, ct, index, flagData)
+}
+
+// lazyChunkV2 opens the chunks of version 2 segment n, deriving the key
+// from the salt of the first chunk it sees; the chunks after it must carry
+// the same salt.
+type lazyChunkV2 struct {
+	keys SaltedKeyFunc
+	n    uint32
+	c    *chunkV2
+}
+
+func (l *lazyChunkV2) cipher(ct []byte) (*chunkV2, error) {
+	if l.c == nil {
+		c, err := keyedChunkV2(l.keys, l.n, ct)
+		if err != nil {
+			return nil, err
+		}
+		l.c = c
+	}
+	return l.c, nil
+}
+
+func (l *lazyChunkV2) openData(dst, ct []byte, index uint64) ([]byte, error) {
+	c, err := l.cipher(ct)
+	if err != nil {
+		return nil, err
+	}
+	return c.open(dst, ct, index, kindData)
+}
+
+func (l *lazyChunkV2) openTrailer(ct []byte, index uint64) (Trailer, error) {
+	c, err := l.cipher(ct)
+	if err != nil {
+		return Trailer{}, err
+	}
+	return c.openTrailer(ct, index)
 }

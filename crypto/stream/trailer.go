@@ -112,10 +112,10 @@ func (c Checksum) Validate() error {
 
 // Trailer is the authenticated record that ends every segment.
 //
-// Layout of its 64-byte plaintext (format version 1):
+// Layout of its 64-byte plaintext:
 //
 //	offset size field
-//	0      1    record version, 0x01
+//	0      1    record version: the format version, 0x01 or 0x02
 //	1      8    segment plaintext length, big-endian
 //	9      1    checksum algorithm (ChecksumAlgorithm), 0 if none
 //	10     32   checksum value, zero-padded on the right
@@ -129,11 +129,12 @@ type Trailer struct {
 
 const trailerVersion = 1
 
-// marshal writes the trailer record into b[:TrailerPlaintextSize].
-func (t *Trailer) marshal(b []byte) {
+// marshal writes the trailer record of format version v into
+// b[:TrailerPlaintextSize].
+func (t *Trailer) marshal(b []byte, v uint8) {
 	b = b[:TrailerPlaintextSize]
 	clear(b)
-	b[0] = trailerVersion
+	b[0] = v
 	binary.BigEndian.PutUint64(b[1:9], uint64(t.Length))
 	b[9] = byte(t.Checksum.Algorithm)
 	copy(b[10:10+MaxChecksumSize], t.Checksum.Value)
@@ -144,12 +145,12 @@ func (t *Trailer) marshal(b []byte) {
 // the record is authenticated, a failure means a writer bug or a future
 // version, never tampering; it is still reported as ErrAuthentication so that
 // readers fail closed with one error.
-func parseTrailer(b []byte) (Trailer, error) {
-	if len(b) != TrailerPlaintextSize || b[0] != trailerVersion {
+func parseTrailer(b []byte, f *format) (Trailer, error) {
+	if len(b) != TrailerPlaintextSize || b[0] != f.version {
 		return Trailer{}, ErrAuthentication
 	}
 	n := binary.BigEndian.Uint64(b[1:9])
-	if n > MaxSegmentSize {
+	if n > uint64(f.maxSegment) {
 		return Trailer{}, ErrAuthentication
 	}
 	alg := ChecksumAlgorithm(b[9])

@@ -28,8 +28,14 @@ type Provider struct {
 	Active string
 	// Allowed are further key ids that may unwrap.
 	Allowed []string
-	// Rand is the source of data keys and nonces: crypto/rand if nil.
+	// Rand is the source of data keys and nonces: crypto/rand if nil
+	// (then nonces come from cipher.NewGCMWithRandomNonce, so the fake
+	// works in FIPS 140-only mode).
 	Rand io.Reader
+	// WrappedSize, if above the natural 60 bytes, pads every wrapped key
+	// to that size with authenticated filler, as a post-quantum recipient's
+	// wrapping (about 1.2 KB) would be.
+	WrappedSize int
 
 	mu   sync.Mutex
 	fail error
@@ -94,11 +100,23 @@ func (p *Provider) random() io.Reader {
 	return p.Rand
 }
 
-func aeadFor(id string) cipher.AEAD {
+func blockFor(id string) cipher.Block {
 	k := sha256.Sum256([]byte("keystest master key " + id))
 	b, _ := aes.NewCipher(k[:])
-	a, _ := cipher.NewGCM(b)
-	return a
+	return b
+}
+
+// padding returns the filler of a wrapped key of the configured size.
+func (p *Provider) padding() []byte {
+	n := p.WrappedSize - 60
+	if n <= 0 {
+		return nil
+	}
+	pad := make([]byte, n)
+	for i := range pad {
+		pad[i] = byte(i)
+	}
+	return pad
 }
 
 func (p *Provider) allowed(id string) bool {
@@ -114,11 +132,27 @@ func (p *Provider) allowed(id string) bool {
 }
 
 func (p *Provider) wrap(key []byte) (keys.WrappedKey, error) {
-	nonce := make([]byte, 12)
-	if _, err := io.ReadFull(p.random(), nonce); err != nil {
-		return keys.WrappedKey{}, err
+	pad := p.padding()
+	ad := append([]byte(p.active()), pad...)
+	var out []byte
+	if p.Rand == nil {
+		a, err := cipher.NewGCMWithRandomNonce(blockFor(p.active()))
+		if err != nil {
+			return keys.WrappedKey{}, err
+		}
+		out = a.Seal(nil, nil, key, ad)
+	} else {
+		nonce := make([]byte, 12)
+		if _, err := io.ReadFull(p.Rand, nonce); err != nil {
+			return keys.WrappedKey{}, err
+		}
+		a, err := cipher.NewGCM(blockFor(p.active()))
+		if err != nil {
+			return keys.WrappedKey{}, err
+		}
+		out = a.Seal(nonce, nonce, key, ad)
 	}
-	return keys.WrappedKey{KeyID: p.active(), Ciphertext: aeadFor(p.active()).Seal(nonce, nonce, key, []byte(p.active()))}, nil
+	return keys.WrappedKey{KeyID: p.active(), Ciphertext: append(out, pad...)}, nil
 }
 
 // GenerateDataKey implements keys.Provider.
@@ -152,10 +186,14 @@ func (p *Provider) Decrypt(ctx context.Context, wrapped []byte, keyID string) ([
 	if !p.allowed(keyID) {
 		return out, &keys.UnknownKeyError{Provider: p.Name(), KeyID: keyID}
 	}
-	if len(wrapped) < 12 {
+	if len(wrapped) < 60 {
 		return out, &keys.UnwrapError{Provider: p.Name(), KeyID: keyID}
 	}
-	pt, err := aeadFor(keyID).Open(nil, wrapped[:12], wrapped[12:], []byte(keyID))
+	a, err := cipher.NewGCMWithRandomNonce(blockFor(keyID))
+	if err != nil {
+		return out, err
+	}
+	pt, err := a.Open(nil, nil, wrapped[:60], append([]byte(keyID), wrapped[60:]...))
 	if err != nil || len(pt) != keys.DataKeySize {
 		return out, &keys.UnwrapError{Provider: p.Name(), KeyID: keyID, Err: errors.New("tag mismatch")}
 	}

@@ -66,7 +66,12 @@ type Keyring struct {
 type masterKey struct {
 	name string
 	key  [32]byte
-	kek  cipher.AEAD
+	// kek seals with a random nonce drawn inside Go's cryptographic
+	// module (written in front of the ciphertext, exactly where the
+	// wrapped form keeps its nonce) and opens any wrapped key, in FIPS
+	// 140-only mode too; kekBlock serves tests that supply the nonce.
+	kek      cipher.AEAD
+	kekBlock cipher.Block
 }
 
 // Parse parses key ring text (see the package documentation). Errors name
@@ -123,9 +128,10 @@ func newMasterKey(name string, raw []byte) (*masterKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mk.kek, err = cipher.NewGCM(block); err != nil {
+	if mk.kek, err = cipher.NewGCMWithRandomNonce(block); err != nil {
 		return nil, err
 	}
+	mk.kekBlock = block
 	return mk, nil
 }
 

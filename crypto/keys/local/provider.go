@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -12,15 +13,19 @@ import (
 // Config configures a Provider. The zero value gives the defaults.
 type Config struct {
 	// Rand is the source of data keys and wrapping nonces. nil means
-	// crypto/rand.Reader. Tests inject a fixed reader for test vectors.
+	// crypto/rand.Reader for data keys and, for nonces, the random source
+	// inside Go's cryptographic module (cipher.NewGCMWithRandomNonce, the
+	// only AES-GCM encryption FIPS 140-only mode allows). Tests inject a
+	// fixed reader for test vectors; wrapping then needs cipher.NewGCM.
 	Rand io.Reader
 }
 
 // Provider is a keys.Provider over a Keyring. Its allow-list is the key
 // ring: any key in it can unwrap, only the active one wraps.
 type Provider struct {
-	ring *Keyring
-	rand io.Reader
+	ring   *Keyring
+	rand   io.Reader
+	nonces io.Reader // nil: the module draws wrapping nonces
 }
 
 var _ keys.Provider = (*Provider)(nil)
@@ -28,9 +33,9 @@ var _ keys.Provider = (*Provider)(nil)
 // NewProvider returns a Provider over ring.
 func NewProvider(ring *Keyring, cfg Config) *Provider {
 	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
+		return &Provider{ring: ring, rand: rand.Reader}
 	}
-	return &Provider{ring: ring, rand: cfg.Rand}
+	return &Provider{ring: ring, rand: cfg.Rand, nonces: cfg.Rand}
 }
 
 // Keyring returns the provider's key ring.
@@ -64,12 +69,21 @@ func (p *Provider) GenerateDataKey(context.Context) (keys.DataKey, error) {
 
 func (p *Provider) wrap(key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
 	mk := p.ring.keys[len(p.ring.keys)-1]
-	out := make([]byte, 1+12, WrappedSize)
+	out := make([]byte, 1, WrappedSize)
 	out[0] = wrapVersion
-	if _, err := io.ReadFull(p.rand, out[1:13]); err != nil {
+	if p.nonces == nil {
+		out = mk.kek.Seal(out, nil, key[:], wrapAAD(mk.name))
+		return keys.WrappedKey{KeyID: mk.name, Ciphertext: out}, nil
+	}
+	out = out[:13]
+	if _, err := io.ReadFull(p.nonces, out[1:13]); err != nil {
 		return keys.WrappedKey{}, fmt.Errorf("local: reading randomness: %w", err)
 	}
-	out = mk.kek.Seal(out, out[1:13], key[:], wrapAAD(mk.name))
+	a, err := cipher.NewGCM(mk.kekBlock)
+	if err != nil {
+		return keys.WrappedKey{}, fmt.Errorf("local: chosen nonces are not available here: %w", err)
+	}
+	out = a.Seal(out, out[1:13], key[:], wrapAAD(mk.name))
 	return keys.WrappedKey{KeyID: mk.name, Ciphertext: out}, nil
 }
 
@@ -86,7 +100,7 @@ func (p *Provider) Decrypt(_ context.Context, wrapped []byte, keyID string) ([ke
 	if len(wrapped) != WrappedSize || wrapped[0] != wrapVersion {
 		return out, &keys.UnwrapError{Provider: keys.KindLocal, KeyID: keyID}
 	}
-	pt, err := mk.kek.Open(out[:0], wrapped[1:13], wrapped[13:], wrapAAD(mk.name))
+	pt, err := mk.kek.Open(out[:0], nil, wrapped[1:], wrapAAD(mk.name))
 	if err != nil || len(pt) != keys.DataKeySize {
 		clear(out[:])
 		return out, &keys.UnwrapError{Provider: keys.KindLocal, KeyID: keyID}

@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"crypto/fips140"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -41,12 +42,13 @@ func TestVectors(t *testing.T) {
 	master, _ := hex.DecodeString(v.MasterKey)
 	random, _ := hex.DecodeString(v.Rand)
 	ring := mustParse(t, []byte(v.KeyName+":"+base64.StdEncoding.EncodeToString(master)))
-	p := NewProvider(ring, Config{Rand: bytes.NewReader(random)})
-	dk, err := p.GenerateDataKey(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// The committed wrapped key unwraps to the committed data key (in FIPS
+	// 140-only mode too).
+	w, _ := hex.DecodeString(v.Wrapped)
+	k, err := NewProvider(ring, Config{}).Decrypt(context.Background(), w, v.KeyName)
+	if err != nil || hex.EncodeToString(k[:]) != v.DataKey {
+		t.Fatalf("unwrap vector: %v", err)
 	}
-	gotDK, gotWrapped := hex.EncodeToString(dk.Plaintext[:]), hex.EncodeToString(dk.Ciphertext)
 	for i := range v.SSEC {
 		k, err := ring.DeriveSSECKey(v.KeyName, v.SSEC[i].Bucket, v.SSEC[i].Key)
 		if err != nil {
@@ -58,6 +60,15 @@ func TestVectors(t *testing.T) {
 			t.Errorf("SSE-C key for %s/%s = %s, want %s", v.SSEC[i].Bucket, v.SSEC[i].Key, got, v.SSEC[i].SSEC)
 		}
 	}
+	if fips140.Enforced() {
+		t.Skip("FIPS 140-only mode: wrapping under the vector's chosen nonce is not possible; the unwrap and SSE-C vectors were checked")
+	}
+	p := NewProvider(ring, Config{Rand: bytes.NewReader(random)})
+	dk, err := p.GenerateDataKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotDK, gotWrapped := hex.EncodeToString(dk.Plaintext[:]), hex.EncodeToString(dk.Ciphertext)
 	if *update {
 		v.DataKey, v.Wrapped = gotDK, gotWrapped
 		out, _ := json.MarshalIndent(v, "", "  ")
@@ -68,11 +79,5 @@ func TestVectors(t *testing.T) {
 	}
 	if gotDK != v.DataKey || gotWrapped != v.Wrapped {
 		t.Fatalf("wrap vector: data key %s wrapped %s; want %s %s", gotDK, gotWrapped, v.DataKey, v.Wrapped)
-	}
-	// And the committed wrapped key unwraps to the committed data key.
-	w, _ := hex.DecodeString(v.Wrapped)
-	k, err := p.Decrypt(context.Background(), w, v.KeyName)
-	if err != nil || hex.EncodeToString(k[:]) != v.DataKey {
-		t.Fatalf("unwrap vector: %v", err)
 	}
 }
