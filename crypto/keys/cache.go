@@ -74,13 +74,20 @@ type CacheStats struct {
 // calls the provider only on a miss or a renewal, never periodically;
 // concurrent misses for the same wrapped key make one call.
 //
+// For a write-only provider (Capabilities.WriteOnly) it holds only the data
+// key serving new writes, for no longer than the reuse policy allows, and
+// never serves Decrypt from it.
+//
 // Plaintext keys are zeroed when they leave the cache; callers get copies.
 // Cache is safe for concurrent use. The LRU runs one background goroutine
 // for expiry that lives as long as the process (a limit of the LRU library).
 type Cache struct {
 	p   Provider
 	cfg CacheConfig
-	lru *expirable.LRU[[32]byte, *cacheEntry]
+	// caps are p's capabilities; a write-only provider's generated keys
+	// are not kept for Decrypt.
+	caps Capabilities
+	lru  *expirable.LRU[[32]byte, *cacheEntry]
 
 	// renew admits one renewal of the current data key at a time.
 	renew chan struct{}
@@ -133,7 +140,7 @@ type decryptCall struct {
 
 // NewCache returns a Cache around p.
 func NewCache(p Provider, cfg CacheConfig) *Cache {
-	c := &Cache{p: p, cfg: cfg.withDefaults(), renew: make(chan struct{}, 1), inflight: map[[32]byte]*decryptCall{}}
+	c := &Cache{p: p, cfg: cfg.withDefaults(), caps: CapabilitiesOf(p), renew: make(chan struct{}, 1), inflight: map[[32]byte]*decryptCall{}}
 	c.lru = expirable.NewLRU[[32]byte, *cacheEntry](c.cfg.MaxKeys, func(_ [32]byte, e *cacheEntry) {
 		e.zero()
 		c.evictions.Add(1)
@@ -142,9 +149,13 @@ func NewCache(p Provider, cfg CacheConfig) *Cache {
 }
 
 var _ Provider = (*Cache)(nil)
+var _ Capable = (*Cache)(nil)
 
 // Name returns the underlying provider's name.
 func (c *Cache) Name() string { return c.p.Name() }
+
+// Capabilities returns the underlying provider's.
+func (c *Cache) Capabilities() Capabilities { return c.caps }
 
 // Stats returns a snapshot of the counters.
 func (c *Cache) Stats() CacheStats {
@@ -260,7 +271,9 @@ func (c *Cache) fromCurrent() (DataKey, bool, error) {
 	return DataKey{}, false, nil
 }
 
-// generate calls the provider and remembers the new key for Decrypt.
+// generate calls the provider and remembers the new key for Decrypt,
+// unless the provider is write-only: a gateway that holds only public keys
+// must not read back what it wrote from its cache either.
 func (c *Cache) generate(ctx context.Context) (DataKey, error) {
 	c.calls.Add(1)
 	dk, err := c.p.GenerateDataKey(ctx)
@@ -272,7 +285,9 @@ func (c *Cache) generate(ctx context.Context) (DataKey, error) {
 		}
 		return DataKey{}, err
 	}
-	c.add(c.cacheKey(dk.KeyID, dk.Ciphertext), dk.Plaintext)
+	if !c.caps.WriteOnly {
+		c.add(c.cacheKey(dk.KeyID, dk.Ciphertext), dk.Plaintext)
+	}
 	return dk, nil
 }
 
