@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
 
 const decryptUsage = `Usage: s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K [options] IN OUT
+       s3seal decrypt --identity FILE --metadata FILE --bucket B --key K [options] IN OUT
 
 Decrypts an object that s3seal stored in envelope mode, without a running
 proxy. IN is the object's stored bytes as downloaded from the bucket (for
@@ -27,9 +29,13 @@ IN and OUT are paths, or - for standard input and output.
 sealed to that name, so an object moved or copied at the store level is
 decrypted by naming its original location.
 
-SPEC is the key provider: local:KEYRING-FILE, local:env:VAR, or
+SPEC is the key provider: local:KEYRING-FILE, local:env:VAR,
 aws-kms:KEY-ID[,KEY-ID...] (AWS credentials and region from the usual AWS
-environment and configuration).
+environment and configuration), or age:identity=FILE. --identity FILE (may
+repeat) is short for age:identity=FILE: an age identity file (s3seal keygen
+--age, age-keygen) that unwraps data keys wrapped to its recipient by a
+write-only gateway. (Objects whose data keys are age-wrapped need envelope
+format 2; version 1 metadata cannot hold them.)
 
 Single-PUT and multipart objects are both handled, and a multipart
 object's part sizes need not be known: part boundaries are found by
@@ -49,6 +55,14 @@ that is incomplete (the exit code is then 1).
 func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("decrypt", decryptUsage, stderr)
 	spec := fs.String("keys", "", "key provider `SPEC`")
+	var identities []string
+	fs.Func("identity", "age identity `FILE` (may repeat; instead of --keys)", func(v string) error {
+		if v == "" {
+			return errors.New("empty file name")
+		}
+		identities = append(identities, v)
+		return nil
+	})
 	metaFile := fs.String("metadata", "", "the object's user metadata as JSON (`FILE` or -)")
 	bucket := fs.String("bucket", "", "`BUCKET` the object was written to")
 	key := fs.String("key", "", "object `KEY` it was written under")
@@ -59,8 +73,10 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return code
 	}
 	switch {
-	case *spec == "":
-		return usageError(stderr, fs, "--keys SPEC is required")
+	case *spec == "" && len(identities) == 0:
+		return usageError(stderr, fs, "--keys SPEC or --identity FILE is required")
+	case *spec != "" && len(identities) > 0:
+		return usageError(stderr, fs, "give --keys SPEC or --identity FILE, not both")
 	case *metaFile == "":
 		return usageError(stderr, fs, "--metadata FILE is required")
 	case *bucket == "" || *key == "":
@@ -83,7 +99,17 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if !h.Multipart() && (*parts != 0 || *partSize != 0 || *partSizes != "") {
 		return usageError(stderr, fs, "--parts, --part-size and --part-sizes apply to multipart objects; this is a single-PUT object")
 	}
-	kp, err := keyspec.OpenString(t.ctx(), *spec, t.Keys)
+	ks := keys.Spec{Kind: keys.KindAge, Identities: identities}
+	if *spec != "" {
+		if ks, err = keys.ParseSpec(*spec); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+	}
+	opts := t.Keys
+	if opts.Warn == nil {
+		opts.Warn = func(msg string) { fmt.Fprintf(stderr, "s3seal decrypt: warning: %s\n", msg) }
+	}
+	kp, err := keyspec.Open(t.ctx(), ks, opts)
 	if err != nil {
 		return fail(stderr, "decrypt", "%v", err)
 	}
@@ -92,7 +118,7 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		if errors.Is(err, envelope.ErrAuthentication) {
 			return fail(stderr, "decrypt", "cannot open the object key: %v\n"+
 				"Check that --bucket/--key name the object as it was written, that the metadata is this object's, and that %s holds its key (%s key %q).",
-				err, *spec, h.Provider(), h.KeyID())
+				err, ks, h.Provider(), h.KeyID())
 		}
 		return fail(stderr, "decrypt", "%v", err)
 	}
