@@ -40,6 +40,8 @@ package keys
 
 import (
 	"context"
+	"fmt"
+	"io"
 )
 
 // DataKeySize is the size of a data key.
@@ -77,6 +79,23 @@ type DataKey struct {
 
 // Zero overwrites the plaintext key.
 func (k *DataKey) Zero() { clear(k.Plaintext[:]) }
+
+// NewDataKey returns a data key read from random and wrapped by wrap, for
+// providers that wrap locally (a key ring, age). The plaintext is zeroed if
+// wrapping fails.
+func NewDataKey(random io.Reader, wrap func(*[DataKeySize]byte) (WrappedKey, error)) (DataKey, error) {
+	var dk DataKey
+	if _, err := io.ReadFull(random, dk.Plaintext[:]); err != nil {
+		return DataKey{}, fmt.Errorf("keys: reading randomness: %w", err)
+	}
+	w, err := wrap(&dk.Plaintext)
+	if err != nil {
+		dk.Zero()
+		return DataKey{}, err
+	}
+	dk.WrappedKey = w
+	return dk, nil
+}
 
 // Provider generates, unwraps and rewraps data keys. Implementations are
 // safe for concurrent use.

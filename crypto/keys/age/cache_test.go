@@ -71,3 +71,36 @@ func TestCacheKeepsWrapsOffThePerObjectPath(t *testing.T) {
 		t.Fatalf("reader stats %+v", s)
 	}
 }
+
+// TestConcurrentUse wraps and unwraps from several goroutines at once
+// (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	a, b := newParty(t, "a", false), newParty(t, "b", false)
+	p := mustProvider(t, []party{a, b}, []party{b}, false)
+	c := keys.NewCache(p, keys.CacheConfig{ReuseObjects: 3})
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 4 {
+				dk, err := c.GenerateDataKey(ctx)
+				if err == nil {
+					var k [keys.DataKeySize]byte
+					if k, err = p.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err == nil && k != dk.Plaintext {
+						err = errors.New("unwrapped another key")
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,15 +3,14 @@ package age
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	fage "filippo.io/age"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/keyfile"
 )
 
 // Limits of the files.
@@ -249,24 +248,13 @@ func LoadIdentities(paths ...string) (*IdentitySet, error) {
 }
 
 func readFile(path string, secret bool) ([]byte, error) {
-	f, err := os.Open(path)
+	what := "recipients file"
+	if secret {
+		what = "identity file"
+	}
+	text, err := keyfile.Read(path, what, secret, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("age: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("age: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("age: %s is not a regular file", path)
-	}
-	if secret && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("age: identity file %s has mode %04o, so group or others can access it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	text, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("age: reading %s: %w", path, err)
 	}
 	return text, nil
 }
@@ -295,23 +283,13 @@ func CreateIdentity(path string, classical bool, now time.Time) (recipient strin
 		}
 		secret, recipient = k.String(), k.Recipient().String()
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	text := []byte("# created: " + now.Format(time.RFC3339) + "\n# public key: " + recipient + "\n" + secret + "\n")
+	defer clear(text)
+	if err := keyfile.Create(path, text); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("%w: %s", ErrExists, path)
 		}
 		return "", fmt.Errorf("age: %w", err)
-	}
-	text := []byte("# created: " + now.Format(time.RFC3339) + "\n# public key: " + recipient + "\n" + secret + "\n")
-	defer clear(text)
-	if _, err := f.Write(text); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", fmt.Errorf("age: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("age: writing %s: %w", path, err)
 	}
 	return recipient, nil
 }

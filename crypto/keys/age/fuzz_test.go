@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 )
@@ -72,14 +70,7 @@ func FuzzParseIdentities(f *testing.F) {
 // FuzzDecrypt checks that wrapped keys are not malleable: the only input
 // that opens is the committed vector itself, to its data key.
 func FuzzDecrypt(f *testing.F) {
-	raw, err := os.ReadFile("testdata/vectors.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var v knownAnswer
-	if err := json.Unmarshal(raw, &v); err != nil {
-		f.Fatal(err)
-	}
+	v := loadKnownAnswer(f)
 	ids, err := ParseIdentities([]byte(v.Identities))
 	if err != nil {
 		f.Fatal(err)

@@ -196,17 +196,7 @@ func (p *Provider) GenerateDataKey(context.Context) (keys.DataKey, error) {
 	if p.recipients == nil {
 		return keys.DataKey{}, errNoRecipients
 	}
-	var dk keys.DataKey
-	if _, err := io.ReadFull(p.rand, dk.Plaintext[:]); err != nil {
-		return keys.DataKey{}, fmt.Errorf("age: reading randomness: %w", err)
-	}
-	w, err := p.wrap(&dk.Plaintext)
-	if err != nil {
-		dk.Zero()
-		return keys.DataKey{}, err
-	}
-	dk.WrappedKey = w
-	return dk, nil
+	return keys.NewDataKey(p.rand, p.wrap)
 }
 
 func (p *Provider) wrap(key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {

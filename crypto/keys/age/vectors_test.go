@@ -157,6 +157,19 @@ type knownAnswer struct {
 	Wrapped    string `json:"wrapped"`  // base64
 }
 
+func loadKnownAnswer(t testing.TB) knownAnswer {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v knownAnswer
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestKnownAnswer(t *testing.T) {
 	ctx := context.Background()
 	if *update {
@@ -194,14 +207,7 @@ func TestKnownAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := os.ReadFile("testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v knownAnswer
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := loadKnownAnswer(t)
 	rs, err := ParseRecipients([]byte(v.Recipients))
 	if err != nil {
 		t.Fatal(err)

@@ -9,24 +9,17 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
+
+	"github.com/s3seal/s3seal/crypto/keys/internal/keyfile"
 )
 
 // Load reads a key ring file. It refuses a file that group or others may
 // read or write, or that is not a regular file.
 func Load(path string) (*Keyring, error) {
-	f, err := os.Open(path)
+	text, err := keyfile.Read(path, "key ring", true, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
-	}
-	defer f.Close()
-	if err := checkMode(f, path); err != nil {
-		return nil, err
-	}
-	text, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("local: reading key ring %s: %w", path, err)
 	}
 	defer clear(text)
 	k, err := Parse(text)
@@ -34,20 +27,6 @@ func Load(path string) (*Keyring, error) {
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
 	return k, nil
-}
-
-func checkMode(f *os.File, path string) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("local: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("local: key ring %s is not a regular file", path)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("local: key ring %s has mode %04o, so group or others can access it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	return nil
 }
 
 // LoadEnv parses the key ring held in environment variable name. lookup is
@@ -97,21 +76,11 @@ func Create(path string, random io.Reader, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := keyfile.Create(path, []byte(fileHeader+entry+"\n")); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("%w: %s (use --append to add a key to it)", ErrExists, path)
 		}
 		return "", fmt.Errorf("local: %w", err)
-	}
-	if _, err := io.WriteString(f, fileHeader+entry+"\n"); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", fmt.Errorf("local: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("local: writing %s: %w", path, err)
 	}
 	return name, nil
 }
