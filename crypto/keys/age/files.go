@@ -58,10 +58,11 @@ func (s *RecipientSet) Classical() int { return len(s.classical) }
 func (s *RecipientSet) WrappedSize() int { return WrappedSize(s.Hybrid(), s.Classical()) }
 
 // fileLines calls f with each line that is neither blank nor a comment,
-// trimmed, and its 1-based number. what names the file in errors.
+// trimmed, and its 1-based number. what names the file in errors
+// ("recipients file").
 func fileLines(text []byte, what string, f func(n int, line string) error) error {
 	if len(text) > maxFileSize {
-		return fmt.Errorf("age: %s file is larger than %d bytes", what, maxFileSize)
+		return fmt.Errorf("age: %s is larger than %d bytes", what, maxFileSize)
 	}
 	for i, line := range strings.Split(string(text), "\n") {
 		n := i + 1
@@ -70,10 +71,10 @@ func fileLines(text []byte, what string, f func(n int, line string) error) error
 			continue
 		}
 		if !utf8.ValidString(line) {
-			return fmt.Errorf("age: %s file line %d is not valid UTF-8", what, n)
+			return fmt.Errorf("age: %s line %d is not valid UTF-8", what, n)
 		}
 		if len(line) > maxLineSize {
-			return fmt.Errorf("age: %s file line %d is longer than %d bytes", what, n, maxLineSize)
+			return fmt.Errorf("age: %s line %d is longer than %d bytes", what, n, maxLineSize)
 		}
 		if err := f(n, line); err != nil {
 			return err
@@ -95,7 +96,7 @@ func isSecret(line string) bool {
 func ParseRecipients(text []byte) (*RecipientSet, error) {
 	s := &RecipientSet{}
 	seen := map[string]int{}
-	err := fileLines(text, "recipients", func(n int, line string) error {
+	err := fileLines(text, "recipients file", func(n int, line string) error {
 		var r fage.Recipient
 		var str string
 		switch {
@@ -164,9 +165,9 @@ func (s *IdentitySet) Recipients() []string { return append([]string(nil), s.rec
 func ParseIdentities(texts ...[]byte) (*IdentitySet, error) {
 	s := &IdentitySet{}
 	for i, text := range texts {
-		what := "identity"
+		what := "identity file"
 		if len(texts) > 1 {
-			what = fmt.Sprintf("identity (file %d)", i+1)
+			what = fmt.Sprintf("identity file %d", i+1)
 		}
 		err := fileLines(text, what, func(n int, line string) error {
 			var id fage.Identity
@@ -175,26 +176,26 @@ func ParseIdentities(texts ...[]byte) (*IdentitySet, error) {
 			case strings.HasPrefix(line, "AGE-SECRET-KEY-PQ-1"):
 				h, err := fage.ParseHybridIdentity(line)
 				if err != nil {
-					return fmt.Errorf("age: %s file line %d: malformed AGE-SECRET-KEY-PQ-1 identity", what, n)
+					return fmt.Errorf("age: %s line %d: malformed AGE-SECRET-KEY-PQ-1 identity", what, n)
 				}
 				id, rec = h, h.Recipient().String()
 			case strings.HasPrefix(line, "AGE-SECRET-KEY-1"):
 				x, err := fage.ParseX25519Identity(line)
 				if err != nil {
-					return fmt.Errorf("age: %s file line %d: malformed AGE-SECRET-KEY-1 identity", what, n)
+					return fmt.Errorf("age: %s line %d: malformed AGE-SECRET-KEY-1 identity", what, n)
 				}
 				id, rec = x, x.Recipient().String()
 			case strings.HasPrefix(strings.ToUpper(line), "AGE-PLUGIN-"):
-				return fmt.Errorf("age: %s file line %d: plugin identities are not supported", what, n)
+				return fmt.Errorf("age: %s line %d: plugin identities are not supported", what, n)
 			case strings.HasPrefix(line, "age1"):
-				return fmt.Errorf("age: %s file line %d is a recipient (a public key), not an identity", what, n)
+				return fmt.Errorf("age: %s line %d is a recipient (a public key), not an identity", what, n)
 			case strings.HasPrefix(line, "age-encryption.org/") || strings.HasPrefix(line, "-----BEGIN AGE"):
-				return fmt.Errorf("age: %s file is encrypted; passphrase-protected identity files are not supported", what)
+				return fmt.Errorf("age: %s is encrypted; passphrase-protected identity files are not supported", what)
 			default:
-				return fmt.Errorf("age: %s file line %d is not an age identity (want AGE-SECRET-KEY-PQ-1… or AGE-SECRET-KEY-1…)", what, n)
+				return fmt.Errorf("age: %s line %d is not an age identity (want AGE-SECRET-KEY-PQ-1… or AGE-SECRET-KEY-1…)", what, n)
 			}
 			if len(s.ids) == MaxIdentities {
-				return fmt.Errorf("age: %s file line %d: more than %d identities", what, n, MaxIdentities)
+				return fmt.Errorf("age: %s line %d: more than %d identities", what, n, MaxIdentities)
 			}
 			s.ids = append(s.ids, id)
 			s.recipients = append(s.recipients, rec)

@@ -126,7 +126,7 @@ func TestParseIdentitiesFile(t *testing.T) {
 		t.Fatalf("identities %d %q", ids.Len(), ids.Recipients())
 	}
 	// Several files, and the position of the bad one in errors.
-	if _, err := ParseIdentities([]byte(a.identity), []byte("\n"+a.recipient)); err == nil || !strings.Contains(err.Error(), "file 2) file line 2 is a recipient") {
+	if _, err := ParseIdentities([]byte(a.identity), []byte("\n"+a.recipient)); err == nil || !strings.Contains(err.Error(), "identity file 2 line 2 is a recipient") {
 		t.Errorf("recipient in identity file: %v", err)
 	}
 	secret := strings.Split(strings.TrimSpace(a.identity), "\n")[2]
