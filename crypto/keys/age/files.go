@@ -1,6 +1,7 @@
 package age
 
 import (
+	"crypto/fips140"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,21 @@ const (
 	// characters), as the age tool does.
 	maxLineSize = 8 << 10
 )
+
+// ErrFIPS140Only is returned by every entry point of the package when Go's
+// FIPS 140-only mode is enforced (GODEBUG=fips140=only): age's X25519 and
+// ChaCha20-Poly1305 are not approved algorithms, so neither hybrid nor
+// X25519 recipients can be used there. (Without this check some age
+// operations would fail obscurely, and hybrid key generation would not
+// return.)
+var ErrFIPS140Only = errors.New("age: age recipients and identities use X25519 and ChaCha20-Poly1305, which FIPS 140-only mode (GODEBUG=fips140=only) does not allow; use a local key ring or a KMS there")
+
+func checkFIPS() error {
+	if fips140.Enforced() {
+		return ErrFIPS140Only
+	}
+	return nil
+}
 
 // Stanza types of the recipients s3seal wraps to.
 const (
@@ -94,6 +110,9 @@ func isSecret(line string) bool {
 // Provider's decision (Config.AllowClassical). Errors name the line, never
 // its text.
 func ParseRecipients(text []byte) (*RecipientSet, error) {
+	if err := checkFIPS(); err != nil {
+		return nil, err
+	}
 	s := &RecipientSet{}
 	seen := map[string]int{}
 	err := fileLines(text, "recipients file", func(n int, line string) error {
@@ -163,6 +182,9 @@ func (s *IdentitySet) Recipients() []string { return append([]string(nil), s.rec
 // documentation) into one set. Errors name the file's position in texts
 // (from 1) and the line, never its text.
 func ParseIdentities(texts ...[]byte) (*IdentitySet, error) {
+	if err := checkFIPS(); err != nil {
+		return nil, err
+	}
 	s := &IdentitySet{}
 	for i, text := range texts {
 		what := "identity file"
@@ -270,6 +292,9 @@ var ErrExists = errors.New("age: identity file already exists")
 // path exists it returns an error wrapping ErrExists. The key comes from
 // crypto/rand.
 func CreateIdentity(path string, classical bool, now time.Time) (recipient string, err error) {
+	if err := checkFIPS(); err != nil {
+		return "", err
+	}
 	var secret string
 	if classical {
 		k, err := fage.GenerateX25519Identity()

@@ -89,6 +89,9 @@ var _ keys.Capable = (*Provider)(nil)
 // New returns a Provider. It refuses X25519 recipients unless
 // cfg.AllowClassical is set, naming the first one's line.
 func New(cfg Config) (*Provider, error) {
+	if err := checkFIPS(); err != nil {
+		return nil, err
+	}
 	if cfg.Recipients == nil && cfg.Identities == nil {
 		return nil, errors.New("age: no recipients and no identities configured")
 	}
