@@ -215,6 +215,27 @@ func TestWriteOnly(t *testing.T) {
 	}
 }
 
+// TestWrapForeignKey: a write-only provider wraps a data key another
+// provider made (moving objects into age), and an identity opens it.
+func TestWrapForeignKey(t *testing.T) {
+	ctx := context.Background()
+	a := newParty(t, "a", false)
+	key := [keys.DataKeySize]byte{1, 2, 3}
+	w, err := mustProvider(t, []party{a}, nil, false).Wrap(ctx, &key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := mustProvider(t, nil, []party{a}, false).Decrypt(ctx, w.Ciphertext, w.KeyID); err != nil || k != key {
+		t.Fatalf("unwrap: %v", err)
+	}
+	if key != ([keys.DataKeySize]byte{1, 2, 3}) {
+		t.Fatal("Wrap changed the caller's key")
+	}
+	if _, err := mustProvider(t, nil, []party{a}, false).Wrap(ctx, &key); !errors.Is(err, errNoRecipients) {
+		t.Fatalf("identity-only Wrap: %v", err)
+	}
+}
+
 func TestRewrapToCurrentSet(t *testing.T) {
 	ctx := context.Background()
 	a, b := newParty(t, "a", false), newParty(t, "b", false)

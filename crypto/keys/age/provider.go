@@ -244,6 +244,16 @@ func (p *Provider) Decrypt(_ context.Context, wrapped []byte, keyID string) ([ke
 	return out, nil
 }
 
+// Wrap wraps a data key made elsewhere (by another provider) to the
+// recipients: moving objects into age, from a key ring or a KMS, needs
+// only public keys. The caller keeps ownership of key.
+func (p *Provider) Wrap(_ context.Context, key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {
+	if p.recipients == nil {
+		return keys.WrappedKey{}, errNoRecipients
+	}
+	return p.wrap(key)
+}
+
 // Rewrap unwraps with the identities and wraps to the current recipients.
 func (p *Provider) Rewrap(ctx context.Context, wrapped []byte, keyID string) (keys.WrappedKey, error) {
 	if p.identities == nil {
