@@ -208,6 +208,9 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("empty config accepted")
 	}
+	if _, err := New(Config{Recipients: &RecipientSet{}}); err == nil {
+		t.Error("empty recipient set accepted")
+	}
 	for _, name := range []string{"-x", "a b", strings.Repeat("n", maxNameSize+1), "a/b"} {
 		if _, err := New(Config{Recipients: s, Name: name}); err == nil {
 			t.Errorf("name %q accepted", name)

@@ -106,6 +106,9 @@ func New(cfg Config) (*Provider, error) {
 		p.rand = rand.Reader
 	}
 	if s := cfg.Recipients; s != nil {
+		if s.Len() == 0 {
+			return nil, errors.New("age: the recipient set is empty (make it with ParseRecipients or LoadRecipients)")
+		}
 		if s.Classical() > 0 && !cfg.AllowClassical {
 			return nil, fmt.Errorf("age: recipients file line %d is an X25519 recipient (age1…), which is not safe against quantum computers; "+
 				"use hybrid age1pq1… recipients (s3seal keygen --age, age-keygen -pq), or accept X25519 with allow_classical=true", s.classical[0])
