@@ -2,7 +2,7 @@
 //
 //	s3seal serve     run the proxy (configuration: --config FILE, S3SEAL_* and AWS_* variables)
 //	s3seal demo      run s3seal in front of an embedded S3 store in a local folder
-//	s3seal keygen    create a local key ring
+//	s3seal keygen    create a local key ring, or an age identity (--age)
 //	s3seal inspect   show what an object's s3seal metadata says
 //	s3seal decrypt   decrypt a downloaded object without a running proxy
 //	s3seal rewrap    move every object under a prefix to the active key
@@ -26,8 +26,9 @@ Usage:
   s3seal serve [--config FILE] [flags]   run the proxy
   s3seal demo [--dir DIR]                run s3seal in front of an embedded S3 store
   s3seal keygen -o FILE                  create a local key ring
+  s3seal keygen --age -o FILE            create an age identity, print its recipient
   s3seal inspect --metadata FILE         show what an object's metadata says
-  s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K IN OUT
+  s3seal decrypt --keys SPEC|--identity FILE --metadata FILE --bucket B --key K IN OUT
                                          decrypt a downloaded object offline
   s3seal rewrap --bucket B [flags]       move objects to the active key (key rotation)
   s3seal healthcheck [--ready] [--url URL]

@@ -109,6 +109,7 @@ func TestValidationNamesField(t *testing.T) {
 		{"bad mode", map[string]string{"S3SEAL_MODE": "rot13"}, "mode (S3SEAL_MODE)", "unknown mode"},
 		{"envelope needs keys", map[string]string{"S3SEAL_MODE": "envelope"}, "keys (S3SEAL_KEYS)", "key provider"},
 		{"bad keys", map[string]string{"S3SEAL_KEYS": "vault:x"}, "keys (S3SEAL_KEYS)", "local:"},
+		{"age keys not yet served", map[string]string{"S3SEAL_KEYS": "age:/etc/s3seal/recipients.txt"}, "keys (S3SEAL_KEYS)", "envelope format 2"},
 		{"insecure upstream", map[string]string{"AWS_ENDPOINT_URL_S3": "http://s3.example.test"}, "upstream.endpoint (AWS_ENDPOINT_URL_S3)", "loopback"},
 		{"proxy loop", map[string]string{"AWS_ENDPOINT_URL_S3": "https://localhost:8443"}, "upstream.endpoint", "itself"},
 		{"proxy loop wildcard", map[string]string{"S3SEAL_LISTEN": "0.0.0.0:9443", "AWS_ENDPOINT_URL_S3": "https://127.0.0.1:9443"}, "upstream.endpoint", "itself"},

@@ -189,6 +189,11 @@ func (i *instrumented) EncryptionContext() map[string]string {
 	return nil
 }
 
+// Capabilities passes the wrapped provider's on (write-only, large wrapped
+// keys), so the cache and the format layer see what they would without
+// instrumentation.
+func (i *instrumented) Capabilities() keys.Capabilities { return keys.CapabilitiesOf(i.p) }
+
 func (i *instrumented) record(call string, start time.Time, err error) {
 	i.m.recordKeyCall(i.p.Name(), call, start, err)
 }

@@ -11,12 +11,14 @@ import (
 	"strings"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keyspec"
 	"github.com/s3seal/s3seal/crypto/stream"
 )
 
 const decryptUsage = `Usage: s3seal decrypt --keys SPEC --metadata FILE --bucket B --key K [options] IN OUT
        s3seal decrypt --bucket B --key K [--config FILE] [--keys SPEC] [options] OUT
+       s3seal decrypt --identity FILE --metadata FILE --bucket B --key K [options] IN OUT
 
 Decrypts an object that s3seal stored in envelope mode, without a running
 proxy. IN is the object's stored bytes as downloaded from the bucket (for
@@ -32,7 +34,12 @@ SPEC is the key provider: local:KEYRING-FILE, local:env:VAR,
 aws-kms:KEY-ID[,KEY-ID...] (AWS credentials and region from the usual AWS
 environment and configuration), kmip:UID[,UID...] or pkcs11:LABEL[,LABEL...]
 (the server's or token's settings from the kmip or pkcs11 section of the
-configuration file, --config or $S3SEAL_CONFIG; pkcs11 needs the HSM build).
+configuration file, --config or $S3SEAL_CONFIG; pkcs11 needs the HSM build),
+or age:identity=FILE. --identity FILE (may repeat) is short for
+age:identity=FILE: an age identity file (s3seal keygen --age, age-keygen)
+that unwraps data keys wrapped to its recipient by a write-only gateway.
+(Objects whose data keys are age-wrapped need envelope format 2; version 1
+metadata cannot hold them.)
 
 Objects of format versions 1 and 2, single-PUT and multipart, are handled.
 A version 2 multipart object needs its part-set record, the object tag
@@ -67,6 +74,14 @@ defaults to the configuration's keys.
 func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("decrypt", decryptUsage, stderr)
 	spec := fs.String("keys", "", "key provider `SPEC`")
+	var identities []string
+	fs.Func("identity", "age identity `FILE` (may repeat; instead of --keys)", func(v string) error {
+		if v == "" {
+			return errors.New("empty file name")
+		}
+		identities = append(identities, v)
+		return nil
+	})
 	metaFile := fs.String("metadata", "", "the object's user metadata as JSON (`FILE` or -)")
 	bucket := fs.String("bucket", "", "`BUCKET` the object was written to")
 	key := fs.String("key", "", "object `KEY` it was written under")
@@ -83,12 +98,14 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	fetch := *metaFile == "" && fs.NArg() == 1
 	switch {
+	case *spec != "" && len(identities) > 0:
+		return usageError(stderr, fs, "give --keys SPEC or --identity FILE, not both")
 	case *bucket == "" || *key == "":
 		return usageError(stderr, fs, "--bucket and --key are required")
 	case !fetch && *metaFile == "":
 		return usageError(stderr, fs, "give --metadata FILE with IN and OUT, or only OUT to read the object from the store")
-	case !fetch && *spec == "":
-		return usageError(stderr, fs, "--keys SPEC is required")
+	case !fetch && *spec == "" && len(identities) == 0:
+		return usageError(stderr, fs, "--keys SPEC or --identity FILE is required")
 	case !fetch && fs.NArg() != 2:
 		return usageError(stderr, fs, "want IN and OUT, got %d arguments", fs.NArg())
 	case *metaFile == "-" && fs.Arg(0) == "-":
@@ -109,10 +126,10 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 			return fail(stderr, "decrypt", "%v", err)
 		}
 		remote, stored, h = r, o, hh
-		if *spec == "" {
+		if *spec == "" && len(identities) == 0 {
 			*spec = remote.Keys
 		}
-		if *spec == "" {
+		if *spec == "" && len(identities) == 0 {
 			return usageError(stderr, fs, "the configuration names no keys: give --keys SPEC")
 		}
 		body, err := remote.Store.Get(t.ctx(), stored)
@@ -161,15 +178,24 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 			return fail(stderr, "decrypt", "%v", err)
 		}
 	}
+	ks := keys.Spec{Kind: keys.KindAge, Identities: identities}
+	if *spec != "" {
+		if ks, err = keys.ParseSpec(*spec); err != nil {
+			return fail(stderr, "decrypt", "%v", err)
+		}
+	}
 	opts := t.Keys
-	if t.KeySettings != nil {
+	if opts.Warn == nil {
+		opts.Warn = func(msg string) { fmt.Fprintf(stderr, "s3seal decrypt: warning: %s\n", msg) }
+	}
+	if t.KeySettings != nil && (ks.Kind == keys.KindKMIP || ks.Kind == keys.KindPKCS11) {
 		fromFile, err := t.KeySettings(*configFile)
 		if err != nil {
 			return fail(stderr, "decrypt", "%v", err)
 		}
 		opts.KMIP, opts.PKCS11 = fromFile.KMIP, fromFile.PKCS11
 	}
-	kp, err := keyspec.OpenString(t.ctx(), *spec, opts)
+	kp, err := keyspec.Open(t.ctx(), ks, opts)
 	if err != nil {
 		return fail(stderr, "decrypt", "%v", err)
 	}
@@ -185,7 +211,7 @@ func (t Tool) Decrypt(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		if errors.Is(err, envelope.ErrAuthentication) {
 			return fail(stderr, "decrypt", "cannot open the object key: %v\n"+
 				"Check that --bucket/--key name the object as it was written, that the metadata is this object's, and that %s holds its key (%s key %q).",
-				err, *spec, h.Provider(), h.KeyID())
+				err, ks, h.Provider(), h.KeyID())
 		}
 		return fail(stderr, "decrypt", "%v", err)
 	}

@@ -76,6 +76,10 @@ type CacheStats struct {
 // provider only on a miss or a renewal, never periodically; concurrent
 // misses for the same wrapped key make one call.
 //
+// For a write-only provider (Capabilities.WriteOnly) it holds only the data
+// key serving new writes, for no longer than the reuse policy allows, and
+// never serves Decrypt from it.
+//
 // Plaintext keys are zeroed when they leave the cache (evicted by count,
 // expired, purged, or the cache closed); callers get copies. An expired key
 // is dropped when it is next looked up, and a sweep armed on a timer drops
@@ -86,7 +90,10 @@ type CacheStats struct {
 type Cache struct {
 	p   Provider
 	cfg CacheConfig
-	lru *lru.Cache[[32]byte, *cacheEntry]
+	// caps are p's capabilities; a write-only provider's generated keys
+	// are not kept for Decrypt.
+	caps Capabilities
+	lru  *lru.Cache[[32]byte, *cacheEntry]
 
 	// renew admits one renewal of the current data key at a time.
 	renew chan struct{}
@@ -142,7 +149,7 @@ type decryptCall struct {
 
 // NewCache returns a Cache around p.
 func NewCache(p Provider, cfg CacheConfig) *Cache {
-	c := &Cache{p: p, cfg: cfg.withDefaults(), renew: make(chan struct{}, 1), inflight: map[[32]byte]*decryptCall{}}
+	c := &Cache{p: p, cfg: cfg.withDefaults(), caps: CapabilitiesOf(p), renew: make(chan struct{}, 1), inflight: map[[32]byte]*decryptCall{}}
 	// lru.NewWithEvict fails only for a size below 1, which withDefaults
 	// rules out.
 	c.lru, _ = lru.NewWithEvict[[32]byte, *cacheEntry](c.cfg.MaxKeys, func(_ [32]byte, e *cacheEntry) {
@@ -155,10 +162,14 @@ func NewCache(p Provider, cfg CacheConfig) *Cache {
 var (
 	_ Provider = (*Cache)(nil)
 	_ Wrapper  = (*Cache)(nil)
+	_ Capable  = (*Cache)(nil)
 )
 
 // Name returns the underlying provider's name.
 func (c *Cache) Name() string { return c.p.Name() }
+
+// Capabilities returns the underlying provider's.
+func (c *Cache) Capabilities() Capabilities { return c.caps }
 
 // Stats returns a snapshot of the counters.
 func (c *Cache) Stats() CacheStats {
@@ -335,7 +346,9 @@ func (c *Cache) fromCurrent() (DataKey, bool, error) {
 	return DataKey{}, false, nil
 }
 
-// generate calls the provider and remembers the new key for Decrypt.
+// generate calls the provider and remembers the new key for Decrypt,
+// unless the provider is write-only: a gateway that holds only public keys
+// must not read back what it wrote from its cache either.
 func (c *Cache) generate(ctx context.Context) (DataKey, error) {
 	c.calls.Add(1)
 	dk, err := c.p.GenerateDataKey(ctx)
@@ -347,7 +360,9 @@ func (c *Cache) generate(ctx context.Context) (DataKey, error) {
 		}
 		return DataKey{}, err
 	}
-	c.add(c.cacheKey(dk.KeyID, dk.Ciphertext), dk.Plaintext)
+	if !c.caps.WriteOnly {
+		c.add(c.cacheKey(dk.KeyID, dk.Ciphertext), dk.Plaintext)
+	}
 	return dk, nil
 }
 

@@ -91,6 +91,25 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// WriteOnlyError reports that the key provider holds only public keys for
+// this data (age recipients without an identity): it wraps new data keys
+// but can never unwrap one, so s3seal can store objects but not read them
+// back. Reading needs an s3seal configured with an identity, or the offline
+// s3seal decrypt --identity. It is neither transient nor a wrong key.
+type WriteOnlyError struct {
+	Provider string
+	// KeyID is the stored key id of the object (its recipient set).
+	KeyID string
+	// Operation is what was refused: "Decrypt" or "Rewrap".
+	Operation string
+}
+
+func (e *WriteOnlyError) Error() string {
+	return fmt.Sprintf("keys: s3seal holds only public keys for this data (%s key %q): it can store objects but not read them back (%s refused); "+
+		"read them through an s3seal configured with an identity (identity=FILE in the key spec) or offline with s3seal decrypt --identity FILE",
+		e.Provider, e.KeyID, e.Operation)
+}
+
 // IsWrongKey reports whether err means that the stored data key cannot be
 // unwrapped with the configured keys (unknown key id or an unwrap failure),
 // as opposed to a transient or permission problem.

@@ -1,7 +1,8 @@
 // Package keys defines how s3seal obtains data keys: the Provider interface
-// that key providers (a local key ring, AWS KMS) implement, the errors they
-// return, key specifications ("local:…", "aws-kms:…"), and Cache, a
-// decorator that keeps unwrapped data keys and reuses generated ones.
+// that key providers (a local key ring, AWS KMS, age public keys) implement,
+// the errors they return, key specifications ("local:…", "aws-kms:…",
+// "age:…"), and Cache, a decorator that keeps unwrapped data keys and reuses
+// generated ones.
 //
 // # Data keys
 //
@@ -23,14 +24,24 @@
 // Providers return the typed errors of this package: *UnknownKeyError (key
 // id not in the allow-list), *UnwrapError (the wrapped key does not
 // authenticate: wrong key ring, wrong context, tampered), *KeyDisabledError,
-// *AccessDeniedError and *UnavailableError (network failure, throttling, or
-// a failed reuse renewal). All have Unwrap, and none contains key material.
+// *AccessDeniedError, *UnavailableError (network failure, throttling, or
+// a failed reuse renewal) and *WriteOnlyError (a provider that holds only
+// public keys was asked to unwrap). None contains key material.
+//
+// # Capabilities
+//
+// Providers differ in what they can do beyond the interface: a write-only
+// provider (age recipients without an identity) never unwraps, and age's
+// wrapped keys are larger than object metadata can hold. CapabilitiesOf
+// tells; decorators (Cache) pass it on.
 //
 // Plaintext keys are never logged or put in errors.
 package keys
 
 import (
 	"context"
+	"fmt"
+	"io"
 )
 
 // DataKeySize is the size of a data key.
@@ -42,16 +53,18 @@ const (
 	// MaxKeyIDSize is the longest master key id (a KMS key ARN is about 75
 	// to 100 bytes; key ring names at most 64).
 	MaxKeyIDSize = 128
-	// MaxWrappedSize is the longest wrapped data key (a KMS ciphertext blob
-	// of a 32-byte key is about 184 bytes; a key ring wrap 61).
+	// MaxWrappedSize is the longest wrapped data key that object metadata
+	// holds (a KMS ciphertext blob of a 32-byte key is about 184 bytes; a
+	// key ring wrap 61). Providers whose wrapped keys may be longer say so
+	// in their Capabilities.
 	MaxWrappedSize = 384
 )
 
 // WrappedKey is a data key in the form that is stored: wrapped under the
 // master key KeyID.
 type WrappedKey struct {
-	// KeyID identifies the master key: a key ring key name, or a KMS key
-	// ARN.
+	// KeyID identifies the master key: a key ring key name, a KMS key
+	// ARN, or an age recipient set.
 	KeyID string
 	// Ciphertext is the wrapped data key.
 	Ciphertext []byte
@@ -67,11 +80,28 @@ type DataKey struct {
 // Zero overwrites the plaintext key.
 func (k *DataKey) Zero() { clear(k.Plaintext[:]) }
 
+// NewDataKey returns a data key read from random and wrapped by wrap, for
+// providers that wrap locally (a key ring, age). The plaintext is zeroed if
+// wrapping fails.
+func NewDataKey(random io.Reader, wrap func(*[DataKeySize]byte) (WrappedKey, error)) (DataKey, error) {
+	var dk DataKey
+	if _, err := io.ReadFull(random, dk.Plaintext[:]); err != nil {
+		return DataKey{}, fmt.Errorf("keys: reading randomness: %w", err)
+	}
+	w, err := wrap(&dk.Plaintext)
+	if err != nil {
+		dk.Zero()
+		return DataKey{}, err
+	}
+	dk.WrappedKey = w
+	return dk, nil
+}
+
 // Provider generates, unwraps and rewraps data keys. Implementations are
 // safe for concurrent use.
 type Provider interface {
-	// Name is the provider's kind as stored in object metadata: "local"
-	// or "aws-kms".
+	// Name is the provider's kind as stored in object metadata: "local",
+	// "aws-kms" or "age".
 	Name() string
 	// GenerateDataKey returns a new data key wrapped under the active
 	// master key.
@@ -91,6 +121,42 @@ type Provider interface {
 // KMS-wrapped keys (package s3ec). keyID is the master key that wrapped.
 type ForeignUnwrapper interface {
 	DecryptWithContext(ctx context.Context, wrapped []byte, encryptionContext map[string]string) (key [DataKeySize]byte, keyID string, err error)
+}
+
+// Capabilities describe what a provider can do beyond the Provider
+// interface. The zero value describes the symmetric providers (local,
+// aws-kms): they unwrap, and their wrapped keys fit MaxWrappedSize.
+type Capabilities struct {
+	// WriteOnly means the provider holds only public keys: GenerateDataKey
+	// works, Decrypt and Rewrap always fail with *WriteOnlyError.
+	WriteOnly bool
+	// MaxWrappedSize is the longest wrapped data key the provider returns
+	// or accepts. 0 means MaxWrappedSize.
+	MaxWrappedSize int
+}
+
+// LargeWrappedKeys reports whether the provider's wrapped keys may be
+// longer than MaxWrappedSize, so that they cannot be stored in object
+// metadata and need room elsewhere (an in-body object header).
+func (c Capabilities) LargeWrappedKeys() bool { return c.MaxWrappedSize > MaxWrappedSize }
+
+// Capable is implemented by providers whose Capabilities are not the zero
+// value, and by decorators, which pass on those of the provider they wrap.
+type Capable interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns p's Capabilities, with MaxWrappedSize filled in:
+// the zero value's for a provider that does not implement Capable.
+func CapabilitiesOf(p Provider) Capabilities {
+	var c Capabilities
+	if cp, ok := p.(Capable); ok {
+		c = cp.Capabilities()
+	}
+	if c.MaxWrappedSize <= 0 {
+		c.MaxWrappedSize = MaxWrappedSize
+	}
+	return c
 }
 
 // ContextProvider is implemented by providers whose wrapping depends on a

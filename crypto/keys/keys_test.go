@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,10 @@ func TestParseSpec(t *testing.T) {
 		"aws-kms:alias/s3seal":      {Kind: "aws-kms", KeyIDs: []string{"alias/s3seal"}},
 		"aws-kms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab,alias/old": {
 			Kind: "aws-kms", KeyIDs: []string{"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "alias/old"}},
+		"age:/etc/s3seal/recipients.txt": {Kind: "age", Recipients: "/etc/s3seal/recipients.txt"},
+		"age:r.txt,identity=/etc/s3seal/id.txt,identity=old.txt,name=backups,allow_classical=true": {
+			Kind: "age", Recipients: "r.txt", Identities: []string{"/etc/s3seal/id.txt", "old.txt"}, Name: "backups", AllowClassical: true},
+		"age:identity=id.txt": {Kind: "age", Identities: []string{"id.txt"}},
 	}
 	for s, want := range good {
 		got, err := keys.ParseSpec(s)
@@ -33,10 +38,72 @@ func TestParseSpec(t *testing.T) {
 			t.Errorf("String() = %q, want %q", got.String(), s)
 		}
 	}
-	for _, s := range []string{"", "local", "local:", "local:env:", "aws-kms:", "aws-kms:a,,b", "aws-kms:a,a", "aws-kms: a", "vault:x", "LOCAL:x"} {
+	// Options in any order after the recipients file; false is the default.
+	if got, err := keys.ParseSpec("age:r,allow_classical=false,name=n,identity=i"); err != nil ||
+		!reflect.DeepEqual(got, keys.Spec{Kind: "age", Recipients: "r", Identities: []string{"i"}, Name: "n"}) {
+		t.Errorf("reordered age options: %+v, %v", got, err)
+	}
+	for _, s := range []string{"", "local", "local:", "local:env:", "aws-kms:", "aws-kms:a,,b", "aws-kms:a,a", "aws-kms: a", "vault:x", "LOCAL:x",
+		"age:", "age:r,", "age:,identity=i", "age:identity=", "age:r,name=", "age:r,name=a,name=b", "age:r,allow_classical", "age:r,allow_classical=yes",
+		"age:r,allow_classical=true,allow_classical=true", "age:r,other.txt", "age:name=n", "age:allow_classical=true", "age:r, identity=i"} {
 		if _, err := keys.ParseSpec(s); err == nil {
 			t.Errorf("ParseSpec(%q) succeeded", s)
 		}
+	}
+}
+
+func TestWriteOnlyError(t *testing.T) {
+	err := fmt.Errorf("envelope: %w", &keys.WriteOnlyError{Provider: "age", KeyID: "backups-0123456789abcdef", Operation: "Decrypt"})
+	var wo *keys.WriteOnlyError
+	if !errors.As(err, &wo) || keys.IsWrongKey(err) {
+		t.Fatalf("WriteOnlyError: As %v, IsWrongKey %v", errors.As(err, &wo), keys.IsWrongKey(err))
+	}
+	for _, want := range []string{"keys: ", "only public keys", "backups-0123456789abcdef", "identity=FILE", "s3seal decrypt --identity"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+}
+
+// capable gives a fake provider capabilities.
+type capable struct {
+	*keystest.Provider
+	caps keys.Capabilities
+}
+
+func (c capable) Capabilities() keys.Capabilities { return c.caps }
+
+func TestCapabilities(t *testing.T) {
+	ctx := context.Background()
+	plain := &keystest.Provider{}
+	if c := keys.CapabilitiesOf(plain); c.WriteOnly || c.MaxWrappedSize != keys.MaxWrappedSize || c.LargeWrappedKeys() {
+		t.Fatalf("default capabilities %+v", c)
+	}
+	if c := keys.CapabilitiesOf(keys.NewCache(plain, keys.CacheConfig{})); c != keys.CapabilitiesOf(plain) {
+		t.Fatalf("cache of a plain provider: %+v", c)
+	}
+	wo := capable{&keystest.Provider{}, keys.Capabilities{WriteOnly: true, MaxWrappedSize: 16384}}
+	c := keys.NewCache(wo, keys.CacheConfig{})
+	if got := keys.CapabilitiesOf(c); got != wo.caps || !got.LargeWrappedKeys() {
+		t.Fatalf("cache passes on %+v, want %+v", got, wo.caps)
+	}
+	// A write-only provider's generated key is not kept for Decrypt: the
+	// read goes to the provider (which, being write-only, refuses it).
+	dk, err := c.GenerateDataKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil {
+		t.Fatal(err) // the fake can unwrap; what matters is that it was asked
+	}
+	if s := c.Stats(); s.Hits != 0 || s.ProviderCalls != 2 || wo.Decrypts.Load() != 1 {
+		t.Fatalf("stats %+v, provider decrypts %d", s, wo.Decrypts.Load())
+	}
+	// A provider that reads keeps it.
+	rc := keys.NewCache(plain, keys.CacheConfig{})
+	dk, _ = rc.GenerateDataKey(ctx)
+	if _, err := rc.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil || rc.Stats().Hits != 1 {
+		t.Fatalf("reader cache: %v %+v", err, rc.Stats())
 	}
 }
 

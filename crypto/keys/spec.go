@@ -11,6 +11,7 @@ const (
 	KindAWSKMS = "aws-kms"
 	KindKMIP   = "kmip"
 	KindPKCS11 = "pkcs11"
+	KindAge    = "age"
 )
 
 // Spec says which key provider to use and with which master keys. Its
@@ -29,8 +30,21 @@ const (
 //	                       active (module, token and PIN from the
 //	                       configuration file's pkcs11 section)
 //
+//	age:RECIPIENTS[,OPT...]
+//	                       age public keys (package age): new data keys are
+//	                       wrapped to every recipient in the file RECIPIENTS;
+//	                       without an identity the provider is write-only
+//	age:identity=FILE[,OPT...]
+//	                       age identities only: unwraps, cannot wrap
+//
 // For aws-kms, kmip and pkcs11, keys other than the first are read-only,
 // for objects written before a rotation.
+//
+// The options of age are identity=FILE (an age identity file; may repeat),
+// name=NAME (the readable part of the stored key id; default "age") and
+// allow_classical=true (accept X25519-only recipients, which are not safe
+// against quantum computers). An element without one of these names is the
+// recipients file, which must come first; paths cannot contain commas.
 type Spec struct {
 	Kind string
 	// Path is the key ring file (local, unless Env is set).
@@ -40,7 +54,25 @@ type Spec struct {
 	// KeyIDs are the master keys, the active one first (aws-kms, kmip,
 	// pkcs11).
 	KeyIDs []string
+	// Recipients is the age recipients file (age); empty for an
+	// identity-only (decrypt-only) spec.
+	Recipients string
+	// Identities are age identity files (age); none for a write-only
+	// gateway.
+	Identities []string
+	// Name is the readable part of the age key id (age); empty means
+	// "age".
+	Name string
+	// AllowClassical accepts X25519 recipients (age).
+	AllowClassical bool
 }
+
+// Age spec option names.
+const (
+	ageOptIdentity       = "identity="
+	ageOptName           = "name="
+	ageOptAllowClassical = "allow_classical="
+)
 
 // ParseSpec parses the textual form of a Spec.
 func ParseSpec(s string) (Spec, error) {
@@ -83,8 +115,47 @@ func ParseSpec(s string) (Spec, error) {
 			seen[id] = true
 		}
 		return Spec{Kind: kind, KeyIDs: ids}, nil
+	case KindAge:
+		return parseAgeSpec(s, rest)
 	}
-	return Spec{}, fmt.Errorf("keys: unknown key provider %q in key spec (want %s, %s, %s or %s)", kind, KindLocal, KindAWSKMS, KindKMIP, KindPKCS11)
+	return Spec{}, fmt.Errorf("keys: unknown key provider %q in key spec (want %s, %s, %s, %s or %s)", kind, KindLocal, KindAWSKMS, KindKMIP, KindPKCS11, KindAge)
+}
+
+func parseAgeSpec(s, rest string) (Spec, error) {
+	spec := Spec{Kind: KindAge}
+	seenName, seenClassical := false, false
+	for i, el := range strings.Split(rest, ",") {
+		if el == "" || strings.TrimSpace(el) != el {
+			return Spec{}, fmt.Errorf("keys: key spec %q: empty or padded element", s)
+		}
+		switch {
+		case strings.HasPrefix(el, ageOptIdentity):
+			f := el[len(ageOptIdentity):]
+			if f == "" {
+				return Spec{}, fmt.Errorf("keys: key spec %q: identity= needs a file", s)
+			}
+			spec.Identities = append(spec.Identities, f)
+		case strings.HasPrefix(el, ageOptName):
+			if seenName || el == ageOptName {
+				return Spec{}, fmt.Errorf("keys: key spec %q: name= given twice or empty", s)
+			}
+			seenName, spec.Name = true, el[len(ageOptName):]
+		case strings.HasPrefix(el, ageOptAllowClassical):
+			v := el[len(ageOptAllowClassical):]
+			if seenClassical || (v != "true" && v != "false") {
+				return Spec{}, fmt.Errorf("keys: key spec %q: want allow_classical=true or allow_classical=false, once", s)
+			}
+			seenClassical, spec.AllowClassical = true, v == "true"
+		case i == 0:
+			spec.Recipients = el
+		default:
+			return Spec{}, fmt.Errorf("keys: key spec %q: %q is not an age option (identity=FILE, name=NAME, allow_classical=true); the recipients file comes first", s, el)
+		}
+	}
+	if spec.Recipients == "" && len(spec.Identities) == 0 {
+		return Spec{}, fmt.Errorf("keys: key spec %q: want age:RECIPIENTS-FILE[,identity=IDENTITY-FILE] or age:identity=IDENTITY-FILE", s)
+	}
+	return spec, nil
 }
 
 // String returns the textual form; ParseSpec(s.String()) equals s.
@@ -94,6 +165,21 @@ func (s Spec) String() string {
 		return KindLocal + ":env:" + s.Env
 	case s.Kind == KindLocal:
 		return KindLocal + ":" + s.Path
+	case s.Kind == KindAge:
+		var el []string
+		if s.Recipients != "" {
+			el = append(el, s.Recipients)
+		}
+		for _, f := range s.Identities {
+			el = append(el, ageOptIdentity+f)
+		}
+		if s.Name != "" {
+			el = append(el, ageOptName+s.Name)
+		}
+		if s.AllowClassical {
+			el = append(el, ageOptAllowClassical+"true")
+		}
+		return KindAge + ":" + strings.Join(el, ",")
 	default:
 		return s.Kind + ":" + strings.Join(s.KeyIDs, ",")
 	}

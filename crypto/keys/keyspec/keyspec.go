@@ -1,9 +1,10 @@
 // Package keyspec builds the key provider a keys.Spec names: a local key
-// ring (package local), AWS KMS (package kms), a KMIP server (package kmip)
-// or a PKCS#11 token (package pkcs11). It is the one place that knows every
-// provider, so that main and the offline tools stay small. A long-running
-// server wraps the result in keys.NewCache; one-shot tools use it as it is.
-// Providers that hold connections or sessions implement io.Closer (Close).
+// ring (package local), AWS KMS (package kms), a KMIP server (package kmip),
+// a PKCS#11 token (package pkcs11) or age recipients and identities
+// (package age). It is the one place that knows every provider, so that
+// main and the offline tools stay small. A long-running server wraps the
+// result in keys.NewCache; one-shot tools use it as it is. Providers that
+// hold connections or sessions implement io.Closer (Close).
 package keyspec
 
 import (
@@ -12,6 +13,7 @@ import (
 	"io"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/age"
 	"github.com/s3seal/s3seal/crypto/keys/kmip"
 	"github.com/s3seal/s3seal/crypto/keys/kms"
 	"github.com/s3seal/s3seal/crypto/keys/local"
@@ -24,8 +26,14 @@ type Options struct {
 	// LookupEnv reads environment variables (local:env:VAR). nil means
 	// os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// Rand is the randomness of the local provider. nil means crypto/rand.
+	// Rand is the randomness of the local provider, and of the age
+	// provider's data keys. nil means crypto/rand.
 	Rand io.Reader
+	// Warn receives what a provider's configuration should be warned
+	// about at start (age: X25519 recipients), one sentence without key
+	// material each. nil drops them; callers that start a server or a tool
+	// should log or print them.
+	Warn func(msg string)
 	// KMSClient, if not nil, is used for aws-kms instead of a client built
 	// from the AWS default configuration.
 	KMSClient kms.Client
@@ -72,6 +80,8 @@ func Open(ctx context.Context, spec keys.Spec, opts Options) (keys.Provider, err
 		return kmip.Open(ctx, opts.KMIP, spec.KeyIDs)
 	case keys.KindPKCS11:
 		return pkcs11.Open(opts.PKCS11, spec.KeyIDs, opts.LookupEnv)
+	case keys.KindAge:
+		return openAge(spec, opts)
 	}
 	return nil, fmt.Errorf("keyspec: unknown key provider %q", spec.Kind)
 }
@@ -126,4 +136,29 @@ func OpenString(ctx context.Context, s string, opts Options) (keys.Provider, err
 		return nil, err
 	}
 	return Open(ctx, spec, opts)
+}
+
+func openAge(spec keys.Spec, opts Options) (keys.Provider, error) {
+	cfg := age.Config{Name: spec.Name, AllowClassical: spec.AllowClassical, Rand: opts.Rand}
+	var err error
+	if spec.Recipients != "" {
+		if cfg.Recipients, err = age.LoadRecipients(spec.Recipients); err != nil {
+			return nil, err
+		}
+	}
+	if len(spec.Identities) > 0 {
+		if cfg.Identities, err = age.LoadIdentities(spec.Identities...); err != nil {
+			return nil, err
+		}
+	}
+	p, err := age.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Warn != nil {
+		for _, w := range p.Warnings() {
+			opts.Warn(w)
+		}
+	}
+	return p, nil
 }

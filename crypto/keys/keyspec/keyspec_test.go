@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/crypto/keys"
+	"github.com/s3seal/s3seal/crypto/keys/age"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 )
 
@@ -101,5 +102,56 @@ func TestOpenSet(t *testing.T) {
 	}
 	if _, _, err := OpenSet(ctx, "kmip:1", nil, Options{}, nil); err == nil || !strings.Contains(err.Error(), "kmip.endpoint") {
 		t.Fatalf("kmip without settings: %v", err)
+	}
+}
+
+func TestOpenAge(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	id, x := filepath.Join(dir, "id.txt"), filepath.Join(dir, "x.txt")
+	rcpt, err := age.CreateIdentity(id, false, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	xr, err := age.CreateIdentity(x, true, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, classical := filepath.Join(dir, "recipients.txt"), filepath.Join(dir, "classical.txt")
+	os.WriteFile(recipients, []byte("# backups\n"+rcpt+"\n"), 0o644)
+	os.WriteFile(classical, []byte(xr+"\n"), 0o644)
+
+	w, err := OpenString(ctx, "age:"+recipients+",name=backups", Options{})
+	if err != nil || w.Name() != keys.KindAge || !keys.CapabilitiesOf(w).WriteOnly {
+		t.Fatalf("write-only: %v", err)
+	}
+	dk, err := w.GenerateDataKey(ctx)
+	if err != nil || !strings.HasPrefix(dk.KeyID, "backups-") {
+		t.Fatalf("generate: %v", err)
+	}
+	r, err := OpenString(ctx, "age:identity="+id, Options{})
+	if err != nil || keys.CapabilitiesOf(r).WriteOnly {
+		t.Fatalf("identity only: %v", err)
+	}
+	if k, err := r.Decrypt(ctx, dk.Ciphertext, dk.KeyID); err != nil || k != dk.Plaintext {
+		t.Fatalf("decrypt: %v", err)
+	}
+	var warned []string
+	warn := func(m string) { warned = append(warned, m) }
+	if _, err := OpenString(ctx, "age:"+classical, Options{Warn: warn}); err == nil || !strings.Contains(err.Error(), "allow_classical") {
+		t.Fatalf("X25519 without allow_classical: %v", err)
+	}
+	if _, err := OpenString(ctx, "age:"+classical+",allow_classical=true", Options{Warn: warn}); err != nil || len(warned) != 1 || !strings.Contains(warned[0], "X25519") {
+		t.Fatalf("X25519 with allow_classical: %v, warnings %q", err, warned)
+	}
+	os.Chmod(id, 0o644)
+	if _, err := OpenString(ctx, "age:"+recipients+",identity="+id, Options{}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("loose identity file: %v", err)
+	}
+	if _, err := OpenString(ctx, "age:"+filepath.Join(dir, "missing"), Options{}); err == nil {
+		t.Fatal("missing recipients file accepted")
+	}
+	if _, err := OpenString(ctx, "age:"+recipients+",name=a/b", Options{}); err == nil {
+		t.Fatal("bad name accepted")
 	}
 }

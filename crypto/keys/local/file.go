@@ -100,21 +100,11 @@ func Create(path string, random io.Reader, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := secretfile.Create(path, []byte(fileHeader+entry+"\n")); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("%w: %s (use --append to add a key to it)", ErrExists, path)
 		}
 		return "", fmt.Errorf("local: %w", err)
-	}
-	if _, err := io.WriteString(f, fileHeader+entry+"\n"); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", fmt.Errorf("local: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("local: writing %s: %w", path, err)
 	}
 	return name, nil
 }

@@ -54,17 +54,7 @@ func wrapAAD(name string) []byte { return append([]byte{wrapVersion}, name...) }
 
 // GenerateDataKey returns a random data key wrapped under the active key.
 func (p *Provider) GenerateDataKey(context.Context) (keys.DataKey, error) {
-	var dk keys.DataKey
-	if _, err := io.ReadFull(p.rand, dk.Plaintext[:]); err != nil {
-		return keys.DataKey{}, fmt.Errorf("local: reading randomness: %w", err)
-	}
-	w, err := p.wrap(&dk.Plaintext)
-	if err != nil {
-		dk.Zero()
-		return keys.DataKey{}, err
-	}
-	dk.WrappedKey = w
-	return dk, nil
+	return keys.NewDataKey(p.rand, p.wrap)
 }
 
 func (p *Provider) wrap(key *[keys.DataKeySize]byte) (keys.WrappedKey, error) {

@@ -1,8 +1,11 @@
 // Package secretfile opens files that hold secrets (key rings, PINs,
-// private keys) the careful way: without following a symbolic link, and
-// refusing a file that is not regular, that group or others may access, or
-// that another user than the effective user owns. The checks are made on
-// the opened descriptor, so the file checked is the file read.
+// private keys, age identities) the careful way: without following a
+// symbolic link, and refusing a file that is not regular, that group or
+// others may access, or that another user than the effective user owns.
+// The checks are made on the opened descriptor, so the file checked is the
+// file read. It also reads the public files beside them (age recipients)
+// with a size bound, and creates new secret files 0600, never over an
+// existing one.
 package secretfile
 
 import (
@@ -38,6 +41,10 @@ func Read(path string, max int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readAtMost(f, path, max, what)
+}
+
+func readAtMost(f *os.File, path string, max int64, what string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		clear(b)
@@ -48,6 +55,42 @@ func Read(path string, max int64, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s is larger than %d bytes", what, path, max)
 	}
 	return b, nil
+}
+
+// ReadPublic reads a file that holds no secret (a recipients file): it
+// must be a regular file of at most max bytes; its mode and owner are not
+// checked.
+func ReadPublic(path string, max int64, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s: %w", what, path, ErrNotRegular)
+	}
+	return readAtMost(f, path, max, what)
+}
+
+// Create writes text to a new file at path, mode 0600. It never
+// overwrites: if path exists, the error satisfies errors.Is(err,
+// fs.ErrExist). A file it could not write completely is removed.
+func Create(path string, text []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 // ErrNotRegular is wrapped by the error for a path that is not a regular

@@ -2,6 +2,7 @@ package secretfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,5 +37,35 @@ func TestRead(t *testing.T) {
 		if _, err := Read(f, 5, "secret"); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Fatalf("foreign owner: %v", err)
 		}
+	}
+}
+
+func TestReadPublicAndCreate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k")
+	if err := Create(path, []byte("secret\n")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %04o", fi.Mode().Perm())
+	}
+	if err := Create(path, []byte("other\n")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("overwrote: %v", err)
+	}
+	if b, err := Read(path, 7, "key ring"); err != nil || string(b) != "secret\n" {
+		t.Fatalf("read: %q %v", b, err)
+	}
+	os.Chmod(path, 0o644)
+	if b, err := ReadPublic(path, 7, "recipients file"); err != nil || string(b) != "secret\n" {
+		t.Fatalf("public file with a loose mode: %q %v", b, err)
+	}
+	if _, err := ReadPublic(path, 6, "recipients file"); err == nil || !strings.Contains(err.Error(), "larger than 6 bytes") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := ReadPublic(dir, 100, "recipients file"); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("directory: %v", err)
+	}
+	if _, err := ReadPublic(filepath.Join(dir, "none"), 100, "recipients file"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
 	}
 }
