@@ -292,7 +292,7 @@ func TestRefusedBeforeTheStore(t *testing.T) {
 	// Operations s3seal does not know, in every mode.
 	for _, b := range []string{"bplain", "bs3", "bkms", "bssec", "benv", "bdeny"} {
 		check("rename in "+b, 501, "NotImplemented", "PUT", "/"+b+"/k?renameObject", nil)
-		check("POST object in "+b, 501, "NotImplemented", "POST", "/"+b+"/k", nil)
+		check("POST object in "+b, 405, "MethodNotAllowed", "POST", "/"+b+"/k", nil)
 		check("PATCH in "+b, 405, "MethodNotAllowed", "PATCH", "/"+b+"/k", nil)
 		check("form upload in "+b, 501, "NotImplemented", "POST", "/"+b+"/", nil, "Content-Type", "multipart/form-data; boundary=x")
 	}

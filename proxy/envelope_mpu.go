@@ -437,6 +437,9 @@ func (h *Handler) relayComplete(w *responseWriter, q *request, resp *http.Respon
 		if v, ok := e.Fields["ETag"]; ok {
 			e.Fields["ETag"] = clientETag(v)
 		}
+		if _, ok := e.Fields["Location"]; ok {
+			e.Fields["Location"] = clientLocation(q)
+		}
 		return nil
 	})
 	if err != nil {
@@ -482,6 +485,9 @@ func (h *Handler) envListParts(w *responseWriter, q *request) {
 		}
 		if v, ok := e.Fields["ETag"]; ok {
 			e.Fields["ETag"] = clientETag(v)
+		}
+		if _, ok := e.Fields["Location"]; ok {
+			e.Fields["Location"] = clientLocation(q)
 		}
 		return nil
 	})
@@ -786,11 +792,12 @@ func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *htt
 		}
 	}
 	res := struct {
-		XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
-		Bucket  string   `xml:"Bucket"`
-		Key     string   `xml:"Key"`
-		ETag    string   `xml:"ETag"`
-	}{Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
+		XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
+		Location string   `xml:"Location"`
+		Bucket   string   `xml:"Bucket"`
+		Key      string   `xml:"Key"`
+		ETag     string   `xml:"ETag"`
+	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
 	b, _ := xml.Marshal(res)
 	if ka.stop() {
 		_, _ = w.Write(b)

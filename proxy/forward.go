@@ -268,6 +268,10 @@ func (h *Handler) relay(w *responseWriter, q *request, resp *http.Response) {
 		h.writeError(w, q, e)
 		return
 	}
+	if q.req != nil && q.req.Op == s3.OpCompleteMultipartUpload && resp.StatusCode == http.StatusOK {
+		h.relayCompleteResult(w, q, resp, nil)
+		return
+	}
 	dst := w.Header()
 	for k, v := range resp.Header {
 		if dropResponseHeaders[k] {

@@ -360,6 +360,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.forward(rw, q, nil)
 		return
 	}
+	// A request S3 routes to 400 or 405 whatever its signature is
+	// answered so here: it names nothing s3seal would send anywhere.
+	if rerr := s3.RoutingError(r, req); rerr != nil {
+		h.fail(rw, q, rerr)
+		return
+	}
 	// 2. Authenticate.
 	if err := h.authenticate(rt, q); err != nil {
 		h.fail(rw, q, err)

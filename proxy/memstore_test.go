@@ -1626,7 +1626,7 @@ func (s *memStore) complete(w http.ResponseWriter, r *http.Request, bucket, key,
 		Bucket   string   `xml:"Bucket"`
 		Key      string   `xml:"Key"`
 		ETag     string   `xml:"ETag"`
-	}{Xmlns: s3NS, Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: o.etag})
+	}{Xmlns: s3NS, Location: "http://" + r.Host + "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: o.etag})
 	return nil
 }
 

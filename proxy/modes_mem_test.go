@@ -128,9 +128,14 @@ func TestModesPutGetListCopyMultipart(t *testing.T) {
 			if err != nil || len(lp.Parts) != 2 || aws.ToInt64(lp.Parts[0].Size) != 65536 {
 				t.Fatalf("ListParts: %v %+v", err, lp)
 			}
-			if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("mp"), UploadId: cr.UploadId,
-				MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+			co, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("mp"), UploadId: cr.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+			if err != nil {
 				t.Fatal(err)
+			}
+			// Location names the object at s3seal, not at the store.
+			if got, want := aws.ToString(co.Location), env.srv.URL+"/"+bucket+"/mp"; got != want {
+				t.Errorf("Location %q, want %q", got, want)
 			}
 			if o := env.store.object(bucket, "mp"); o == nil || len(o.parts) != 2 || !strings.HasSuffix(o.etag, `-2"`) {
 				t.Errorf("the completed object: %+v", o)

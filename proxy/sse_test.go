@@ -507,7 +507,7 @@ func TestSSEFailClosed(t *testing.T) {
 		{"post form", "POST", "/bs3/", []string{"Content-Type", "multipart/form-data; boundary=x"}, 501},
 		{"select", "POST", "/bkms/obj?select&select-type=2", nil, 501},
 		{"unknown sub-resource", "PUT", "/bssec/obj?renameObject", nil, 501},
-		{"unknown POST", "POST", "/bssec/obj", nil, 501},
+		{"unknown POST", "POST", "/bssec/obj", nil, 405},
 		{"unknown parameter of a read passes", "GET", "/bs3/?frobnicate", nil, 200},
 		{"post form under passthrough", "POST", "/bplain/", []string{"Content-Type", "multipart/form-data; boundary=x"}, 501},
 	}
