@@ -55,7 +55,6 @@ var upstreamAuthCodes = map[string]string{
 	"AuthorizationHeaderMalformed":      "the storage service rejected the authorization s3seal sent; check the upstream region",
 	"AuthorizationQueryParametersError": "the storage service rejected the authorization s3seal sent",
 	"XAmzContentSHA256Mismatch":         "the storage service rejected s3seal's payload hash",
-	"MissingSecurityHeader":             "the storage service wants a security header s3seal did not send",
 }
 
 // safeErrorFields are the elements of an upstream error body relayed to the
@@ -156,7 +155,9 @@ func parseErrorBody(body []byte) (code, msg string, extra []s3err.Field) {
 				case name == "Code":
 					code = v
 				case name == "Message":
-					msg = v
+					// Relayed as the store wrote it: S3's messages are
+					// compared byte for byte by some clients and tests.
+					msg = text.String()
 				case safeErrorFields[name]:
 					extra = append(extra, s3err.Field{Name: name, Value: v})
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net"
@@ -209,7 +210,7 @@ func (r *Reader) fail(e error) error {
 func (r *Reader) consume(b []byte) error {
 	r.n += int64(len(b))
 	if r.want >= 0 && r.n > r.want {
-		return s3err.IncompleteBody.WithMessage("The request body is longer than the %d bytes its headers declare.", r.want)
+		return s3err.IncompleteBody.WithCause(fmt.Errorf("the request body is longer than the %d bytes its headers declare", r.want))
 	}
 	for i := range r.checks {
 		r.checks[i].h.Write(b)
@@ -219,7 +220,7 @@ func (r *Reader) consume(b []byte) error {
 
 func (r *Reader) finish() error {
 	if r.want >= 0 && r.n < r.want {
-		return s3err.IncompleteBody.WithMessage("The request body ended after %d of the %d bytes its headers declare.", r.n, r.want)
+		return s3err.IncompleteBody.WithCause(fmt.Errorf("the request body ended after %d of the %d bytes its headers declare", r.n, r.want))
 	}
 	for i := range r.checks {
 		c := &r.checks[i]
@@ -237,14 +238,17 @@ func (r *Reader) finish() error {
 				return s3err.InvalidRequest.WithCause(err)
 			}
 		}
-		if !bytes.Equal(c.h.Sum(r.scratch[:0]), want) {
+		if got := c.h.Sum(r.scratch[:0]); !bytes.Equal(got, want) {
+			if c.Mismatch == s3err.XAmzContentSHA256Mismatch {
+				return ContentSHA256Mismatch(hex.EncodeToString(want), hex.EncodeToString(got))
+			}
 			if c.Mismatch != nil {
 				return c.Mismatch
 			}
 			if c.Algorithm == MD5 {
 				return s3err.BadDigest.WithMessage("The Content-MD5 you specified did not match what we received.")
 			}
-			return s3err.BadDigest.WithMessage("The %s you specified did not match the calculated checksum.", c.Algorithm.HeaderName())
+			return s3err.BadDigest.WithMessage("The %s you specified did not match the calculated checksum.", c.Algorithm)
 		}
 	}
 	return nil
@@ -273,3 +277,10 @@ func readError(err error) error {
 // s3seal answers with (see Reader). It is exported for packages that read
 // client bodies themselves.
 func ReadError(err error) error { return readError(err) }
+
+// ContentSHA256Mismatch is S3's error for a body whose SHA-256 is not the
+// x-amz-content-sha256 the client signed, with both values (the hash of
+// the body is no secret: the client sent the body).
+func ContentSHA256Mismatch(client, computed string) *s3err.Error {
+	return s3err.XAmzContentSHA256Mismatch.WithField("ClientComputedContentSHA256", client).WithField("S3ComputedContentSHA256", computed)
+}

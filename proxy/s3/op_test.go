@@ -186,10 +186,10 @@ func TestParseRequest(t *testing.T) {
 		{method: "GET", host: "h", path: "/a..b/k", errCode: "InvalidBucketName"},
 		// Copy sources.
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"src/a//b"}}, errCode: "InvalidArgument"},
-		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"minio/x"}}, errCode: "InvalidBucketName"},
+		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"minio/x"}}, errCode: "InvalidArgument"},
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"src%2Fx/k"}}, bucket: "bkt", key: "dst", op: OpCopyObject},
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"sr%3Fc/k"}}, errCode: "InvalidArgument"},
-		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"minio%2Fadmin%2Fx"}}, errCode: "InvalidBucketName"},
+		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"minio%2Fadmin%2Fx"}}, errCode: "InvalidArgument"},
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"/src/a%2F%2Fb"}}, errCode: "InvalidArgument"},
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"src/k?versionId=%zz"}}, errCode: "InvalidArgument"},
 		{method: "PUT", host: "h", path: "/bkt/dst", hdr: http.Header{"X-Amz-Copy-Source": {"src/k?partNumber=1"}}, errCode: "InvalidArgument"},

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/s3seal/s3seal/proxy/s3err"
 )
 
 // Request is what s3seal knows about a client request once it has been
@@ -132,9 +134,17 @@ func ParseRequest(r *http.Request, o ParseOptions) (*Request, error) {
 			return req, err
 		}
 		if err := CheckBucket(src.Bucket, o.ReservedBuckets); err != nil {
+			if e, ok := s3err.As(err); ok && e.Code == "InvalidBucketName" {
+				return req, ErrCopySourceBucket(r.Header.Get("X-Amz-Copy-Source"))
+			}
 			return req, err
 		}
 		if err := o.Keys.Check(src.Key); err != nil {
+			if e, ok := s3err.As(err); ok && e.Code == "InvalidArgument" {
+				// The rule that refused it is in the log, as the cause.
+				return req, s3err.InvalidArgument.WithMessage("Invalid copy source object key").
+					WithField("ArgumentName", "x-amz-copy-source").WithField("ArgumentValue", src.Key).WithCause(err)
+			}
 			return req, err
 		}
 		req.CopySource = &src

@@ -3,6 +3,8 @@ package s3
 import (
 	"net/http/httptest"
 	"testing"
+
+	"github.com/s3seal/s3seal/proxy/s3err"
 )
 
 func TestRoutingError(t *testing.T) {
@@ -64,4 +66,47 @@ func TestRoutingError(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCopySourceErrors: a malformed copy source is refused before any
+// store sees it, with S3's message and the offending value.
+func TestCopySourceErrors(t *testing.T) {
+	cases := []struct{ src, msg, value string }{
+		{"bucket/%ZZ", "Invalid copy source encoding", "bucket/%ZZ"},
+		{"100%/foo/bar", "Invalid copy source encoding", "100%/foo/bar"},
+		{"bucket/%A/bar", "Invalid copy source encoding", "bucket/%A/bar"},
+		{"%", "Invalid copy source encoding", "%"},
+		{"bucket/%C3%", "Invalid copy source encoding", "bucket/%C3%"},
+		{"bucket/%C3", "Invalid copy source encoding", "bucket/%C3"},
+		{"192.168.1.1/foo", "Invalid copy source bucket name", "192.168.1.1/foo"},
+		{"my-buc@k&()t/obj", "Invalid copy source bucket name", "my-buc@k&()t/obj"},
+		{"2001:db8::1/x", "Invalid copy source bucket name", "2001:db8::1/x"},
+		{"bucket", "Invalid copy source object key", ""},
+		{"bucket/", "Invalid copy source object key", ""},
+		{"bucket/..", "Invalid copy source object key", ".."},
+		{"bucket/foo/ba/../../../r/baz", "Invalid copy source object key", "foo/ba/../../../r/baz"},
+		{"bucket/a//b", "Invalid copy source object key", "a//b"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("PUT", "/dst/obj", nil)
+		r.Header.Set("X-Amz-Copy-Source", c.src)
+		req, err := ParseRequest(r, ParseOptions{Keys: KeyRules{}})
+		e, ok := s3err.As(err)
+		if !ok || req.Op != OpCopyObject || e.Code != "InvalidArgument" || e.Message != c.msg {
+			t.Errorf("%q: %v", c.src, err)
+			continue
+		}
+		if v := field(e, "ArgumentValue"); v != c.value || field(e, "ArgumentName") != "x-amz-copy-source" {
+			t.Errorf("%q: ArgumentValue %q, want %q", c.src, v, c.value)
+		}
+	}
+}
+
+func field(e *s3err.Error, name string) string {
+	for _, f := range e.Extra {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ package s3
 import (
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // EscapePath percent-encodes an S3 object path the way S3 and its SDKs sign
@@ -63,24 +64,21 @@ func (o Object) CopySourceHeader() string {
 // (Object.CopySourceHeader) of what it parsed, never the client's text, so
 // the store copies exactly what was authorized.
 func ParseCopySource(v string) (Object, error) {
-	bad := errInvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.", "x-amz-copy-source", v)
 	raw, rawQuery, hasQuery := strings.Cut(v, "?")
 	path, err := url.PathUnescape(raw)
-	if err != nil {
-		return Object{}, bad
+	if err != nil || !utf8.ValidString(path) {
+		return Object{}, errInvalidArgument("Invalid copy source encoding", "x-amz-copy-source", v)
 	}
 	path = strings.TrimPrefix(path, "/")
 	if strings.HasPrefix(path, "arn:") {
 		return Object{}, errNotImplemented("s3seal does not accept access point ARNs as copy sources; name the source bucket and key.")
 	}
-	bucket, key, ok := strings.Cut(path, "/")
-	if !ok || bucket == "" || key == "" {
-		return Object{}, bad
+	bucket, key, _ := strings.Cut(path, "/")
+	if bucket == "" || !copySourceBucketChars(bucket) {
+		return Object{}, ErrCopySourceBucket(v)
 	}
-	for i := 0; i < len(bucket); i++ {
-		if c := bucket[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return Object{}, bad
-		}
+	if key == "" {
+		return Object{}, ErrCopySourceKey(key)
 	}
 	o := Object{Bucket: bucket, Key: key}
 	if hasQuery {
@@ -99,4 +97,27 @@ func ParseCopySource(v string) (Object, error) {
 		o.VersionID = qv.Get("versionId")
 	}
 	return o, nil
+}
+
+// copySourceBucketChars reports whether a copy source's bucket holds only
+// characters a bucket name may have (CheckBucket checks the rest).
+func copySourceBucketChars(b string) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrCopySourceBucket is the error for a copy source whose bucket is not a
+// valid bucket name; v is the x-amz-copy-source value.
+func ErrCopySourceBucket(v string) error {
+	return errInvalidArgument("Invalid copy source bucket name", "x-amz-copy-source", v)
+}
+
+// ErrCopySourceKey is the error for a copy source whose key is empty or
+// one the store could read as another key.
+func ErrCopySourceKey(key string) error {
+	return errInvalidArgument("Invalid copy source object key", "x-amz-copy-source", key)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"sync"
@@ -48,6 +49,7 @@ type chunkedOptions struct {
 	maxChunk int64      // largest signed chunk (buffered whole)
 	declared int64      // x-amz-decoded-content-length, or -1
 	trailers []string   // declared trailer names, lower case
+	minChunk int64      // smallest data chunk but the last (S3: 8192); 0: any
 }
 
 // Decoder states.
@@ -78,9 +80,12 @@ type chunkedReader struct {
 	state   int
 	left    int64 // unsigned: data bytes left in the current chunk
 	decoded int64 // data bytes decoded so far
-	buf     []byte
-	off     int
-	err     error
+	// short: the last data chunk was below minChunkSize, so it must have
+	// been the last one.
+	short bool
+	buf   []byte
+	off   int
+	err   error
 
 	// Signature chain (signed framing with a seed).
 	mac  hash.Hash
@@ -272,10 +277,17 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 	}
 }
 
-// admit checks a chunk size against the declared decoded length.
+// admit checks a chunk size against the declared decoded length and S3's
+// minimum size of all data chunks but the last.
 func (d *chunkedReader) admit(size int64) error {
 	if d.declared >= 0 && size > d.declared-d.decoded {
-		return s3err.IncompleteBody.WithMessage("The aws-chunked body is longer than x-amz-decoded-content-length (%d bytes).", d.declared)
+		return s3err.IncompleteBody.WithCause(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
+	}
+	if size > 0 {
+		if d.short {
+			return errChunkSize()
+		}
+		d.short = size < d.minChunk
 	}
 	return nil
 }

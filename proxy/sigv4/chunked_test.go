@@ -189,25 +189,28 @@ func TestStreamingAdversarial(t *testing.T) {
 			f[4] = flipByte(f[4], sigPos(f[4])+63)
 			return f
 		}, code: "SignatureDoesNotMatch"},
-		{name: "data after final chunk", spec: signed, edit: func(f [][]byte) [][]byte { return append(f, []byte("x")) }, code: "InvalidRequest"},
-		{name: "oversize chunk", spec: signed, setup: func(v *Verifier, _ http.Header) { v.MaxChunkSize = 8191 }, code: "InvalidRequest"},
+		{name: "data after final chunk", spec: signed, edit: func(f [][]byte) [][]byte { return append(f, []byte("x")) }, code: "IncompleteBody"},
+		// S3 takes data chunks below 8 KiB only as the last one.
+		{name: "short signed chunk before the last", spec: chunkSpec{signed: true, sizes: []int{8192, 100, 8192, 8192}}, code: "InvalidChunkSizeError"},
+		{name: "short unsigned chunk before the last", spec: chunkSpec{trailer: checksum.CRC64NVME, sizes: []int{100, 8192, 8192, 8192}}, code: "InvalidChunkSizeError"},
+		{name: "oversize chunk", spec: signed, setup: func(v *Verifier, _ http.Header) { v.MaxChunkSize = 8191 }, code: "IncompleteBody"},
 		{name: "decoded length too small", spec: signed, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "24000") }, code: "IncompleteBody"},
 		{name: "decoded length too large", spec: signed, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "24677") }, code: "IncompleteBody"},
 		{name: "chunk size overflow", spec: signed, edit: func(f [][]byte) [][]byte {
 			f[1] = bytes.Replace(f[1], []byte("2000;"), []byte("fffffffffffffffffff;"), 1)
 			return f
-		}, code: "InvalidRequest"},
+		}, code: "IncompleteBody"},
 		{name: "negative-looking size", spec: signed, edit: func(f [][]byte) [][]byte {
 			f[1] = bytes.Replace(f[1], []byte("2000;"), []byte("-2000;"), 1)
 			return f
-		}, code: "InvalidRequest"},
+		}, code: "IncompleteBody"},
 		{name: "endless line", spec: signed, edit: func(f [][]byte) [][]byte {
 			return append(f[:1], bytes.Repeat([]byte("1"), 10000))
-		}, code: "InvalidRequest"},
+		}, code: "IncompleteBody"},
 		{name: "missing CRLF after data", spec: signed, edit: func(f [][]byte) [][]byte {
 			f[0] = append(bytes.Clone(f[0][:len(f[0])-2]), 'x', 'y')
 			return f
-		}, code: "InvalidRequest"},
+		}, code: "IncompleteBody"},
 		{name: "wrong trailer checksum", spec: chunkSpec{signed: true, trailer: checksum.CRC32, sizes: signedTrailer.sizes, trailerValue: checksum.SumBytes(checksum.CRC32, []byte("x"))}, code: "BadDigest"},
 		{name: "malformed trailer checksum", spec: chunkSpec{signed: true, trailer: checksum.CRC32, sizes: signedTrailer.sizes, trailerValue: "not base64!"}, code: "InvalidRequest"},
 		{name: "wrong trailer signature", spec: signedTrailer, edit: func(f [][]byte) [][]byte {
@@ -232,7 +235,7 @@ func TestStreamingAdversarial(t *testing.T) {
 			last := f[len(f)-1]
 			f[len(f)-1] = append(bytes.Clone(last[:len(last)-2]), "x-amz-checksum-crc32:AAAAAA==\r\n\r\n"...)
 			return f
-		}, code: "InvalidRequest"},
+		}, code: "IncompleteBody"},
 		{name: "trailer missing", spec: signedTrailer, edit: func(f [][]byte) [][]byte {
 			last := f[len(f)-1]
 			i := bytes.Index(last, []byte("x-amz-checksum-crc32:"))
@@ -261,7 +264,7 @@ func TestStreamingAdversarial(t *testing.T) {
 			return f
 		}, code: "IncompleteBody"},
 		{name: "unsigned chunk longer than declared", spec: unsigned, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") }, code: "IncompleteBody"},
-		{name: "unsigned bad hex", spec: unsigned, edit: func(f [][]byte) [][]byte { f[1] = append([]byte("2g00\r\n"), f[1][6:]...); return f }, code: "InvalidRequest"},
+		{name: "unsigned bad hex", spec: unsigned, edit: func(f [][]byte) [][]byte { f[1] = append([]byte("2g00\r\n"), f[1][6:]...); return f }, code: "IncompleteBody"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -453,7 +456,7 @@ func TestStreamingHeaders(t *testing.T) {
 	expectCode(t, err, "InvalidRequest")
 	// Without x-amz-decoded-content-length the length is unknown but the
 	// body still decodes.
-	r, _ = streamingRequestWith(t, data, chunkSpec{trailer: checksum.SHA1, sizes: []int{60, 40}}, func(h http.Header) { h.Del("X-Amz-Decoded-Content-Length") })
+	r, _ = streamingRequestWith(t, data, chunkSpec{trailer: checksum.SHA1, sizes: []int{100}}, func(h http.Header) { h.Del("X-Amz-Decoded-Content-Length") })
 	res, err := v.Verify(toServer(t, r))
 	if err != nil {
 		t.Fatal(err)

@@ -66,14 +66,26 @@ func errTrailerSignature() *s3err.Error {
 	return s3err.SignatureDoesNotMatch.WithMessage("The trailer signature we calculated does not match the trailer signature you provided.")
 }
 
-// errFraming reports malformed aws-chunked framing.
+// errFraming reports malformed aws-chunked framing as S3 does: the body
+// was not what its headers promised (IncompleteBody, S3's message). What
+// was wrong is the error's cause, for the log.
 func errFraming(format string, args ...any) *s3err.Error {
-	return s3err.InvalidRequest.WithMessage("Malformed aws-chunked body: "+format, args...)
+	return s3err.IncompleteBody.WithCause(fmt.Errorf("malformed aws-chunked body: "+format, args...))
 }
 
 // errTruncated reports an aws-chunked body that ended early.
 func errTruncated() *s3err.Error {
-	return s3err.IncompleteBody.WithMessage("The request body terminated unexpectedly")
+	return s3err.IncompleteBody.WithCause(errors.New("the aws-chunked body ended early"))
+}
+
+// minChunkSize is the smallest data chunk S3 accepts in aws-chunked
+// framing, except for the last one.
+const minChunkSize = 8192
+
+// errChunkSize reports a data chunk below minChunkSize that was not the
+// last.
+func errChunkSize() *s3err.Error {
+	return s3err.New("InvalidChunkSizeError", http.StatusBadRequest, "Only the last chunk is allowed to have a size less than 8192 bytes")
 }
 
 // malformedTrailer is S3's answer to trailers that do not match the

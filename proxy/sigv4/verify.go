@@ -685,7 +685,7 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 	}
 	if hasHeaderSum {
 		if len(trailers) > 0 {
-			return s3err.InvalidRequest.WithMessage("Expecting a single x-amz-checksum- header or trailer. Multiple checksum Types are not allowed.")
+			return s3err.InvalidRequest.WithMessage("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 		}
 		res.ChecksumAlgorithm = alg
 		res.ChecksumValue = func() (string, bool) { return value, true }
@@ -709,7 +709,7 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 		}
 		if empty || r.ContentLength == 0 {
 			if !strings.EqualFold(payload, emptySHA256) {
-				return s3err.XAmzContentSHA256Mismatch
+				return checksum.ContentSHA256Mismatch(payload, emptySHA256)
 			}
 			res.Body, res.ContentLength = http.NoBody, 0
 			return nil
@@ -740,6 +740,7 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 		maxChunk: v.maxChunk(),
 		declared: res.ContentLength,
 		trailers: trailers,
+		minChunk: minChunkSize,
 	})
 	var checks []checksum.Check
 	for i, name := range trailers {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3err"
 )
 
 // Object keys S3 clients send that a canonical URI must carry unchanged.
@@ -169,6 +170,15 @@ func TestSignedPayloadBody(t *testing.T) {
 	signSDK(t, r, hexSHA256([]byte("x")), testTime)
 	_, err = v.Verify(toServer(t, r))
 	expectCode(t, err, "XAmzContentSHA256Mismatch")
+	// Both hashes are in the answer, as S3 sends them.
+	e, _ := s3err.As(err)
+	fields := map[string]string{}
+	for _, f := range e.Extra {
+		fields[f.Name] = f.Value
+	}
+	if fields["ClientComputedContentSHA256"] != hexSHA256([]byte("x")) || fields["S3ComputedContentSHA256"] != emptySHA256 {
+		t.Errorf("fields %v", fields)
+	}
 }
 
 func TestUnsignedPayloadAndHeaderChecksum(t *testing.T) {
@@ -398,7 +408,7 @@ func TestSkipSignatures(t *testing.T) {
 	_, err = readBody(res.Body, 4096)
 	expectCode(t, err, "XAmzContentSHA256Mismatch")
 
-	r, _ := streamingRequest(t, body, chunkSpec{sizes: []int{1000, 1000}, signed: true, trailer: checksum.CRC32C, trailerValue: checksum.SumBytes(checksum.CRC32C, []byte("x"))})
+	r, _ := streamingRequest(t, body, chunkSpec{sizes: []int{len(body)}, signed: true, trailer: checksum.CRC32C, trailerValue: checksum.SumBytes(checksum.CRC32C, []byte("x"))})
 	res, err = v.Verify(toServer(t, r))
 	if err != nil {
 		t.Fatal(err)
