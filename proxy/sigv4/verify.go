@@ -252,12 +252,18 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	_, nV2 := lookup(params, "AWSAccessKeyId")
 	_, nV2Sig := lookup(params, "Signature")
 	v2Query := nV2+nV2Sig > 0
+	_, nToken := lookup(params, "X-Amz-Security-Token")
+	token := nToken > 0 || len(r.Header.Values("X-Amz-Security-Token")) > 0
 
 	switch {
 	case len(authz) > 1:
 		return nil, malformedHeader("more than one Authorization header.")
 	case len(authz) == 1 && (presigned || v2Query), presigned && v2Query:
 		return nil, s3err.InvalidArgument.WithMessage("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified.")
+	case token && !v.SkipSignatures && (len(authz) == 1 || presigned || v2Query):
+		// s3seal's clients have long-term keys only: a session token
+		// belongs to credentials s3seal never issued.
+		return nil, s3err.New("InvalidToken", http.StatusBadRequest, "The provided token is malformed or otherwise invalid.")
 	case len(authz) == 1:
 		a := strings.TrimLeft(authz[0], " \t")
 		switch {
