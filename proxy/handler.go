@@ -385,6 +385,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rw, q, perr)
 		return
 	}
+	if q.auth != nil && q.auth.Mode.Streaming() && req.Op != s3.OpPutObject && req.Op != s3.OpUploadPart {
+		// S3 takes aws-chunked bodies for object and part uploads only.
+		h.fail(rw, q, s3err.InvalidRequest.WithMessage("The value of x-amz-content-sha256 header is invalid."))
+		return
+	}
 	if err := s3.CheckHeaders(r.Header); err != nil {
 		h.fail(rw, q, err)
 		return

@@ -380,3 +380,27 @@ func BenchmarkRequestStages(b *testing.B) {
 		}
 	}
 }
+
+// TestStreamingBodyOnlyForUploads: aws-chunked bodies are S3's for object
+// and part uploads only; a bucket configuration sent that way is refused
+// before the store sees it.
+func TestStreamingBodyOnlyForUploads(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}})
+	env.store.reset()
+	for _, sub := range []string{"cors", "tagging", "versioning", "policy"} {
+		req, _ := http.NewRequest("PUT", env.srv.URL+"/bkt?"+sub, strings.NewReader("5\r\nabcde\r\n0\r\n\r\n"))
+		req.Header.Set("Content-Encoding", "aws-chunked")
+		resp := env.send(t, req, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Decoded-Content-Length", "5")
+		if _, code, msg := expect(t, resp, 400); code != "InvalidRequest" || !strings.Contains(msg, "x-amz-content-sha256") {
+			t.Errorf("%s: %s %s", sub, code, msg)
+		}
+	}
+	if n := len(env.store.requests()); n != 0 {
+		t.Errorf("%d requests reached the store", n)
+	}
+	// An object upload takes it.
+	req, _ := http.NewRequest("PUT", env.srv.URL+"/bkt/k", strings.NewReader("5\r\nabcde\r\n0\r\n\r\n"))
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	expect(t, env.send(t, req, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Decoded-Content-Length", "5"), 200)
+}
