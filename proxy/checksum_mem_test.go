@@ -263,3 +263,38 @@ func TestRequestLimits(t *testing.T) {
 	}
 	expect(t, env.do(t, "GET", "/bkt/k", nil), 200)
 }
+
+// TestNewChecksumAlgorithms: SHA512, MD5 and the XXHASH checksums are
+// verified on the way in; envelope mode, whose format keeps only the five
+// older algorithms, refuses them before reading the body.
+func TestNewChecksumAlgorithms(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t)
+	data := pattern(20_000, 3)
+	for _, alg := range []checksum.Algorithm{checksum.SHA512, checksum.MD5, checksum.XXHASH64, checksum.XXHASH3, checksum.XXHASH128} {
+		wrong := checksum.SumBytes(alg, []byte("other"))
+		env.store.reset()
+		resp := env.do(t, "PUT", "/bplain/"+string(alg), data, alg.HeaderName(), wrong)
+		// The store gets the client's checksum too and may answer first.
+		if _, code, msg := expect(t, resp, 400); code != "BadDigest" {
+			t.Errorf("%s mismatch: %s %q", alg, code, msg)
+		}
+		if o := env.store.object("bplain", string(alg)); o != nil {
+			t.Errorf("%s: an object failing its checksum was stored", alg)
+		}
+		for _, trailer := range []bool{false, true} {
+			var resp *http.Response
+			if trailer {
+				resp = env.doChunked(t, "PUT", "/benv/"+string(alg), data, alg, "")
+			} else {
+				resp = env.do(t, "PUT", "/benv/"+string(alg), data, alg.HeaderName(), checksum.SumBytes(alg, data))
+			}
+			if _, code, msg := expect(t, resp, 400); code != "InvalidRequest" || !strings.Contains(msg, alg.HeaderName()+" cannot be kept") {
+				t.Errorf("%s envelope (trailer %v): %s %q", alg, trailer, code, msg)
+			}
+			if o := env.store.object("benv", string(alg)); o != nil {
+				t.Errorf("%s: envelope stored an object", alg)
+			}
+		}
+	}
+}

@@ -117,7 +117,7 @@ func dropPlaintextChecksums(h http.Header) {
 // streamChecksum converts a verified S3 checksum (algorithm and base64
 // value) to the format's representation.
 func streamChecksum(alg checksum.Algorithm, b64 string) (stream.Checksum, error) {
-	if alg == "" || alg == checksum.MD5 {
+	if alg == "" || alg == checksum.ContentMD5 {
 		return stream.Checksum{}, nil
 	}
 	a, err := stream.ParseChecksumAlgorithm(string(alg))
@@ -184,10 +184,15 @@ func clientChecksums(q *request) (stream.Checksum, func(int64) (stream.Checksum,
 	if err := auth.CheckBody(checks...); err != nil {
 		return stream.Checksum{}, nil, err
 	}
+	if a := auth.ChecksumAlgorithm; a != "" && a != checksum.ContentMD5 {
+		if _, err := stream.ParseChecksumAlgorithm(string(a)); err != nil {
+			return stream.Checksum{}, nil, errEnvelopeChecksum(a)
+		}
+	}
 	var upfront stream.Checksum
 	if alg, v, ok, _ := checksum.FromHeader(q.r.Header); ok {
 		if upfront, err = streamChecksum(alg, v); err != nil {
-			return stream.Checksum{}, nil, s3err.InvalidRequest.WithCause(err)
+			return stream.Checksum{}, nil, errEnvelopeChecksum(alg)
 		}
 	}
 	late := func(int64) (stream.Checksum, error) {
@@ -238,4 +243,11 @@ func writeDocument(w *responseWriter, doc []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(doc)
+}
+
+// errEnvelopeChecksum refuses a checksum algorithm the envelope format has
+// no identifier for (FORMAT.md 6.1): s3seal verifies and keeps the
+// client's checksum over the plaintext, and can keep only these.
+func errEnvelopeChecksum(a checksum.Algorithm) error {
+	return s3err.InvalidRequest.WithMessage("Objects s3seal encrypts (envelope mode) keep CRC32, CRC32C, CRC64NVME, SHA1 or SHA256 checksums; %s cannot be kept. Send one of those, or none.", a.HeaderName())
 }

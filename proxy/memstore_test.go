@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
@@ -22,6 +23,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 )
 
 // memStore is an in-memory S3 store for package tests. It answers what
@@ -716,6 +720,16 @@ func newChecksumHash(alg string) hash.Hash {
 		return sha1.New()
 	case "sha256":
 		return sha256.New()
+	case "sha512":
+		return sha512.New()
+	case "md5":
+		return md5.New()
+	case "xxhash64":
+		return xxhash.New()
+	case "xxhash3":
+		return xxh3.New()
+	case "xxhash128":
+		return xxh3.New128()
 	}
 	return nil
 }

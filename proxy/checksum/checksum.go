@@ -1,6 +1,7 @@
 // Package checksum computes and verifies the body checksums S3 clients send:
-// CRC32, CRC32C, CRC64NVME, SHA1 and SHA256 (the x-amz-checksum-* family),
-// MD5 (Content-MD5) and the hex SHA-256 of x-amz-content-sha256.
+// CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3
+// and XXHASH128 (the x-amz-checksum-* family), Content-MD5 and the hex
+// SHA-256 of x-amz-content-sha256.
 //
 // # Names and values
 //
@@ -28,6 +29,7 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"hash"
@@ -36,8 +38,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/minio/crc64nvme"
 	"github.com/s3seal/s3seal/proxy/s3err"
+	"github.com/zeebo/xxh3"
 )
 
 // Algorithm is a body checksum algorithm, named as S3 names it. The zero
@@ -45,21 +49,27 @@ import (
 type Algorithm string
 
 // The algorithms S3 accepts in x-amz-checksum-* headers and trailers, plus
-// MD5 for Content-MD5.
+// ContentMD5 for Content-MD5.
 const (
 	CRC32     Algorithm = "CRC32"
 	CRC32C    Algorithm = "CRC32C"
 	CRC64NVME Algorithm = "CRC64NVME"
 	SHA1      Algorithm = "SHA1"
 	SHA256    Algorithm = "SHA256"
-	// MD5 is the Content-MD5 digest. It has no x-amz-checksum-* header and
-	// ParseAlgorithm does not accept it.
-	MD5 Algorithm = "MD5"
+	SHA512    Algorithm = "SHA512"
+	// MD5 is the x-amz-checksum-md5 checksum.
+	MD5       Algorithm = "MD5"
+	XXHASH64  Algorithm = "XXHASH64"
+	XXHASH3   Algorithm = "XXHASH3"
+	XXHASH128 Algorithm = "XXHASH128"
+	// ContentMD5 is the Content-MD5 digest: MD5 carried in its own header,
+	// with its own errors. ParseAlgorithm does not accept it.
+	ContentMD5 Algorithm = "CONTENT-MD5"
 )
 
 // Algorithms lists the x-amz-checksum-* algorithms in a fixed order.
 func Algorithms() []Algorithm {
-	return []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256}
+	return []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128}
 }
 
 // headerPrefix is the lower-case prefix of the checksum headers.
@@ -68,15 +78,14 @@ const headerPrefix = "x-amz-checksum-"
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ParseAlgorithm parses an S3 checksum algorithm name, case-insensitively
-// ("crc32c", "CRC32C"). MD5 is not an S3 checksum algorithm and is refused.
-// The error is InvalidArgument.
+// ("crc32c", "CRC32C"). The error is InvalidArgument.
 func ParseAlgorithm(s string) (Algorithm, error) {
 	for _, a := range Algorithms() {
 		if strings.EqualFold(s, string(a)) {
 			return a, nil
 		}
 	}
-	return "", s3err.InvalidArgument.WithMessage("Checksum algorithm %q is not supported; use CRC32, CRC32C, CRC64NVME, SHA1 or SHA256.", clip(s))
+	return "", s3err.InvalidArgument.WithMessage("Checksum algorithm %q is not supported; use CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3 or XXHASH128.", clip(s))
 }
 
 // AlgorithmForHeader returns the algorithm whose header is name
@@ -89,7 +98,8 @@ func AlgorithmForHeader(name string) (Algorithm, bool) {
 	return a, err == nil
 }
 
-// Valid reports whether a is one of the defined algorithms (MD5 included).
+// Valid reports whether a is one of the defined algorithms (ContentMD5
+// included).
 func (a Algorithm) Valid() bool {
 	return a.Size() > 0
 }
@@ -111,8 +121,16 @@ func (a Algorithm) New() hash.Hash {
 		return sha1.New()
 	case SHA256:
 		return sha256.New()
-	case MD5:
+	case SHA512:
+		return sha512.New()
+	case MD5, ContentMD5:
 		return md5.New()
+	case XXHASH64:
+		return xxhash.New()
+	case XXHASH3:
+		return xxh3.New()
+	case XXHASH128:
+		return xxh3.New128()
 	}
 	panic("checksum: internal error: unknown algorithm " + string(a))
 }
@@ -128,8 +146,12 @@ func (a Algorithm) Size() int {
 		return sha1.Size
 	case SHA256:
 		return sha256.Size
-	case MD5:
-		return md5.Size
+	case SHA512:
+		return sha512.Size
+	case MD5, ContentMD5, XXHASH128:
+		return 16
+	case XXHASH64, XXHASH3:
+		return 8
 	}
 	return 0
 }
@@ -140,14 +162,17 @@ func (a Algorithm) EncodedLen() int {
 }
 
 // HeaderName returns the lower-case header that carries a value of a:
-// "x-amz-checksum-crc32" and so on, "content-md5" for MD5, "" for an
-// unknown algorithm.
+// "x-amz-checksum-crc32" and so on, "content-md5" for ContentMD5, "" for
+// an unknown algorithm.
 func (a Algorithm) HeaderName() string {
 	switch a {
-	case CRC32, CRC32C, CRC64NVME, SHA1, SHA256:
-		return headerPrefix + strings.ToLower(string(a))
-	case MD5:
+	case ContentMD5:
 		return "content-md5"
+	case "":
+		return ""
+	}
+	if a.Size() > 0 {
+		return headerPrefix + strings.ToLower(string(a))
 	}
 	return ""
 }
@@ -159,15 +184,15 @@ func Encode(digest []byte) string {
 
 // ParseValue decodes a base64 checksum value of a and checks its length.
 // A bad value is InvalidRequest ("Value for x-amz-checksum-crc32 header is
-// invalid."), or InvalidDigest for MD5, as S3 answers.
+// invalid."), or InvalidDigest for Content-MD5, as S3 answers.
 func ParseValue(a Algorithm, value string) ([]byte, error) {
 	if !a.Valid() {
 		return nil, s3err.InvalidArgument.WithMessage("Checksum algorithm %q is not supported.", clip(string(a)))
 	}
 	d, err := base64.StdEncoding.Strict().DecodeString(value)
 	if err != nil || len(d) != a.Size() {
-		if a == MD5 {
-			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.")
+		if a == ContentMD5 {
+			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.").WithField("Content-MD5", clip(value))
 		}
 		return nil, s3err.InvalidRequest.WithMessage("Value for %s header is invalid.", a.HeaderName())
 	}
@@ -223,7 +248,7 @@ func HeaderChecks(h http.Header) ([]Check, error) {
 		if len(vs) > 1 {
 			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.")
 		}
-		c, err := Expect(MD5, vs[0])
+		c, err := Expect(ContentMD5, vs[0])
 		if err != nil {
 			return nil, err
 		}

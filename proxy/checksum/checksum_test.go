@@ -28,6 +28,13 @@ func TestKnownAnswers(t *testing.T) {
 		{SHA1, "hello world", "Kq5sNclPz7QV2+lfQIuc6R7oRu0="},
 		{SHA256, "hello world", "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="},
 		{MD5, "", "1B2M2Y8AsgTpgAmY7PhCfg=="},
+		{ContentMD5, "", "1B2M2Y8AsgTpgAmY7PhCfg=="},
+		// Values from coreutils' sha512sum and the xxHash project's
+		// xxhsum (-H1, -H3, -H2), big-endian as S3 encodes them.
+		{SHA512, "hello world", "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw=="},
+		{XXHASH64, "hello world", "RatnNLIeaWg="},
+		{XXHASH3, "hello world", "1Eex6kDmmIs="},
+		{XXHASH128, "hello world", "340J6T+HSQCpm4d1zBW2xw=="},
 	}
 	for _, c := range cases {
 		if got := SumBytes(c.alg, []byte(c.input)); got != c.want {
@@ -69,13 +76,13 @@ func TestCRC64NVMEMatchesTable(t *testing.T) {
 }
 
 func TestParseAlgorithm(t *testing.T) {
-	for _, s := range []string{"crc32", "CRC32", "Crc32c", "crc64nvme", "sha1", "SHA256"} {
+	for _, s := range []string{"crc32", "CRC32", "Crc32c", "crc64nvme", "sha1", "SHA256", "sha512", "MD5", "xxhash64", "XXHASH3", "xxhash128"} {
 		a, err := ParseAlgorithm(s)
 		if err != nil || !strings.EqualFold(string(a), s) {
 			t.Errorf("ParseAlgorithm(%q) = %q, %v", s, a, err)
 		}
 	}
-	for _, s := range []string{"", "MD5", "sha512", "crc32 ", "crc"} {
+	for _, s := range []string{"", "CONTENT-MD5", "sha384", "xxhash", "crc32 ", "crc"} {
 		_, err := ParseAlgorithm(s)
 		if e, ok := s3err.As(err); !ok || e.Code != "InvalidArgument" {
 			t.Errorf("ParseAlgorithm(%q) error = %v", s, err)
@@ -89,10 +96,10 @@ func TestParseAlgorithm(t *testing.T) {
 			t.Errorf("AlgorithmForHeader(%q) accepted", h)
 		}
 	}
-	if CRC32C.HeaderName() != "x-amz-checksum-crc32c" || MD5.HeaderName() != "content-md5" || Algorithm("x").HeaderName() != "" {
+	if CRC32C.HeaderName() != "x-amz-checksum-crc32c" || MD5.HeaderName() != "x-amz-checksum-md5" || ContentMD5.HeaderName() != "content-md5" || Algorithm("x").HeaderName() != "" {
 		t.Error("HeaderName")
 	}
-	if Algorithm("x").Valid() || !MD5.Valid() {
+	if Algorithm("x").Valid() || !MD5.Valid() || !ContentMD5.Valid() {
 		t.Error("Valid")
 	}
 }

@@ -245,7 +245,7 @@ func (r *Reader) finish() error {
 			if c.Mismatch != nil {
 				return c.Mismatch
 			}
-			if c.Algorithm == MD5 {
+			if c.Algorithm == ContentMD5 {
 				return s3err.BadDigest.WithMessage("The Content-MD5 you specified did not match what we received.")
 			}
 			return s3err.BadDigest.WithMessage("The %s you specified did not match the calculated checksum.", c.Algorithm)

@@ -209,3 +209,19 @@ func BenchmarkVerifier(b *testing.B) {
 		})
 	}
 }
+
+// TestMismatchMessages: S3's wording names the algorithm, for every
+// algorithm, and Content-MD5 has its own.
+func TestMismatchMessages(t *testing.T) {
+	for _, a := range append(Algorithms(), ContentMD5) {
+		want := "The " + string(a) + " you specified did not match the calculated checksum."
+		if a == ContentMD5 {
+			want = "The Content-MD5 you specified did not match what we received."
+		}
+		v := NewVerifier(strings.NewReader("abc"), 3, Check{Algorithm: a, Want: make([]byte, a.Size())})
+		_, err := readAll(v, 10)
+		if e, ok := s3err.As(err); !ok || e.Code != "BadDigest" || e.Message != want {
+			t.Errorf("%s: %v", a, err)
+		}
+	}
+}

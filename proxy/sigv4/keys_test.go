@@ -60,11 +60,11 @@ func TestRotatedSecret(t *testing.T) {
 
 func TestCheckBodyEmpty(t *testing.T) {
 	res := &Result{Body: http.NoBody}
-	ok, _ := checksum.Expect(checksum.MD5, checksum.SumBytes(checksum.MD5, nil))
+	ok, _ := checksum.Expect(checksum.ContentMD5, checksum.SumBytes(checksum.ContentMD5, nil))
 	if err := res.CheckBody(ok); err != nil {
 		t.Fatal(err)
 	}
-	bad, _ := checksum.Expect(checksum.MD5, checksum.SumBytes(checksum.MD5, []byte("x")))
+	bad, _ := checksum.Expect(checksum.ContentMD5, checksum.SumBytes(checksum.ContentMD5, []byte("x")))
 	expectCode(t, res.CheckBody(bad), "BadDigest")
 }
 

@@ -201,7 +201,7 @@ func (v *Verifier) finishV2(r *http.Request, params []queryParam, akid, sig stri
 		return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.")
 	}
 	if len(md5) == 1 {
-		c, err := checksum.Expect(checksum.MD5, md5[0])
+		c, err := checksum.Expect(checksum.ContentMD5, md5[0])
 		if err != nil {
 			return nil, err
 		}
