@@ -36,6 +36,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
@@ -199,6 +200,20 @@ func ParseValue(a Algorithm, value string) ([]byte, error) {
 	return d, nil
 }
 
+// ParseObjectValue validates the checksum CompleteMultipartUpload names
+// for the whole object: a full-object value (as ParseValue), or a
+// composite one, the checksum of the parts' checksums followed by "-" and
+// the part count (1..10000).
+func ParseObjectValue(a Algorithm, value string) error {
+	if v, n, ok := strings.Cut(value, "-"); ok {
+		if k, err := strconv.Atoi(n); err == nil && k >= 1 && k <= 10000 && n == strconv.Itoa(k) {
+			value = v
+		}
+	}
+	_, err := ParseValue(a, value)
+	return err
+}
+
 // FromHeader finds the single x-amz-checksum-<algorithm> header of h and
 // validates its value. It reports ok=false when there is none. More than
 // one checksum header (or one header repeated) is InvalidRequest; a value
@@ -206,6 +221,16 @@ func ParseValue(a Algorithm, value string) ([]byte, error) {
 // same prefix that carry no value (x-amz-checksum-mode,
 // x-amz-checksum-algorithm, x-amz-checksum-type) are ignored.
 func FromHeader(h http.Header) (alg Algorithm, value string, ok bool, err error) {
+	return fromHeader(h, ParseValue)
+}
+
+// FromCompleteHeader is FromHeader for CompleteMultipartUpload, whose
+// checksum header names the object's checksum (see ParseObjectValue).
+func FromCompleteHeader(h http.Header) (alg Algorithm, value string, ok bool, err error) {
+	return fromHeader(h, func(a Algorithm, v string) ([]byte, error) { return nil, ParseObjectValue(a, v) })
+}
+
+func fromHeader(h http.Header, parse func(Algorithm, string) ([]byte, error)) (alg Algorithm, value string, ok bool, err error) {
 	for _, a := range Algorithms() {
 		vs := h.Values(a.HeaderName())
 		if len(vs) == 0 {
@@ -219,7 +244,7 @@ func FromHeader(h http.Header) (alg Algorithm, value string, ok bool, err error)
 	if !ok {
 		return "", "", false, nil
 	}
-	if _, err := ParseValue(alg, value); err != nil {
+	if _, err := parse(alg, value); err != nil {
 		return "", "", false, err
 	}
 	return alg, value, true, nil

@@ -169,3 +169,25 @@ func expectCode(t *testing.T, err error, code string) {
 		t.Fatalf("error %v, want %s", err, code)
 	}
 }
+
+func TestParseObjectValue(t *testing.T) {
+	full := SumBytes(CRC32, []byte("x"))
+	for _, v := range []string{full, full + "-1", full + "-3", full + "-10000"} {
+		if err := ParseObjectValue(CRC32, v); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	for _, v := range []string{full + "-0", full + "-10001", full + "-", full + "-03", full + "-x", "-3", "AAAA-3", full + "-1-2"} {
+		if err := ParseObjectValue(CRC32, v); err == nil {
+			t.Errorf("%q accepted", v)
+		}
+	}
+	// Only Complete takes composite values.
+	h := http.Header{"X-Amz-Checksum-Crc32": {full + "-3"}}
+	if _, _, _, err := FromHeader(h); err == nil {
+		t.Error("FromHeader took a composite value")
+	}
+	if a, v, ok, err := FromCompleteHeader(h); err != nil || !ok || a != CRC32 || v != full+"-3" {
+		t.Errorf("FromCompleteHeader: %s %q %v %v", a, v, ok, err)
+	}
+}

@@ -685,7 +685,13 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 	if len(trailers) > 0 && res.Mode != StreamingSignedTrailer && res.Mode != StreamingUnsignedTrailer {
 		return s3err.InvalidRequest.WithMessage("x-amz-trailer is only allowed with x-amz-content-sha256 %s or %s.", streamingPayloadTrailer, streamingUnsignedTrailer)
 	}
-	alg, value, hasHeaderSum, err := checksum.FromHeader(r.Header)
+	fromHeader := checksum.FromHeader
+	if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+		// CompleteMultipartUpload: the header names the object's
+		// checksum, which may be composite ("…-N").
+		fromHeader = checksum.FromCompleteHeader
+	}
+	alg, value, hasHeaderSum, err := fromHeader(r.Header)
 	if err != nil {
 		return err
 	}
