@@ -159,6 +159,7 @@ func copyEnvelopeHeaders(dst, src http.Header) {
 			dst[k] = v
 		}
 	}
+	cleanContentEncoding(dst)
 }
 
 // logAuthFailure records an object that failed authentication.

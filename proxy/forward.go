@@ -279,6 +279,7 @@ func (h *Handler) relay(w *responseWriter, q *request, resp *http.Response) {
 		}
 		dst[k] = v
 	}
+	cleanContentEncoding(dst)
 	w.WriteHeader(resp.StatusCode)
 	if q.r.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		return
@@ -346,4 +347,20 @@ func drainClose(rc io.ReadCloser) {
 	}
 	_, _ = io.CopyN(io.Discard, rc, 64<<10)
 	_ = rc.Close()
+}
+
+// cleanContentEncoding removes aws-chunked from a response's
+// Content-Encoding. It is upload framing, which S3 strips before storing;
+// a store that keeps it (versitygw) would otherwise hand it to clients,
+// which then try to decode the object as aws-chunked.
+func cleanContentEncoding(h http.Header) {
+	vs, ok := h["Content-Encoding"]
+	if !ok {
+		return
+	}
+	if v := sigv4.StripAWSChunked(vs); v != "" {
+		h["Content-Encoding"] = []string{v}
+	} else {
+		delete(h, "Content-Encoding")
+	}
 }

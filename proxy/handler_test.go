@@ -404,3 +404,27 @@ func TestStreamingBodyOnlyForUploads(t *testing.T) {
 	req.Header.Set("Content-Encoding", "aws-chunked")
 	expect(t, env.send(t, req, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Decoded-Content-Length", "5"), 200)
 }
+
+// TestAWSChunkedNeverReachesClients: aws-chunked is upload framing; a store
+// that keeps it in the stored Content-Encoding does not pass it on.
+func TestAWSChunkedNeverReachesClients(t *testing.T) {
+	t.Parallel()
+	for _, ce := range []string{"aws-chunked,json", "aws-chunked", "json, aws-chunked"} {
+		h := http.Header{"Content-Encoding": {ce}}
+		cleanContentEncoding(h)
+		want := map[string]string{"aws-chunked,json": "json", "aws-chunked": "", "json, aws-chunked": "json"}[ce]
+		if got := h.Get("Content-Encoding"); got != want {
+			t.Errorf("%q: %q, want %q", ce, got, want)
+		}
+		if _, ok := h["Content-Encoding"]; ok != (want != "") {
+			t.Errorf("%q: header present %v", ce, ok)
+		}
+	}
+	env := newEnv(t, envOptions{Buckets: []string{"bkt"}})
+	env.store.put("bkt", "k", &memObject{data: []byte("x"), content: http.Header{"Content-Encoding": {"aws-chunked,json"}}})
+	resp := env.do(t, "GET", "/bkt/k", nil)
+	expect(t, resp, 200)
+	if got := resp.Header.Get("Content-Encoding"); got != "json" {
+		t.Errorf("GET Content-Encoding %q", got)
+	}
+}

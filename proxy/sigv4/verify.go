@@ -732,7 +732,7 @@ func (v *Verifier) body(r *http.Request, res *Result, payload string, seed *chai
 	}
 
 	// aws-chunked.
-	res.ContentEncoding = stripAWSChunked(r.Header.Values("Content-Encoding"))
+	res.ContentEncoding = StripAWSChunked(r.Header.Values("Content-Encoding"))
 	res.ContentLength = -1
 	if vs := r.Header.Values("X-Amz-Decoded-Content-Length"); len(vs) > 0 {
 		n, err := strconv.ParseInt(vs[0], 10, 64)
@@ -806,8 +806,9 @@ func parseTrailerHeader(vs []string) ([]string, error) {
 	return names, nil
 }
 
-// stripAWSChunked returns a Content-Encoding list without aws-chunked.
-func stripAWSChunked(vs []string) string {
+// StripAWSChunked returns Content-Encoding values without aws-chunked, the
+// framing S3 removes before it stores an object.
+func StripAWSChunked(vs []string) string {
 	var out []string
 	for _, v := range vs {
 		for enc := range strings.SplitSeq(v, ",") {
