@@ -349,8 +349,20 @@ limits:
 	// The store-side metadata, read with the same configuration outside the
 	// container (as an operator recovering data would).
 	t.Run("inspect from the store", func(t *testing.T) {
-		hostConf := filepath.Join(t.TempDir(), "s3seal.yaml")
+		hostDir := t.TempDir()
+		hostConf := filepath.Join(hostDir, "s3seal.yaml")
+		// The operator's own copy of the key ring: s3seal refuses a key
+		// ring another user owns (the container's belongs to 65532).
+		hostRing := filepath.Join(hostDir, "keyring")
+		rb, err := os.ReadFile(ring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hostRing, rb, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		b, _ := os.ReadFile(confFile)
+		b = bytes.ReplaceAll(b, []byte("/etc/s3seal/keyring"), []byte(hostRing))
 		b = bytes.ReplaceAll(b, []byte("/etc/s3seal/"), []byte(confDir+"/"))
 		os.WriteFile(hostConf, b, 0o600)
 		cmd := exec.Command(bin, "inspect", "--config", hostConf, "--bucket", "sealed", "--key", "dir/object.txt")
