@@ -36,16 +36,18 @@ func TestVersitygwConformance(t *testing.T) {
 		err     error
 	}
 	runs := []*run{{name: "direct"}, {name: "passthrough"}, {name: "envelope"}}
+	// The suite administers its buckets (object lock and governance
+	// bypass, policies, ACLs), so its s3seal client is an administrator.
 	var wg sync.WaitGroup
 	for _, r := range runs {
 		up := testbed.StartVersitygw(t)
 		endpoint, ak, sk := up.Endpoint, up.AccessKey, up.SecretKey
 		switch r.name {
 		case "passthrough":
-			p := startProxy(t, up, proxyOptions{TLS: "off", Env: map[string]string{"S3SEAL_MODE": "passthrough"}})
+			p := startProxy(t, up, proxyOptions{TLS: "off", Env: map[string]string{"S3SEAL_MODE": "passthrough", "S3SEAL_CLIENT_ADMIN": "true"}})
 			endpoint, ak, sk = p.Endpoint, p.AccessKey, p.SecretKey
 		case "envelope":
-			p := startProxy(t, up, proxyOptions{TLS: "off", Env: map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "local:" + newKeyring(t)}})
+			p := startProxy(t, up, proxyOptions{TLS: "off", Env: map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "local:" + newKeyring(t), "S3SEAL_CLIENT_ADMIN": "true"}})
 			endpoint, ak, sk = p.Endpoint, p.AccessKey, p.SecretKey
 		}
 		wg.Add(1)
