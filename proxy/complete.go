@@ -59,6 +59,9 @@ func (h *Handler) relayCompleteResult(w *responseWriter, q *request, resp *http.
 		if _, ok := e.Fields["Location"]; ok {
 			e.Fields["Location"] = loc
 		}
+		if _, ok := e.Fields["ETag"]; ok && q.completeETag != "" {
+			e.Fields["ETag"] = q.completeETag
+		}
 		if edit != nil {
 			edit(e)
 		}

@@ -285,6 +285,9 @@ type request struct {
 	upstreamN int64
 	// upstreamStatus is the status of the last upstream answer.
 	upstreamStatus int
+	// completeETag, if set, is the ETag a CompleteMultipartUpload result
+	// shows instead of the store's (see sse_partetag.go).
+	completeETag string
 }
 
 // ServeHTTP runs the request path: parse the request once into its

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -261,15 +263,31 @@ func (h *Handler) ssePart(w *responseWriter, s *SSE, q *request) {
 			d.SSE.Algorithm = policy.AWSKMS
 		}
 	}
+	if complete && sseMapsETags(rule) && q.doc != nil {
+		doc, etag, err := sseCompleteDoc(q.doc)
+		if err != nil {
+			h.fail(w, q, s3err.MalformedXML.WithCause(err))
+			return
+		}
+		q.doc, q.completeETag = doc, etag
+	}
 	h.forwardWith(w, q, q.auth, hooks{
 		request: func(u *upstream.Request) error {
 			mapConditionalHeaders(u.Header)
+			if complete && u.Header.Get("Content-Md5") != "" {
+				// The document may have been rewritten above.
+				sum := md5.Sum(q.doc)
+				u.Header.Set("Content-Md5", base64.StdEncoding.EncodeToString(sum[:]))
+			}
 			if d.Master == "" {
 				return nil
 			}
 			return s.apply(u.Header, d, bucket, key)
 		},
 		response: func(w *responseWriter, q *request, resp *http.Response) bool {
+			if !complete && sseMapsETags(rule) {
+				ssePartResponse(q, resp)
+			}
 			if d.Master != "" && ssecPartMismatch(resp) && s.nextUploadMaster(q, d.Master) {
 				drainClose(resp.Body)
 				h.fail(w, q, s3err.ServiceUnavailable.WithMessage("s3seal's key ring changed since this multipart upload began, and the SSE-C key it tried does not fit the upload; retry the request."))

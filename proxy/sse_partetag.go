@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/proxy/s3"
+)
+
+// Multipart ETags under sse-kms and sse-c.
+//
+// Tools that verify multipart uploads (rclone with multipart ETag checks,
+// as for AWS and MinIO) compare CompleteMultipartUpload's ETag with the
+// MD5 of the MD5s of the parts they sent, followed by -N. A store that
+// encrypts with SSE-KMS or SSE-C answers another ETag. When a client sends
+// Content-MD5 with a part (which the store verifies on the plaintext), the
+// part ETag s3seal returns carries that MD5 beside the store's part ETag,
+// "<md5 hex>.<store ETag>"; when every part of CompleteMultipartUpload
+// carries one, s3seal sends the store its own ETags and answers with the
+// plaintext form. It costs no hashing (the MD5 is the client's, checked by
+// the store) and keeps no state. Other responses about the object show
+// the store's ETag, which is also what ListParts shows for parts.
+
+// ssePartETag returns the client's part ETag for a part whose store ETag
+// is etag, uploaded with Content-MD5 contentMD5 ("" if none).
+func ssePartETag(contentMD5, etag string) string {
+	sum, err := base64.StdEncoding.Strict().DecodeString(contentMD5)
+	if err != nil || len(sum) != md5.Size || etag == "" {
+		return etag
+	}
+	return `"` + hex.EncodeToString(sum) + "." + strings.Trim(etag, `"`) + `"`
+}
+
+// splitPartETag undoes ssePartETag: the part's MD5 and the store's ETag
+// (quoted), or ok=false for an ETag without an MD5.
+func splitPartETag(etag string) (sum []byte, store string, ok bool) {
+	v := strings.Trim(etag, `"`)
+	m, rest, found := strings.Cut(v, ".")
+	if !found || len(m) != 2*md5.Size || rest == "" {
+		return nil, etag, false
+	}
+	sum, err := hex.DecodeString(m)
+	if err != nil {
+		return nil, etag, false
+	}
+	return sum, `"` + rest + `"`, true
+}
+
+// sseCompleteDoc rewrites a CompleteMultipartUpload document's part ETags
+// to the store's and returns it with the ETag to answer with: the
+// plaintext form when every part carries its MD5, else "" (the store's
+// answer stands).
+func sseCompleteDoc(doc []byte) ([]byte, string, error) {
+	all, n := true, 0
+	h := md5.New()
+	out, err := s3.RewriteXML(doc, []string{"Part"}, func(e *s3.Entry) error {
+		v, ok := e.Fields["ETag"]
+		if !ok {
+			return nil
+		}
+		n++
+		sum, store, ok := splitPartETag(v)
+		if !ok {
+			all = false
+			return nil
+		}
+		h.Write(sum)
+		e.Fields["ETag"] = store
+		return nil
+	})
+	if err != nil || n == 0 || !all {
+		return out, "", err
+	}
+	return out, `"` + hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(n) + `"`, nil
+}
+
+// ssePartResponse puts the part's MD5 into a successful UploadPart answer.
+func ssePartResponse(q *request, resp *http.Response) {
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	if cm := q.r.Header.Get("Content-Md5"); cm != "" {
+		if v := resp.Header.Get("ETag"); v != "" {
+			resp.Header.Set("ETag", ssePartETag(cm, v))
+		}
+	}
+}
