@@ -327,6 +327,10 @@ func makeTree(t *testing.T, dir, marker string, s treeSpec, seed uint64) []strin
 		p := filepath.Join(dir, name)
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755), "mkdir")
 		must(t, os.WriteFile(p, b, 0o644), "write ", name)
+		// Whole seconds in the past: stores with one-second timestamps
+		// (versitygw) must not look older than the file (mc diff).
+		past := time.Now().Add(-5 * time.Second).Truncate(time.Second)
+		must(t, os.Chtimes(p, past, past), "chtimes ", name)
 		names = append(names, name)
 	}
 	sub := max(s.nestedIn, 1)
