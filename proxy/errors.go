@@ -65,7 +65,7 @@ var safeErrorFields = map[string]bool{
 	"ArgumentValue": true, "MaxAllowedSize": true, "ProposedSize": true,
 	"MinSizeAllowed": true, "PartNumber": true, "ETag": true, "UploadId": true,
 	"Method": true, "ResourceType": true, "AllowedMethod": true, "BucketRegion": true,
-	"MaxSizeAllowed": true, "ExpectedDigest": true, "CalculatedDigest": true,
+	"MaxSizeAllowed": true, "ExpectedDigest": true, "CalculatedDigest": true, "Content-MD5": true,
 }
 
 // maxErrorBody bounds how much of an upstream error body s3seal reads.

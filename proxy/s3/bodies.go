@@ -238,7 +238,10 @@ func completePart(d *xml.Decoder) (CompletePart, error) {
 			switch name := t.Name.Local; {
 			case name == "PartNumber":
 				n, err := strconv.Atoi(strings.TrimSpace(v))
-				if err != nil || n < 1 || n > MaxParts {
+				if err == nil && n < 1 {
+					return p, s3err.New("InvalidArgument", 400, "PartNumber must be >= 1")
+				}
+				if err != nil || n > MaxParts {
 					return p, s3err.New("InvalidArgument", 400, fmt.Sprintf("Part number must be an integer between 1 and %d, inclusive.", MaxParts))
 				}
 				p.PartNumber = n
@@ -300,4 +303,6 @@ func passBodyError(err error, def *s3err.Error) error {
 	return err
 }
 
-func malformed(msg string) *s3err.Error { return s3err.MalformedXML.WithMessage("%s", msg) }
+// malformed is S3's MalformedXML, with what was wrong as its cause (for
+// the log): S3 answers every schema fault with the one message.
+func malformed(msg string) *s3err.Error { return s3err.MalformedXML.WithCause(errors.New(msg)) }

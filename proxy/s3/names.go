@@ -120,7 +120,7 @@ func CheckBucket(name string, reserved []string) error {
 		if len(shown) > 80 {
 			shown = shown[:80] + "…"
 		}
-		return s3err.InvalidBucketName.WithMessage("The specified bucket is not valid: %q %s.", shown, why).WithField("BucketName", shown)
+		return s3err.InvalidBucketName.WithMessage("The specified bucket is not valid.").WithField("BucketName", shown).WithCause(fmt.Errorf("%q %s", shown, why))
 	}
 	if len(name) < 3 || len(name) > 63 {
 		return bad("must be 3 to 63 characters long")

@@ -3,6 +3,7 @@ package s3
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
 )
@@ -15,6 +16,10 @@ import (
 // for requests it has nothing to say about (they are refused, or served,
 // after authentication).
 func RoutingError(r *http.Request, req *Request) *s3err.Error {
+	if n := headerSectionSize(r.Header); n > MaxHeaderSection {
+		return s3err.New("RequestHeaderSectionTooLarge", http.StatusBadRequest, "Your request header section exceeds the maximum allowed size.").
+			WithField("MaxSizeAllowed", strconv.Itoa(MaxHeaderSection))
+	}
 	q := r.URL.Query()
 	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" && copySourceRefused(r.Method, q) {
 		return s3err.InvalidArgument.WithMessage("You can only specify a copy source header for copy requests.").
@@ -53,4 +58,19 @@ func copySourceRefused(method string, q url.Values) bool {
 
 func methodNotAllowed(method, resource string) *s3err.Error {
 	return s3err.MethodNotAllowed.WithField("Method", method).WithField("ResourceType", resource)
+}
+
+// MaxHeaderSection is S3's limit on a request's header section (8 KB).
+const MaxHeaderSection = 8 << 10
+
+// headerSectionSize counts a request's header lines as sent, "Name: value"
+// and CRLF.
+func headerSectionSize(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }

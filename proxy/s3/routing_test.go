@@ -2,6 +2,7 @@ package s3
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/s3seal/s3seal/proxy/s3err"
@@ -38,6 +39,16 @@ func TestRoutingError(t *testing.T) {
 		// first, then refusal.
 		{"PATCH", "/b/k", "", "", 0, nil},
 		{"GET", "/minio/admin/v3/info", "", "", 0, nil},
+	}
+	big := httptest.NewRequest("PUT", "/b/k", nil)
+	big.Header.Set("X-Amz-Meta-Big", strings.Repeat("d", 8<<10))
+	breq, _ := ParseRequest(big, ParseOptions{})
+	if err := RoutingError(big, breq); err == nil || err.Code != "RequestHeaderSectionTooLarge" || err.Status != 400 {
+		t.Errorf("8 KiB header: %v", err)
+	}
+	big.Header.Set("X-Amz-Meta-Big", strings.Repeat("d", 2<<10))
+	if err := RoutingError(big, breq); err != nil {
+		t.Errorf("2 KiB header: %v", err)
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.target, nil)

@@ -255,7 +255,7 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 				return 0, d.readErr(err)
 			}
 		case stHeader:
-			line, err := d.line()
+			line, err := d.headerLine()
 			if err != nil {
 				return 0, err
 			}
@@ -281,7 +281,7 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 // minimum size of all data chunks but the last.
 func (d *chunkedReader) admit(size int64) error {
 	if d.declared >= 0 && size > d.declared-d.decoded {
-		return s3err.IncompleteBody.WithCause(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
+		return errLength(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
 	}
 	if size > 0 {
 		if d.short {
@@ -295,7 +295,7 @@ func (d *chunkedReader) admit(size int64) error {
 // nextSignedChunk reads, verifies and buffers the next signed chunk; after
 // the final chunk it reads the trailer section and the end of the body.
 func (d *chunkedReader) nextSignedChunk() error {
-	line, err := d.line()
+	line, err := d.headerLine()
 	if err != nil {
 		return err
 	}
@@ -446,6 +446,13 @@ func (d *chunkedReader) readTrailer() error {
 			d.sha.Write([]byte{'\n'})
 		}
 	}
+	for i, found := range d.found {
+		if !found {
+			// A declared trailer is missing: the body does not match
+			// its headers, whatever its signature says.
+			return errMalformedTrailer("sigv4: x-amz-trailer declares %s but the body carries no such trailer", d.trailers[i])
+		}
+	}
 	if d.signed {
 		if !gotSig {
 			return errFraming("missing trailer signature.")
@@ -484,18 +491,34 @@ func (d *chunkedReader) end() error {
 
 // line returns the next line without its line end. Lines are at most 4 KiB.
 func (d *chunkedReader) line() ([]byte, error) {
+	b, _, err := d.rawLine()
+	return b, err
+}
+
+// headerLine reads a chunk header line, which must end in CRLF (S3 takes
+// a bare LF only at the end of trailer lines).
+func (d *chunkedReader) headerLine() ([]byte, error) {
+	b, crlf, err := d.rawLine()
+	if err == nil && !crlf {
+		return nil, errFraming("chunk header line not ended by CRLF.")
+	}
+	return b, err
+}
+
+func (d *chunkedReader) rawLine() ([]byte, bool, error) {
 	b, err := d.br.ReadSlice('\n')
 	if err != nil {
 		if err == bufio.ErrBufferFull {
-			return nil, errFraming("line too long.")
+			return nil, false, errFraming("line too long.")
 		}
-		return nil, d.readErr(err)
+		return nil, false, d.readErr(err)
 	}
 	b = b[:len(b)-1]
-	if len(b) > 0 && b[len(b)-1] == '\r' {
+	crlf := len(b) > 0 && b[len(b)-1] == '\r'
+	if crlf {
 		b = b[:len(b)-1]
 	}
-	return b, nil
+	return b, crlf, nil
 }
 
 // crlf consumes the CRLF that ends a chunk's data.

@@ -242,7 +242,7 @@ func TestStreamingAdversarial(t *testing.T) {
 			j := bytes.Index(last, []byte("x-amz-trailer-signature:"))
 			f[len(f)-1] = append(bytes.Clone(last[:i]), last[j:]...)
 			return f
-		}, code: "SignatureDoesNotMatch"},
+		}, code: "MalformedTrailerError"}, // as S3: checked before the signature
 		{name: "unsigned wrong trailer checksum", spec: chunkSpec{trailer: checksum.CRC64NVME, sizes: unsigned.sizes, trailerValue: checksum.SumBytes(checksum.CRC64NVME, []byte("x"))}, code: "BadDigest"},
 		{name: "unsigned tampered data", spec: unsigned, edit: func(f [][]byte) [][]byte { f[3] = flipByte(f[3], 10); return f }, code: "BadDigest"},
 		{name: "unsigned missing final chunk", spec: unsigned, edit: func(f [][]byte) [][]byte { return f[:len(f)-1] }, code: "IncompleteBody"},
@@ -264,6 +264,11 @@ func TestStreamingAdversarial(t *testing.T) {
 			return f
 		}, code: "IncompleteBody"},
 		{name: "unsigned chunk longer than declared", spec: unsigned, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") }, code: "IncompleteBody"},
+		{name: "unsigned chunk header ended by LF", spec: unsigned, edit: func(f [][]byte) [][]byte {
+			i := bytes.Index(f[1], []byte("\r\n"))
+			f[1] = append(append(bytes.Clone(f[1][:i]), '\n'), f[1][i+2:]...)
+			return f
+		}, code: "IncompleteBody"},
 		{name: "unsigned bad hex", spec: unsigned, edit: func(f [][]byte) [][]byte { f[1] = append([]byte("2g00\r\n"), f[1][6:]...); return f }, code: "IncompleteBody"},
 	}
 	for _, c := range cases {

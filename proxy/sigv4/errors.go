@@ -70,12 +70,21 @@ func errTrailerSignature() *s3err.Error {
 // was not what its headers promised (IncompleteBody, S3's message). What
 // was wrong is the error's cause, for the log.
 func errFraming(format string, args ...any) *s3err.Error {
-	return s3err.IncompleteBody.WithCause(fmt.Errorf("malformed aws-chunked body: "+format, args...))
+	return errTerminated.WithCause(fmt.Errorf("malformed aws-chunked body: "+format, args...))
 }
 
 // errTruncated reports an aws-chunked body that ended early.
 func errTruncated() *s3err.Error {
-	return s3err.IncompleteBody.WithCause(errors.New("the aws-chunked body ended early"))
+	return errTerminated.WithCause(errors.New("the aws-chunked body ended early"))
+}
+
+// errTerminated is S3's IncompleteBody for a body whose framing broke off.
+var errTerminated = s3err.IncompleteBody.WithMessage("The request body terminated unexpectedly")
+
+// errLength is S3's IncompleteBody for a body of another length than its
+// headers declare.
+func errLength(cause error) *s3err.Error {
+	return s3err.IncompleteBody.WithCause(cause)
 }
 
 // minChunkSize is the smallest data chunk S3 accepts in aws-chunked
