@@ -68,8 +68,18 @@ func Version1() ([]Vector, error) {
 
 // Plaintext returns the plaintext of each part (one for a single PUT).
 func (v Vector) Plaintext() ([][]byte, error) {
+	out, err := ParseParts(v.Parts)
+	if err != nil {
+		return nil, fmt.Errorf("envelopetest: vector %s: %w", v.Name, err)
+	}
+	return out, nil
+}
+
+// ParseParts decodes the parts of a vector file: each hex, or "pattern:N"
+// for N bytes with byte i = i mod 251.
+func ParseParts(parts []string) ([][]byte, error) {
 	var out [][]byte
-	for _, p := range v.Parts {
+	for _, p := range parts {
 		var n int
 		if _, err := fmt.Sscanf(p, "pattern:%d", &n); err == nil {
 			b := make([]byte, n)
@@ -81,7 +91,7 @@ func (v Vector) Plaintext() ([][]byte, error) {
 		}
 		b, err := hex.DecodeString(p)
 		if err != nil {
-			return nil, fmt.Errorf("envelopetest: vector %s: part %q", v.Name, p)
+			return nil, fmt.Errorf("part %q", p)
 		}
 		out = append(out, b)
 	}
