@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -593,6 +594,30 @@ func TestEnvelopeVersion1Objects(t *testing.T) {
 				t.Error("no .s3seal/mixed after version 1 copies into a bucket holding version 2")
 			}
 			checkObjects("after copies")
+			// Rotation: the version 1 objects move to a new key and stay
+			// version 1; they read, and list, through an s3seal that has
+			// the rotated key ring.
+			out, err := exec.Command(shared.bin, "keygen", "--append", ringFile).CombinedOutput()
+			must(t, err, "s3seal keygen --append: ", string(out))
+			newKey := strings.TrimSpace(string(out))
+			env := rewrapEnv(t, up, "local:"+ringFile)
+			for _, b := range []string{"photos", "my-bucket"} {
+				if r := runRewrap(t, env, 0, "--bucket", b); r.code != 0 || r.num("failed") != 0 || r.num("rewrapped") == 0 {
+					t.Errorf("rewrap of %s: %s", b, r)
+				}
+			}
+			for _, o := range objects {
+				h, err := direct.HeadObject(ctx(t), &s3.HeadObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(o.key)})
+				must(t, err, "direct HEAD")
+				hdr, err := envelope.Parse(h.Metadata[envelope.MetadataKey])
+				if err != nil || hdr.KeyID() != newKey || (o.key != "written-now") != (hdr.Version() == envelope.Version) {
+					t.Errorf("%s/%s after rewrap: %v, key %s, version %d", o.bucket, o.key, err, hdr.KeyID(), hdr.Version())
+				}
+			}
+			p.Stop(t)
+			p = startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "local:" + ringFile}})
+			c = p.Client(t)
+			checkObjects("after rewrap")
 		})
 	}
 }
