@@ -40,9 +40,15 @@ func headerFields(t *testing.T, h []byte) map[string][2]int {
 	o += c
 	f["commitment"] = [2]int{o, o + 32}
 	f["seal salt"] = [2]int{o + 32, o + 64}
-	f["sealed key"] = [2]int{o + 64, o + 112}
-	if o+112 != len(h) {
-		t.Fatalf("header of %d bytes does not parse as FORMAT.md 6.1 says (%d)", len(h), o+112)
+	o += 64
+	if h[0] == 2 {
+		// Version 2 stores the seal's nonce before the sealed key.
+		f["seal nonce"] = [2]int{o, o + 12}
+		o += 12
+	}
+	f["sealed key"] = [2]int{o, o + 48}
+	if o+48 != len(h) {
+		t.Fatalf("header of %d bytes does not parse as FORMAT.md 6.1 says (%d)", len(h), o+48)
 	}
 	return f
 }
@@ -99,19 +105,26 @@ func TestEnvelopeTamper(t *testing.T) {
 	withHeader := func(h []byte) map[string]string {
 		return map[string]string{"s3seal": base64.RawURLEncoding.EncodeToString(h)}
 	}
+	if hdr[0] != 2 {
+		t.Fatalf("s3seal wrote a version %d header; it writes version 2", hdr[0])
+	}
+	// Version 2: chunks of 65,580 stored bytes (salt, nonce, data, tag)
+	// and a 108-byte trailer (FORMAT.md section 7.1).
+	const ec, tr = 65580, 108
 	var cases []tc
-	for _, pos := range []int{0, 100, 65551, 65552, 100_000, len(cipher) - 81, len(cipher) - 40, len(cipher) - 1} {
+	for _, pos := range []int{0, 15, 16, 27, 28, 100, ec - 1, ec, ec + 16, 100_000, len(cipher) - tr - 1, len(cipher) - tr, len(cipher) - 40, len(cipher) - 1} {
 		b := clone(cipher)
 		b[pos] ^= 0x01
 		cases = append(cases, tc{fmt.Sprintf("flip byte %d", pos), b, meta})
 	}
-	for _, n := range []int{65552, 2 * 65552, 65552 + 17, len(cipher) - 80, len(cipher) - 1, 0} {
+	for _, n := range []int{ec, 2 * ec, ec + 17, len(cipher) - tr, len(cipher) - 1, 0} {
 		cases = append(cases, tc{fmt.Sprintf("truncate to %d", n), clone(cipher[:n]), meta})
 	}
 	cases = append(cases,
 		tc{"append bytes", append(clone(cipher), 1, 2, 3), meta},
-		tc{"append a chunk", append(clone(cipher), cipher[:65552]...), meta},
-		tc{"swap chunks", append(append(clone(cipher[65552:2*65552]), cipher[:65552]...), cipher[2*65552:]...), meta},
+		tc{"append a chunk", append(clone(cipher), cipher[:ec]...), meta},
+		tc{"swap chunks", append(append(clone(cipher[ec:2*ec]), cipher[:ec]...), cipher[2*ec:]...), meta},
+		tc{"chunk of another object", append(append(clone(cipher[:ec]), otherCipher[ec:2*ec]...), cipher[2*ec:]...), meta},
 		tc{"other object's ciphertext", otherCipher, meta},
 		tc{"other object's ciphertext and metadata", otherCipher, otherMeta},
 		tc{"metadata deleted", clone(cipher), nil},

@@ -138,7 +138,11 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		o.Runtime(rt)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	ho := Options{Runtime: rt, Upstream: uc, Logger: zap.New(core), InstanceID: "0123456789abcdef", DefaultChecksum: checksum.CRC32C}
+	// Markers whose writers wait (FORMAT.md, section 9.4) wait briefly
+	// here; the memory store's clock has a resolution of one second, which
+	// the listing's window around the switch to version 2 covers.
+	ho := Options{Runtime: rt, Upstream: uc, Logger: zap.New(core), InstanceID: "0123456789abcdef", DefaultChecksum: checksum.CRC32C,
+		MarkerWait: 20 * time.Millisecond}
 	if o.Handler != nil {
 		o.Handler(&ho)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -76,6 +77,10 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	replace := strings.EqualFold(q.r.Header.Get("X-Amz-Metadata-Directive"), "REPLACE")
+	if _, err := checkTaggingHeader(q.r.Header, maxTags); err != nil {
+		h.fail(w, q, err)
+		return
+	}
 	var user map[string]string
 	if replace {
 		if user, err = userMetadata(q.r.Header); err != nil {
@@ -102,7 +107,14 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, errObjectAuth.WithCause(err))
 		return
 	}
-	nh, err := envelope.Copy(ctx, rt.Keys, eh, src.Bucket, src.Key, q.req.Bucket, q.req.Key, nil)
+	var ko []byte
+	if eh.KeyObject() {
+		if ko, err = h.keyObject(ctx, src.Bucket, [envelope.WrappedKeyRefSize]byte(eh.WrappedKey())); err != nil {
+			h.fail(w, q, keyError(err))
+			return
+		}
+	}
+	nh, err := envelope.CopyWithKeyObject(ctx, rt.Keys, eh, src.Bucket, src.Key, q.req.Bucket, q.req.Key, nil, ko)
 	h.auditKey(q, "reseal", "", eh, err)
 	if err != nil {
 		h.fail(w, q, keyError(err))
@@ -112,8 +124,24 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
+	if err := h.copyKeyObject(ctx, src.Bucket, q.req.Bucket, nh); err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	// A version 1 object stays version 1 (its ciphertext is copied as
+	// stored): listings must know, where the bucket holds version 2.
+	var recheck bool
+	if nh.Version() == envelope.Version {
+		if recheck, err = h.beforeVersion1Write(ctx, q.req.Bucket); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+		if recheck {
+			defer h.afterVersion1Write(context.WithoutCancel(ctx), q, q.req.Bucket)
+		}
+	}
 	if eh.Multipart() {
-		h.copyMultipartSealed(w, q, src, sh, nh, user, replace)
+		h.copyMultipartSealed(w, rt, q, src, sh, eh, nh, user, replace)
 		return
 	}
 	ureq := h.baseRequest(q)
@@ -208,12 +236,12 @@ func (h *Handler) copyReencrypt(w *responseWriter, rt *Runtime, q *request, src 
 		return
 	}
 	defer ok.Zero()
-	enc, err := stream.NewEncryptReader(ok.SegmentKey(0), io.LimitReader(body, n), nil)
+	enc, err := ok.EncryptSegment(0, io.LimitReader(body, n), nil)
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
-	size, _ := stream.CiphertextSize(n)
+	size, _ := stream.CiphertextSizeV2(n)
 	ureq := h.baseRequest(q)
 	for k := range ureq.Header {
 		lk := strings.ToLower(k)

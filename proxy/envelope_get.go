@@ -79,17 +79,20 @@ func (r *byteRange) resolve(size int64) (a, b int64, ok bool) {
 }
 
 // speculative is the ciphertext range that holds plaintext range r if the
-// object is a single segment, without knowing its size: whole chunks, and
-// the trailer when the range reaches the last chunk.
+// object is a single version 2 segment, without knowing its size: whole
+// chunks, and the trailer when the range reaches the last chunk. (For a
+// version 1 object or a multipart one the guess may miss; the reader then
+// fetches what the layout asks for.)
 func (r *byteRange) speculative() string {
-	const ec = stream.EncryptedChunkSize
+	const ec = stream.EncryptedChunkSizeV2
+	const limit = stream.MaxSegmentSizeV2
 	// No object holds more than a segment's largest plaintext: clamping
 	// there keeps the arithmetic below from overflowing on huge values
 	// and leaves the range's meaning for every real object unchanged.
-	if r.suffix > stream.MaxSegmentSize || r.start > stream.MaxSegmentSize || r.end > stream.MaxSegmentSize {
+	if r.suffix > limit || r.start > limit || r.end > limit {
 		c := *r
-		c.suffix, c.start = min(c.suffix, stream.MaxSegmentSize), min(c.start, stream.MaxSegmentSize)
-		if c.end > stream.MaxSegmentSize {
+		c.suffix, c.start = min(c.suffix, limit), min(c.start, limit)
+		if c.end > limit {
 			c.end = -1
 		}
 		r = &c
@@ -97,11 +100,11 @@ func (r *byteRange) speculative() string {
 	switch {
 	case r.suffix > 0:
 		chunks := (r.suffix+stream.ChunkSize-1)/stream.ChunkSize + 1
-		return fmt.Sprintf("bytes=-%d", chunks*ec+stream.TrailerSize)
+		return fmt.Sprintf("bytes=-%d", chunks*ec+stream.TrailerSizeV2)
 	case r.end < 0:
 		return fmt.Sprintf("bytes=%d-", r.start/stream.ChunkSize*ec)
 	}
-	return fmt.Sprintf("bytes=%d-%d", r.start/stream.ChunkSize*ec, (r.end/stream.ChunkSize+1)*ec+stream.TrailerSize-1)
+	return fmt.Sprintf("bytes=%d-%d", r.start/stream.ChunkSize*ec, (r.end/stream.ChunkSize+1)*ec+stream.TrailerSizeV2-1)
 }
 
 // contentRange parses "bytes X-Y/T".
@@ -130,6 +133,9 @@ type sealed struct {
 	hdr  envelope.Header
 	key  *envelope.ObjectKey
 	etag string // the store's ETag
+	// version is the version the store answered with (or the one asked
+	// for); "" when the store names none.
+	version string
 	// cipherSize is the whole object's stored size.
 	cipherSize int64
 }
@@ -146,7 +152,7 @@ func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr h
 		h.logAuthFailure(q, err)
 		return nil, errObjectAuth.WithCause(err)
 	}
-	ok, err := envelope.Open(ctx, rt.Keys, eh, q.req.Bucket, q.req.Key)
+	ok, err := h.openKey(ctx, rt, eh, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", eh, err)
 	if err != nil {
 		e := keyError(err)
@@ -155,7 +161,11 @@ func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr h
 		}
 		return nil, e
 	}
-	s := &sealed{hdr: eh, key: ok, etag: hdr.Get("Etag"), cipherSize: cipherSize}
+	version := hdr.Get("X-Amz-Version-Id")
+	if version == "" {
+		version = q.query.Get("versionId")
+	}
+	s := &sealed{hdr: eh, key: ok, etag: hdr.Get("Etag"), version: version, cipherSize: cipherSize}
 	if !eh.Multipart() && cipherSize != eh.CiphertextSize() {
 		ok.Zero()
 		err := fmt.Errorf("stored size %d, sealed size %d", cipherSize, eh.CiphertextSize())
@@ -177,45 +187,66 @@ func partsFromETag(etag string) (int, bool) {
 
 // plainSize is the object's plaintext size.
 func (h *Handler) plainSize(ctx context.Context, q *request, s *sealed) (int64, error) {
-	return h.plainSizeOf(ctx, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
+	return h.plainSizeOf(ctx, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
 }
 
-// plainSizeOf is plainSize for any object.
-func (h *Handler) plainSizeOf(ctx context.Context, bucket, key, versionID string, s *sealed) (int64, error) {
+// plainSizeOf is plainSize for any object (q is the request on whose
+// behalf it is read, for the log).
+func (h *Handler) plainSizeOf(ctx context.Context, q *request, bucket, key, versionID string, s *sealed) (int64, error) {
 	if !s.hdr.Multipart() {
 		return s.hdr.PlaintextSize(), nil
 	}
-	if n, ok := partsFromETag(s.etag); ok {
-		if p, err := stream.MultipartPlaintextSize(s.cipherSize, n); err == nil {
-			return p, nil
+	if s.hdr.Version() == envelope.Version {
+		if n, ok := partsFromETag(s.etag); ok {
+			if p, err := stream.MultipartPlaintextSize(s.cipherSize, n); err == nil {
+				return p, nil
+			}
 		}
 	}
-	l, err := h.layoutOf(ctx, bucket, key, versionID, s)
+	l, _, err := h.objectLayout(ctx, q, bucket, key, versionID, s)
 	if err != nil {
 		return 0, err
 	}
 	return l.PlaintextSize(), nil
 }
 
-// layout returns the segment layout of an object: computed for single
-// PUTs; for multipart objects learnt from one HEAD ?partNumber=1 (the part
-// size and count) and cached by ETag.
-func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.Layout, error) {
-	return h.layoutOf(ctx, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
+// layout returns the segment layout of q's object.
+func (h *Handler) layout(ctx context.Context, q *request, s *sealed) (*stream.Layout, *envelope.PartSet, error) {
+	return h.objectLayout(ctx, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), s)
 }
 
-// layoutOf is layout for any object.
-func (h *Handler) layoutOf(ctx context.Context, bucket, key, versionID string, s *sealed) (*stream.Layout, error) {
+// objectLayout returns the segment layout of an object, checked against
+// its stored size: for a single PUT from its header; for a version 2
+// multipart object from its verified part-set record (returned too, which
+// a whole read checks the parts against); for a version 1 multipart object
+// from one HEAD ?partNumber=1 (the part size and count), cached by ETag.
+func (h *Handler) objectLayout(ctx context.Context, q *request, bucket, key, versionID string, s *sealed) (*stream.Layout, *envelope.PartSet, error) {
+	if s.hdr.Version() == envelope.VersionV2 {
+		var ps *envelope.PartSet
+		if s.hdr.Multipart() {
+			set, err := h.partSet(ctx, q, bucket, key, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			ps = &set
+		}
+		l, err := envelope.ObjectLayout(s.hdr, s.cipherSize, ps)
+		if err != nil {
+			h.logAuthFailure(q, err)
+			return nil, nil, errObjectAuth.WithCause(err)
+		}
+		return l, ps, nil
+	}
 	if !s.hdr.Multipart() {
 		l, err := stream.SingleLayout(s.cipherSize)
 		if err != nil {
-			return nil, errObjectAuth.WithCause(err)
+			return nil, nil, errObjectAuth.WithCause(err)
 		}
-		return l, nil
+		return l, nil, nil
 	}
 	ck := bucket + "\x00" + key + "\x00" + versionID + "\x00" + s.etag
 	if l, ok := h.layouts.Get(ck); ok {
-		return l, nil
+		return l, nil, nil
 	}
 	query := url.Values{"partNumber": {"1"}}
 	if versionID != "" {
@@ -227,11 +258,11 @@ func (h *Handler) layoutOf(ctx context.Context, bucket, key, versionID string, s
 	}
 	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: bucket, Key: key, Query: query, Header: hdr})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	drainClose(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return nil, upstreamError(resp)
+		return nil, nil, upstreamError(resp)
 	}
 	parts, err := strconv.Atoi(resp.Header.Get("X-Amz-Mp-Parts-Count"))
 	if err != nil || parts < 1 {
@@ -239,10 +270,10 @@ func (h *Handler) layoutOf(ctx context.Context, bucket, key, versionID string, s
 	}
 	l, err := stream.UniformMultipartLayout(s.cipherSize, parts, resp.ContentLength)
 	if err != nil {
-		return nil, errObjectAuth.WithCause(err)
+		return nil, nil, errObjectAuth.WithCause(err)
 	}
 	h.layouts.Add(ck, l)
-	return l, nil
+	return l, nil, nil
 }
 
 // envGet serves GetObject and HeadObject for envelope objects.
@@ -352,6 +383,7 @@ func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.R
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
+	hideRecordTag(w.Header(), s)
 	if checksumMode(q.r) {
 		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
 			w.Header().Set(name, v)
@@ -440,17 +472,20 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 		h.fail(w, q, err)
 		return
 	}
-	var dec *stream.DecryptReader
-	if s.hdr.Multipart() {
-		dec, err = stream.NewMultipartDecryptReader(s.key.SegmentKey, resp.Body)
-	} else {
-		dec, err = stream.NewDecryptReader(s.key.SegmentKey(0), resp.Body)
+	var ps *envelope.PartSet
+	if s.hdr.Version() == envelope.VersionV2 && s.hdr.Multipart() {
+		if _, ps, err = h.layout(q.r.Context(), q, s); err != nil {
+			h.fail(w, q, err)
+			return
+		}
 	}
+	dec, err := s.key.NewReader(s.hdr, ps, resp.Body)
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
+	hideRecordTag(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(size))
 	want := checksumMode(q.r)
 	if want {
@@ -487,7 +522,7 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 // fetched on the guess that the object is a single segment.
 func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *http.Response, rg *byteRange, x, y int64) {
 	ctx := q.r.Context()
-	l, err := h.layout(ctx, q, s)
+	l, _, err := h.layout(ctx, q, s)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -530,19 +565,20 @@ func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *ht
 			return
 		}
 	}
-	rr, err := stream.NewRangeReader(s.key.SegmentKey, l, plan, io.LimitReader(body, plan.CipherLength))
+	rr, err := s.key.NewRangeReader(l, plan, io.LimitReader(body, plan.CipherLength))
 	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
+	hideRecordTag(w.Header(), s)
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
 	w.Header().Set("Content-Length", itoa(b-a+1))
 	h.streamPlaintext(w, q, rr, http.StatusPartialContent, b-a+1)
 	// The speculative fetch may end a chunk and a trailer beyond what was
 	// needed: read them, so the store's connection is kept for reuse
 	// rather than torn down (a TLS handshake per ranged GET otherwise).
-	_, _ = io.CopyN(io.Discard, body, 2*stream.EncryptedChunkSize)
+	_, _ = io.CopyN(io.Discard, body, 2*stream.EncryptedChunkSizeV2)
 }
 
 // envGetPart serves GET ?partNumber=N.
@@ -553,7 +589,7 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 		h.fail(w, q, s3err.InvalidArgument.WithMessage("Part number must be an integer between 1 and 10000, inclusive."))
 		return
 	}
-	l, err := h.layout(ctx, q, s)
+	l, _, err := h.layout(ctx, q, s)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -565,6 +601,7 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 	seg := l.Segment(int(n) - 1)
 	status := resp.StatusCode
 	copyEnvelopeHeaders(w.Header(), resp.Header)
+	hideRecordTag(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(seg.PlainSize))
 	if status == http.StatusPartialContent {
 		end := seg.PlainOffset + seg.PlainSize - 1
@@ -578,11 +615,12 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 		w.WriteHeader(status)
 		return
 	}
-	var dec *stream.DecryptReader
-	if s.hdr.Multipart() {
-		dec, err = stream.NewDecryptReader(s.key.SegmentKey(seg.Number), resp.Body)
+	var dec io.Reader
+	if s.hdr.Version() == envelope.VersionV2 {
+		// Exactly this part, under the key of its own salt.
+		dec, err = stream.NewDecryptReaderV2(s.key.SegmentKeyV2, l.SegmentLayout(int(n)-1), resp.Body)
 	} else {
-		dec, err = stream.NewDecryptReader(s.key.SegmentKey(0), resp.Body)
+		dec, err = stream.NewDecryptReader(s.key.SegmentKey(seg.Number), resp.Body)
 	}
 	if err != nil {
 		h.fail(w, q, err)

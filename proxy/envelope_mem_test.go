@@ -73,19 +73,32 @@ func apiCode(err error) string {
 }
 
 // checkSealed checks that the store holds bucket/key as s3seal ciphertext
-// of plain: s3seal's metadata, the ciphertext size, none of the
-// plaintext, and the store's ETag the MD5 of the ciphertext.
+// of plain in format version 2: s3seal's metadata, the ciphertext size,
+// none of the plaintext, the store's ETag the MD5 of the ciphertext, and a
+// multipart object's part-set record as its tag.
 func checkSealed(t testing.TB, st *memStore, bucket, key string, plain []byte) *memObject {
 	t.Helper()
 	o := st.object(bucket, key)
 	if o == nil {
 		t.Fatalf("the store holds no %s/%s", bucket, key)
 	}
-	if o.meta[envelope.MetadataKey] == "" {
-		t.Errorf("%s/%s: no s3seal metadata in the store (metadata %v)", bucket, key, o.meta)
+	hdr, err := envelope.Parse(o.meta[envelope.MetadataKey])
+	if err != nil {
+		t.Fatalf("%s/%s: no valid s3seal metadata in the store (metadata %v): %v", bucket, key, o.meta, err)
+	}
+	if hdr.Version() != envelope.VersionV2 || hdr.Multipart() != (len(o.parts) > 0) {
+		t.Errorf("%s/%s: header version %d, multipart %v; want a version 2 header of this kind of object", bucket, key, hdr.Version(), hdr.Multipart())
+	}
+	if rec := o.tags.Get(envelope.PartSetTag); hdr.Multipart() {
+		r, err := envelope.ParsePartSetRecord(rec)
+		if err != nil || r.Unverified().Parts != len(o.parts) || r.Unverified().PlaintextSize() != int64(len(plain)) {
+			t.Errorf("%s/%s: part-set record %q (%v) does not describe %d parts and %d bytes", bucket, key, rec, err, len(o.parts), len(plain))
+		}
+	} else if rec != "" {
+		t.Errorf("%s/%s: a single-PUT object with a part-set record", bucket, key)
 	}
 	if len(o.parts) == 0 {
-		if want, _ := stream.CiphertextSize(int64(len(plain))); int64(len(o.data)) != want {
+		if want, _ := stream.CiphertextSizeV2(int64(len(plain))); int64(len(o.data)) != want {
 			t.Errorf("%s/%s: the store holds %d bytes, want the ciphertext size %d", bucket, key, len(o.data), want)
 		}
 		if o.etag != quotedMD5(o.data) {
@@ -305,9 +318,12 @@ func TestEnvelopeMultipart(t *testing.T) {
 	if aws.ToString(lp.UploadId) != aws.ToString(id) || len(lp.Parts) != 3 {
 		t.Fatalf("ListParts: upload %q, %d parts", aws.ToString(lp.UploadId), len(lp.Parts))
 	}
+	// ListParts shows the store's part ETags (mapped as every ETag is);
+	// UploadPart's carry the salt of the part's encryption besides.
 	for i, p := range lp.Parts {
-		if aws.ToInt64(p.Size) != int64(len(parts[i])) || aws.ToString(p.ETag) != []string{e1, e2, e3}[i] {
-			t.Errorf("ListParts part %d: size %d, ETag %s; want the plaintext size %d and %s", i+1, aws.ToInt64(p.Size), aws.ToString(p.ETag), len(parts[i]), []string{e1, e2, e3}[i])
+		store, salt := splitPartETag([]string{e1, e2, e3}[i])
+		if salt == nil || aws.ToInt64(p.Size) != int64(len(parts[i])) || aws.ToString(p.ETag) != clientETag(store) {
+			t.Errorf("ListParts part %d: size %d, ETag %s; want the plaintext size %d and %s without its salt", i+1, aws.ToInt64(p.Size), aws.ToString(p.ETag), len(parts[i]), []string{e1, e2, e3}[i])
 		}
 	}
 	// Parts named out of order, or one that was not uploaded, are refused.
@@ -416,28 +432,47 @@ func TestEnvelopeMultipart(t *testing.T) {
 	}
 }
 
-// TestEnvelopeMultipartIrregular: parts that do not hold whole chunks of
-// one size are re-laid out at Complete, so that listings show exact
-// plaintext sizes.
+// TestEnvelopeMultipartIrregular: parts of one size that is not whole
+// chunks (Barman's 21,474,836 bytes, here 100,000) are kept as uploaded:
+// the part-set record describes them, the bucket gets the marker
+// .s3seal/irregular, and listings size such objects from the object.
+// Parts whose sizes differ before the last are re-laid out at Complete.
 func TestEnvelopeMultipartIrregular(t *testing.T) {
 	t.Parallel()
 	env := envelopeEnv(t)
 	data := pattern(200_005, 3)
 	uploadParts(t, env, "benv", "odd", [][]byte{data[:100_000], data[100_000:200_000], data[200_000:]})
 	o := checkSealed(t, env.store, "benv", "odd", data)
-	if len(o.parts) != 1 {
-		t.Errorf("the re-laid-out object has %d parts, want 1 (8 MiB parts)", len(o.parts))
+	if len(o.parts) != 3 {
+		t.Errorf("the object has %d parts, want the 3 uploaded", len(o.parts))
+	}
+	if env.store.object("benv", markerIrregular) == nil {
+		t.Error("no marker .s3seal/irregular after an irregular upload")
 	}
 	if n := env.store.uploadCount(); n != 0 {
 		t.Errorf("%d uploads left in the store", n)
 	}
 	body, _, _ := expect(t, env.do(t, "GET", "/benv/odd", nil), 200)
 	if !bytes.Equal(body, data) {
-		t.Fatalf("GET after re-layout: %d bytes", len(body))
+		t.Fatalf("GET: %d bytes", len(body))
 	}
 	checkRanges(t, env, "benv", "odd", data)
+	for n, want := range [][]byte{data[:100_000], data[100_000:200_000], data[200_000:]} {
+		if got, _, _ := expect(t, env.do(t, "GET", fmt.Sprintf("/benv/odd?partNumber=%d", n+1), nil), 206); !bytes.Equal(got, want) {
+			t.Errorf("part %d: %d bytes", n+1, len(got))
+		}
+	}
+	// Unequal parts before the last: one new upload of equal parts.
+	uneven := pattern(300_001, 4)
+	uploadParts(t, env, "benv", "uneven", [][]byte{uneven[:200_000], uneven[200_000:300_000], uneven[300_000:]})
+	if o := checkSealed(t, env.store, "benv", "uneven", uneven); len(o.parts) != 1 {
+		t.Errorf("the re-laid-out object has %d parts, want 1 (8 MiB parts)", len(o.parts))
+	}
+	if got := mustBody(t, env.do(t, "GET", "/benv/uneven", nil)); !bytes.Equal(got, uneven) {
+		t.Fatalf("GET after re-layout: %d bytes", len(got))
+	}
 	l := parseListing(t, mustBody(t, env.do(t, "GET", "/benv/?list-type=2", nil)))
-	if len(l.Contents) != 1 || l.Contents[0].Size != int64(len(data)) {
+	if len(l.Contents) != 2 || l.Contents[0].Size != int64(len(data)) || l.Contents[1].Size != int64(len(uneven)) {
 		t.Errorf("listing: %+v", l.Contents)
 	}
 }
@@ -794,7 +829,7 @@ func TestEnvelopeTamperedObjects(t *testing.T) {
 		expect(t, env.do(t, "PUT", "/benv/"+k, small), 200)
 	}
 	expect(t, env.do(t, "PUT", "/benv/flip-late", big), 200)
-	ec := stream.EncryptedChunkSize
+	ec := stream.EncryptedChunkSizeV2
 	tamper(env.store, "benv", "flip-first", func(b []byte) []byte { b[100] ^= 1; return b })
 	tamper(env.store, "benv", "flip-range", func(b []byte) []byte { b[2*ec+5] ^= 1; return b })
 	tamper(env.store, "benv", "truncate", func(b []byte) []byte { return b[:len(b)-ec] })
@@ -877,17 +912,21 @@ func TestEnvelopePlaintextObjects(t *testing.T) {
 func TestEnvelopeRelayoutKeepsProperties(t *testing.T) {
 	t.Parallel()
 	env := envelopeEnv(t)
-	data := pattern(150_001, 17)
+	data := pattern(300_001, 17)
 	body, _, _ := expect(t, env.do(t, "POST", "/benv/tagged?uploads", nil, "X-Amz-Tagging", "team=a&tier=2",
 		"X-Amz-Meta-Owner", "me", "Content-Type", "text/csv", "Cache-Control", "no-cache"), 200)
 	id := between(string(body), "<UploadId>", "</UploadId>")
 	var etags []string
-	for i, p := range [][]byte{data[:100_000], data[100_000:]} {
+	// Parts of unequal sizes before the last: re-laid out.
+	for i, p := range [][]byte{data[:200_000], data[200_000:300_000], data[300_000:]} {
 		r := env.do(t, "PUT", fmt.Sprintf("/benv/tagged?partNumber=%d&uploadId=%s", i+1, id), p)
 		expect(t, r, 200)
 		etags = append(etags, r.Header.Get("ETag"))
 	}
 	expect(t, env.do(t, "POST", "/benv/tagged?uploadId="+id, completeBody(etags...)), 200)
+	if o := checkSealed(t, env.store, "benv", "tagged", data); len(o.parts) != 1 {
+		t.Errorf("the re-laid-out object has %d parts, want 1", len(o.parts))
+	}
 	resp := env.do(t, "GET", "/benv/tagged", nil)
 	got, _, _ := expect(t, resp, 200)
 	if !bytes.Equal(got, data) || resp.Header.Get("X-Amz-Meta-Owner") != "me" || resp.Header.Get("Content-Type") != "text/csv" ||
@@ -975,8 +1014,8 @@ func TestEnvelopeVersionedMultipart(t *testing.T) {
 			t.Errorf("range of version %q: wrong bytes", c.version)
 		}
 	}
-	odd := pattern(150_001, 22)
-	uploadParts(t, env, "benv", "odd", [][]byte{odd[:100_000], odd[100_000:]})
+	odd := pattern(300_001, 22)
+	uploadParts(t, env, "benv", "odd", [][]byte{odd[:200_000], odd[200_000:300_000], odd[300_000:]})
 	if vs := env.store.versions("benv", "odd"); len(vs) != 1 || len(vs[0].parts) != 1 {
 		t.Errorf("after re-layout in a versioned bucket: %d versions", len(vs))
 	}

@@ -41,8 +41,12 @@ import (
 // UploadPart and CompleteMultipartUpload need the id CreateMultipartUpload
 // returned.
 
-// uploadIDPrefix marks upload ids minted by s3seal.
-const uploadIDPrefix = "S3S1"
+// Upload ids minted by s3seal: "S3S2" for a version 2 upload, "S3S1" for
+// one started by an earlier release (version 1), which runs to its end.
+const (
+	uploadIDPrefix   = "S3S2"
+	uploadIDPrefixV1 = "S3S1"
+)
 
 // uploadB64 is strict: an id whose last character carries stray bits is
 // refused, so every upload has exactly one id.
@@ -56,7 +60,11 @@ func encodeUploadID(storeID string, hdr envelope.Header, tag []byte) string {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(hdr)))
 	b = append(b, hdr...)
 	b = append(b, tag...)
-	return uploadIDPrefix + uploadB64.EncodeToString(b)
+	prefix := uploadIDPrefix
+	if hdr.Version() == envelope.Version {
+		prefix = uploadIDPrefixV1
+	}
+	return prefix + uploadB64.EncodeToString(b)
 }
 
 // uploadRef is a decoded s3seal upload id.
@@ -72,9 +80,13 @@ var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
 // decodeUploadID parses an upload id. Ids not minted by s3seal (the store's
 // own, as ListMultipartUploads shows them) return a ref with only storeID.
 func decodeUploadID(id string) (*uploadRef, error) {
+	var version uint8 = envelope.VersionV2
 	raw, ok := strings.CutPrefix(id, uploadIDPrefix)
 	if !ok {
-		return &uploadRef{storeID: id}, nil
+		if raw, ok = strings.CutPrefix(id, uploadIDPrefixV1); !ok {
+			return &uploadRef{storeID: id}, nil
+		}
+		version = envelope.Version
 	}
 	b, err := uploadB64.DecodeString(raw)
 	if err != nil || len(b) < 2 {
@@ -91,37 +103,43 @@ func decodeUploadID(id string) (*uploadRef, error) {
 		return nil, errUploadID
 	}
 	hdr, err := envelope.ParseBinary(b[2 : 2+m])
-	if err != nil || !hdr.Multipart() {
+	if err != nil || !hdr.Multipart() || hdr.Version() != version {
 		return nil, errUploadID
 	}
 	ref.hdr, ref.tag = hdr, b[2+m:]
 	return ref, nil
 }
 
+// resolveUpload decodes the request's upload id; a store's id (from
+// ListMultipartUploads) is looked up in the state s3seal keeps. The ref
+// has no header when the id is unknown and lookup is false.
+func (h *Handler) resolveUpload(q *request, lookup bool) (*uploadRef, error) {
+	ref, err := decodeUploadID(q.query.Get("uploadId"))
+	if err != nil || ref.hdr != nil || !lookup {
+		return ref, err
+	}
+	id, err := h.loadUploadState(q.r.Context(), q, ref.storeID)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, errUploadID
+	}
+	full, err := decodeUploadID(id)
+	if err != nil || full.hdr == nil || full.storeID != ref.storeID {
+		return nil, errUploadID
+	}
+	return full, nil
+}
+
 // openUpload decodes the request's upload id and unseals the upload's
 // object key, checking the id's tag.
 func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.ObjectKey, error) {
-	ref, err := decodeUploadID(q.query.Get("uploadId"))
+	ref, err := h.resolveUpload(q, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ref.hdr == nil {
-		// The store's id (from ListMultipartUploads): look up the id
-		// s3seal handed out for it.
-		id, err := h.loadUploadState(q.r.Context(), q, ref.storeID)
-		if err != nil {
-			return nil, nil, err
-		}
-		if id == "" {
-			return nil, nil, errUploadID
-		}
-		full, err := decodeUploadID(id)
-		if err != nil || full.hdr == nil || full.storeID != ref.storeID {
-			return nil, nil, errUploadID
-		}
-		ref = full
-	}
-	ok, err := envelope.Open(q.r.Context(), rt.Keys, ref.hdr, q.req.Bucket, q.req.Key)
+	ok, err := h.openKey(q.r.Context(), rt, ref.hdr, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", ref.hdr, err)
 	if err != nil {
 		if envelopeAuthFailure(err) {
@@ -165,6 +183,11 @@ func (h *Handler) envAbort(w *responseWriter, _ *Runtime, q *request) {
 func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 	user, err := userMetadata(q.r.Header)
 	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
+	// The part-set record takes one of the object's tags.
+	if _, err := checkTaggingHeader(q.r.Header, maxTags-1); err != nil {
 		h.fail(w, q, err)
 		return
 	}
@@ -240,7 +263,7 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, s3err.MissingContentLength)
 		return
 	}
-	cipher, err := stream.CiphertextSize(size)
+	cipher, err := segmentCipherSize(ok.Version(), size)
 	if err != nil || cipher > maxPartCipher {
 		h.fail(w, q, s3err.EntityTooLarge.WithMessage("A part of %d bytes exceeds the 5 GiB part limit once encrypted.", size))
 		return
@@ -250,7 +273,7 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, err)
 		return
 	}
-	src, enc, err := h.encryptClientBody(w, q, ok.SegmentKey(n), late)
+	src, enc, err := h.encryptClientBody(w, q, ok, n, late)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -259,7 +282,16 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Query.Set("uploadId", ref.storeID)
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Body, ureq.ContentLength = enc, cipher
-	h.sendUpload(w, q, ureq, src, upfront)
+	h.sendUpload(w, q, ureq, src, upfront, partETagOf(enc))
+}
+
+// partETagOf returns how the ETag of a part encrypted by enc is shown: with
+// its salt in version 2 (FORMAT.md, section 8.4), as any ETag in version 1.
+func partETagOf(enc segmentEncrypter) func(string) string {
+	if e, ok := enc.(*stream.EncryptReaderV2); ok {
+		return func(store string) string { return partETag(store, e.Salt()) }
+	}
+	return clientETag
 }
 
 // completeRequest is the body of CompleteMultipartUpload.
@@ -328,135 +360,22 @@ func (h *Handler) listStoreParts(ctx context.Context, bucket, key, storeID strin
 	return nil, errors.New("proxy: the store's part list does not end")
 }
 
-// envComplete completes an upload after checking that its parts are
-// numbered 1..N (FORMAT.md: readers number segments in order) and that the
-// store holds exactly those parts with the ETags the client names.
-func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
-	ctx := q.r.Context()
-	ref, ok, err := h.openUpload(rt, q)
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	defer ok.Zero()
-	// The handler read and checked the document (readDocument).
-	parts := q.req.Complete
-	req := completeRequest{Parts: make([]completePart, len(parts))}
-	for i, p := range parts {
-		req.Parts[i] = completePart{PartNumber: p.PartNumber, ETag: p.ETag}
-	}
-	for i, p := range req.Parts {
-		if p.PartNumber != i+1 {
-			h.fail(w, q, s3err.New("InvalidPartOrder", http.StatusBadRequest,
-				fmt.Sprintf("s3seal needs the parts of an encrypted upload numbered 1, 2, 3, ... without gaps, in order; part %d is listed at position %d.", p.PartNumber, i+1)))
-			return
-		}
-	}
-	stored, err := h.listStoreParts(ctx, q.req.Bucket, q.req.Key, ref.storeID)
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	byNumber := map[int]storePart{}
-	for _, p := range stored {
-		byNumber[p.Number] = p
-	}
-	sizes := make([]int64, len(req.Parts))
-	out := completeRequest{}
-	for i, p := range req.Parts {
-		sp, found := byNumber[p.PartNumber]
-		if !found || strings.Trim(sp.ETag, `"`) != strings.Trim(storeETag(p.ETag), `"`) {
-			h.fail(w, q, s3err.New("InvalidPart", http.StatusBadRequest,
-				fmt.Sprintf("One or more of the specified parts could not be found; part %d is missing or its ETag does not match.", p.PartNumber)))
-			return
-		}
-		sizes[i] = sp.Size
-		out.Parts = append(out.Parts, completePart{PartNumber: p.PartNumber, ETag: sp.ETag})
-	}
-	regular := regularParts(sizes)
-	xb, _ := xml.Marshal(out)
-	ureq := h.baseRequest(q)
-	ureq.Query.Set("uploadId", ref.storeID)
-	dropPlaintextChecksums(ureq.Header)
-	ureq.Header.Del("X-Amz-Checksum-Type")
-	ureq.Header.Del("X-Amz-Mp-Object-Size")
-	mapConditionalHeaders(ureq.Header)
-	ureq.Body, ureq.ContentLength = strings.NewReader(string(xb)), int64(len(xb))
-	resp, sent := h.send(w, q, ureq, nil)
-	if !sent {
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		// The upload is gone from the store (an error inside a 200 is
-		// retried by the client with the same upload, which the store
-		// then no longer knows either).
-		defer h.dropUploadState(context.WithoutCancel(ctx), q, ref.storeID)
-	}
-	if regular || resp.StatusCode != http.StatusOK {
-		h.relayComplete(w, q, resp)
-		return
-	}
-	h.relayout(w, rt, q, resp, ok, sizes)
-}
-
-// regularParts reports whether a multipart object's stored part sizes keep
-// its plaintext size and ranges arithmetic: all parts but the last the same
-// size, holding whole 64 KiB chunks.
-func regularParts(cipher []int64) bool {
-	if len(cipher) < 2 {
-		return true
-	}
-	first := cipher[0]
-	p, err := stream.PlaintextSize(first)
-	if err != nil || p%stream.ChunkSize != 0 {
-		return false
-	}
-	for _, c := range cipher[1 : len(cipher)-1] {
-		if c != first {
-			return false
-		}
-	}
-	return cipher[len(cipher)-1] <= first
-}
-
-// relayComplete relays a Complete answer with the client's ETag. S3 may
-// answer 200 with an error document after keeping the connection alive.
-func (h *Handler) relayComplete(w *responseWriter, q *request, resp *http.Response) {
-	doc, ok := h.readOK(w, q, resp, 1<<20)
-	if !ok {
-		return
-	}
-	if code, _, _ := parseErrorBody([]byte(strings.TrimSpace(string(doc)))); code != "" {
-		resp.Body = io.NopCloser(strings.NewReader(string(doc)))
-		resp.StatusCode = http.StatusInternalServerError
-		h.relay(w, q, resp)
-		return
-	}
-	out, err := s3.RewriteXML(doc, []string{"CompleteMultipartUploadResult"}, func(e *s3.Entry) error {
-		if v, ok := e.Fields["ETag"]; ok {
-			e.Fields["ETag"] = clientETag(v)
-		}
-		if _, ok := e.Fields["Location"]; ok {
-			e.Fields["Location"] = clientLocation(q)
-		}
-		return nil
-	})
-	if err != nil {
-		h.fail(w, q, s3err.InternalError.WithCause(err))
-		return
-	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	writeDocument(w, out)
-}
-
 // envListParts lists parts with plaintext sizes and client ETags.
 func (h *Handler) envListParts(w *responseWriter, q *request) {
 	clientID := q.query.Get("uploadId")
-	ref, err := decodeUploadID(clientID)
-	if err != nil {
+	ref, err := h.resolveUpload(q, true)
+	if err != nil && !errorIs(err, "NoSuchUpload") {
 		h.fail(w, q, err)
 		return
+	}
+	if err != nil {
+		// No state for a store's id: the store answers for its upload,
+		// and the parts are taken to be version 2.
+		ref = &uploadRef{storeID: clientID}
+	}
+	plaintextSize := stream.PlaintextSizeV2
+	if ref.hdr != nil && ref.hdr.Version() == envelope.Version {
+		plaintextSize = stream.PlaintextSize
 	}
 	ureq := h.baseRequest(q)
 	ureq.Query.Set("uploadId", ref.storeID)
@@ -478,16 +397,13 @@ func (h *Handler) envListParts(w *responseWriter, q *request) {
 		}
 		if v, ok := e.Fields["Size"]; ok {
 			if c, err := strconv.ParseInt(v, 10, 64); err == nil {
-				if p, err := stream.PlaintextSize(c); err == nil {
+				if p, err := plaintextSize(c); err == nil {
 					e.Fields["Size"] = strconv.FormatInt(p, 10)
 				}
 			}
 		}
 		if v, ok := e.Fields["ETag"]; ok {
 			e.Fields["ETag"] = clientETag(v)
-		}
-		if _, ok := e.Fields["Location"]; ok {
-			e.Fields["Location"] = clientLocation(q)
 		}
 		return nil
 	})
@@ -526,12 +442,14 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		return
 	}
 	defer rd.Close()
-	cipher, err := stream.CiphertextSize(length)
+	cipher, err := segmentCipherSize(ok.Version(), length)
 	if err != nil || cipher > maxPartCipher {
 		h.fail(w, q, s3err.EntityTooLarge)
 		return
 	}
-	enc, err := stream.NewEncryptReader(ok.SegmentKey(n), rd, nil)
+	// A new encryption of part n: in version 2 under a salt of its own,
+	// whatever UploadPart sent for this part number before.
+	enc, _, err := encryptSegment(ok, n, rd, nil)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -555,7 +473,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		h.relay(w, q, resp)
 		return
 	}
-	h.writeResult(w, "CopyPartResult", clientETag(resp.Header.Get("Etag")), "")
+	h.writeResult(w, "CopyPartResult", partETagOf(enc)(resp.Header.Get("Etag")), "")
 }
 
 // openPlaintext opens a plaintext byte range ("bytes=a-b", or "" for all)
@@ -585,7 +503,7 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		if err != nil {
 			return nil, 0, err
 		}
-		if size, err = h.plainSizeOf(ctx, src.Bucket, src.Key, src.VersionID, s); err != nil {
+		if size, err = h.plainSizeOf(ctx, sq, src.Bucket, src.Key, src.VersionID, s); err != nil {
 			s.key.Zero()
 			return nil, 0, err
 		}
@@ -623,8 +541,14 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		}
 		return readCloser{io.LimitReader(resp.Body, length), resp.Body}, length, nil
 	}
-	defer s.key.Zero()
-	l, err := h.layoutOf(ctx, src.Bucket, src.Key, src.VersionID, s)
+	// The key stays until the reader is closed.
+	keep := false
+	defer func() {
+		if !keep {
+			s.key.Zero()
+		}
+	}()
+	l, ps, err := h.objectLayout(ctx, sq, src.Bucket, src.Key, src.VersionID, s)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -635,7 +559,10 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	if err != nil {
 		return nil, 0, errObjectAuth.WithCause(err)
 	}
-	hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", plan.CipherOffset, plan.CipherOffset+plan.CipherLength-1))
+	whole := a == 0 && length == size
+	if !whole {
+		hdr.Set("Range", fmt.Sprintf("bytes=%d-%d", plan.CipherOffset, plan.CipherOffset+plan.CipherLength-1))
+	}
 	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})
 	if err != nil {
 		return nil, 0, err
@@ -644,18 +571,30 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 		defer resp.Body.Close()
 		return nil, 0, upstreamError(resp)
 	}
-	keyCopy := make(map[uint32][]byte, plan.LastSegment-plan.FirstSegment+1)
-	for i := plan.FirstSegment; i <= plan.LastSegment; i++ {
-		num := l.Segment(i).Number
-		keyCopy[num] = s.key.SegmentKey(num)
+	var rd io.Reader
+	if whole {
+		// A whole read checks everything the metadata and the record
+		// fix, including which upload of each part was completed.
+		rd, err = s.key.NewReader(s.hdr, ps, io.LimitReader(resp.Body, l.CiphertextSize()))
+	} else {
+		rd, err = s.key.NewRangeReader(l, plan, io.LimitReader(resp.Body, plan.CipherLength))
 	}
-	rr, err := stream.NewRangeReader(func(n uint32) []byte { return keyCopy[n] }, l, plan, io.LimitReader(resp.Body, plan.CipherLength))
 	if err != nil {
 		resp.Body.Close()
 		return nil, 0, err
 	}
-	return readCloser{authLogged{rr, h, sq}, resp.Body}, length, nil
+	keep = true
+	key := s.key
+	return readCloser{authLogged{rd, h, sq}, closerFunc(func() error {
+		key.Zero()
+		return resp.Body.Close()
+	})}, length, nil
 }
+
+// closerFunc is an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 type readCloser struct {
 	io.Reader
@@ -679,16 +618,61 @@ func (a authLogged) Read(p []byte) (int, error) {
 
 // copyMultipartSealed copies a multipart envelope object server-side, part
 // by part (UploadPartCopy of each stored part's byte range), into an upload
-// carrying the resealed header: the object key is unchanged, so the parts
-// stay valid, and the part structure (and so the layout) is preserved.
-func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySource, sh *http.Response, nh envelope.Header, user map[string]string, replace bool) {
+// carrying the resealed header nh: the object key is unchanged, so the
+// parts stay valid, and the part structure (and so the layout) is
+// preserved. A version 2 copy gets the source's part set, verified and
+// sealed again for its new name, as its record; its tags are the source's
+// (tagging directive COPY) or the request's (REPLACE).
+func (h *Handler) copyMultipartSealed(w *responseWriter, rt *Runtime, q *request, src copySource, sh *http.Response, eh, nh envelope.Header, user map[string]string, replace bool) {
 	ctx := q.r.Context()
 	etag := sh.Header.Get("Etag")
-	s := &sealed{hdr: nh, etag: etag, cipherSize: sh.ContentLength}
-	l, err := h.layoutOf(ctx, src.Bucket, src.Key, src.VersionID, s)
+	query := url.Values{}
+	if src.VersionID != "" {
+		query.Set("versionId", src.VersionID)
+	}
+	sq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Info: q.req.Info, Bucket: src.Bucket, Key: src.Key, Query: query}, query: query, identity: q.identity}
+	s := &sealed{hdr: eh, etag: etag, version: sh.Header.Get("X-Amz-Version-Id"), cipherSize: sh.ContentLength}
+	if s.version == "" {
+		s.version = src.VersionID
+	}
+	v2 := eh.Version() == envelope.VersionV2
+	var tags []tag
+	if v2 {
+		ok, err := h.openKey(ctx, rt, eh, src.Bucket, src.Key)
+		h.auditKey(sq, "unseal", "", eh, err)
+		if err != nil {
+			h.fail(w, q, keyError(err))
+			return
+		}
+		defer ok.Zero()
+		s.key = ok
+		if strings.EqualFold(q.r.Header.Get("X-Amz-Tagging-Directive"), "REPLACE") {
+			tv, err := checkTaggingHeader(q.r.Header, maxTags-1)
+			if err != nil {
+				h.fail(w, q, err)
+				return
+			}
+			tags = tagsFromQuery(tv)
+		} else if tags, err = h.getTags(ctx, src.Bucket, src.Key, s.version); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+	}
+	l, ps, err := h.objectLayout(ctx, sq, src.Bucket, src.Key, src.VersionID, s)
 	if err != nil {
 		h.fail(w, q, err)
 		return
+	}
+	var rec envelope.PartSetRecord
+	if v2 {
+		if rec, err = s.key.SealPartSet(nh, q.req.Bucket, q.req.Key, *ps); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+		if _, err := withRecord(tags, rec); err != nil {
+			h.fail(w, q, err)
+			return
+		}
 	}
 	create := http.Header{metaHeader: {nh.String()}}
 	for k, v := range user {
@@ -707,7 +691,8 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 		lk := strings.ToLower(k)
 		if strings.HasPrefix(lk, "x-amz-") && !strings.HasPrefix(lk, "x-amz-copy-source") && !strings.HasPrefix(lk, "x-amz-meta-") &&
 			!strings.HasPrefix(lk, "x-amz-checksum") && lk != "x-amz-metadata-directive" && lk != "x-amz-content-sha256" && lk != "x-amz-date" &&
-			lk != "x-amz-security-token" && lk != "x-amz-tagging-directive" && lk != "x-amz-sdk-checksum-algorithm" {
+			lk != "x-amz-security-token" && lk != "x-amz-tagging-directive" && lk != "x-amz-sdk-checksum-algorithm" &&
+			!(v2 && lk == "x-amz-tagging") {
 			create[k] = v
 		}
 	}
@@ -740,154 +725,18 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, q *request, src copySou
 		h.fail(w, q, err)
 		return
 	}
+	if v2 {
+		if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, tags, true); err != nil {
+			h.log.Error("a multipart copy completed but its part-set record could not be written; the copy is refused until it is made again",
+				zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.String("error", describe(err)))
+			h.fail(w, q, s3err.InternalError.WithMessage("The store completed the copy, but s3seal could not write its part-set record (tag %s), without which it does not serve the object; copy it again.", envelope.PartSetTag).WithCause(err))
+			return
+		}
+	}
 	if version != "" {
 		w.Header().Set("X-Amz-Version-Id", version)
 	}
 	h.writeResult(w, "CopyObjectResult", clientETag(newETag), "")
-}
-
-// relayout rewrites a just-completed multipart object whose parts are not
-// of one size holding whole 64 KiB chunks (say 5,000,001-byte parts): such
-// a layout would make plaintext sizes in listings wrong, since a listing
-// shows only the stored size and the part count. s3seal reads the object
-// back, decrypting it with its real layout, and writes it again as a new
-// upload of regular parts (new object key), so that every stored multipart
-// object has arithmetic sizes. The client's Complete waits; as S3 does for
-// long completions, s3seal sends the 200 status early and keeps the
-// connection alive with whitespace, and reports a late failure as an error
-// document. The irregular version is deleted if the bucket keeps versions.
-func (h *Handler) relayout(w *responseWriter, rt *Runtime, q *request, resp *http.Response, ok *envelope.ObjectKey, sizes []int64) {
-	ctx := q.r.Context()
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		h.fail(w, q, err)
-		return
-	}
-	var done struct {
-		ETag string `xml:"ETag"`
-	}
-	if code, _, _ := parseErrorBody([]byte(strings.TrimSpace(string(doc)))); code != "" || xml.Unmarshal(doc, &done) != nil || done.ETag == "" {
-		resp.Body = io.NopCloser(strings.NewReader(string(doc)))
-		h.relayComplete(w, q, resp)
-		return
-	}
-	oldVersion := resp.Header.Get("X-Amz-Version-Id")
-	ka := startKeepAlive(w, 10*time.Second)
-	newETag, newVersion, err := h.rewriteRegular(ctx, rt, q, ok, sizes, done.ETag)
-	if err != nil {
-		h.log.Error("re-laying out an irregular multipart object failed; the object stays readable with its part layout",
-			zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.Error(err))
-		if !ka.stop() {
-			h.fail(w, q, err)
-			return
-		}
-		e := toS3Error(err)
-		_, _ = w.Write(s3err.Marshal(e, errorResource(q.r), q.id))
-		return
-	}
-	if oldVersion != "" && oldVersion != "null" {
-		if dr, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodDelete, Bucket: q.req.Bucket, Key: q.req.Key,
-			Query: url.Values{"versionId": {oldVersion}}, Header: http.Header{}}); err == nil {
-			drainClose(dr.Body)
-		}
-	}
-	res := struct {
-		XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
-		Location string   `xml:"Location"`
-		Bucket   string   `xml:"Bucket"`
-		Key      string   `xml:"Key"`
-		ETag     string   `xml:"ETag"`
-	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
-	b, _ := xml.Marshal(res)
-	if ka.stop() {
-		_, _ = w.Write(b)
-		return
-	}
-	if newVersion != "" {
-		w.Header().Set("X-Amz-Version-Id", newVersion)
-	}
-	b = append([]byte(xml.Header), b...)
-	w.Header().Set("Content-Type", "application/xml")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-}
-
-// regularPartSize is the part size s3seal writes re-laid-out objects with.
-func regularPartSize(total int64) int64 {
-	p := int64(8 << 20)
-	for (total+p-1)/p > 9000 {
-		p *= 2
-	}
-	return p
-}
-
-// rewriteRegular streams the completed object at q's key (layout from
-// sizes, key ok, store ETag etag) into a new regular multipart upload of the
-// same key and returns the new ETag and version.
-func (h *Handler) rewriteRegular(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, sizes []int64, etag string) (string, string, error) {
-	l, err := stream.MultipartLayout(sizes)
-	if err != nil {
-		return "", "", err
-	}
-	get, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: q.req.Bucket, Key: q.req.Key, Query: url.Values{}, Header: http.Header{"If-Match": {etag}}})
-	if err != nil {
-		return "", "", err
-	}
-	defer get.Body.Close()
-	if get.StatusCode != http.StatusOK {
-		return "", "", upstreamError(get)
-	}
-	dec, err := stream.NewMultipartDecryptReader(ok.SegmentKey, get.Body)
-	if err != nil {
-		return "", "", err
-	}
-	nk, nh, err := envelope.New(ctx, rt.Keys, envelope.Params{Bucket: q.req.Bucket, Key: q.req.Key, Multipart: true})
-	h.auditKey(q, "seal", rt.Keys.Name(), nh, err)
-	if err != nil {
-		return "", "", err
-	}
-	defer nk.Zero()
-	create := http.Header{metaHeader: {nh.String()}}
-	for k, v := range get.Header {
-		lk := strings.ToLower(k)
-		switch {
-		case lk == strings.ToLower(metaHeader):
-		case strings.HasPrefix(lk, "x-amz-meta-"), lk == "content-type", lk == "content-encoding", lk == "content-disposition",
-			lk == "content-language", lk == "cache-control", lk == "expires", lk == "x-amz-storage-class",
-			lk == "x-amz-website-redirect-location":
-			create[k] = v
-		}
-	}
-	if n := get.Header.Get("X-Amz-Tagging-Count"); n != "" && n != "0" {
-		if tags, err := h.objectTagging(ctx, q.req.Bucket, q.req.Key); err == nil && tags != "" {
-			create.Set("X-Amz-Tagging", tags)
-		}
-	}
-	up, err := h.createStoreUpload(ctx, q.req.Bucket, q.req.Key, create)
-	if err != nil {
-		return "", "", err
-	}
-	total := l.PlaintextSize()
-	ps := regularPartSize(total)
-	for n, off := uint32(1), int64(0); off < total || n == 1; n++ {
-		size := min(ps, total-off)
-		cipher, _ := stream.CiphertextSize(size)
-		enc, err := stream.NewEncryptReader(nk.SegmentKey(n), io.LimitReader(dec, size), nil)
-		if err == nil {
-			err = up.put(n, enc, cipher)
-		}
-		if err != nil {
-			up.abort()
-			return "", "", err
-		}
-		off += size
-	}
-	if err := expectEOF(dec, make([]byte, 1)); err != nil {
-		up.abort()
-		return "", "", err
-	}
-	return up.complete()
 }
 
 // storeUpload is a multipart upload s3seal runs in the store itself (to
@@ -1003,32 +852,6 @@ func (u *storeUpload) abort() {
 	if err == nil {
 		drainClose(resp.Body)
 	}
-}
-
-// objectTagging returns an object's tags as a URL query string.
-func (h *Handler) objectTagging(ctx context.Context, bucket, key string) (string, error) {
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: bucket, Key: key, Query: url.Values{"tagging": {""}}, Header: http.Header{}})
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", upstreamError(resp)
-	}
-	var res struct {
-		Tags []struct {
-			Key   string `xml:"Key"`
-			Value string `xml:"Value"`
-		} `xml:"TagSet>Tag"`
-	}
-	if err := xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
-		return "", err
-	}
-	v := url.Values{}
-	for _, t := range res.Tags {
-		v.Add(t.Key, t.Value)
-	}
-	return v.Encode(), nil
 }
 
 // keepAlive sends a 200 status and whitespace while a long operation runs,

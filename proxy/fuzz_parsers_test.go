@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
+	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/keystest"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/authz"
@@ -66,14 +67,14 @@ func FuzzParseRange(f *testing.F) {
 			if a < 0 || b < a || b >= size {
 				t.Fatalf("%q on %d bytes resolved to [%d, %d]", v, size, a, b)
 			}
-			// ... and, for a single-segment object, covers every
-			// ciphertext byte the plan needs, so one upstream request
-			// suffices.
-			cs, err := stream.CiphertextSize(size)
+			// ... and, for a single-segment object (version 2, what
+			// s3seal writes), covers every ciphertext byte the plan
+			// needs, so one upstream request suffices.
+			cs, err := stream.CiphertextSizeV2(size)
 			if err != nil {
 				continue
 			}
-			l, err := stream.SingleLayout(cs)
+			l, err := stream.SingleLayoutV2(cs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,13 +124,16 @@ func FuzzDecodeUploadID(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	// A real id, as CreateMultipartUpload hands it out.
-	ok, hdr, err := envelope.New(context.Background(), &keystest.Provider{}, envelope.Params{Bucket: "b", Key: "k", Multipart: true})
-	if err != nil {
-		f.Fatal(err)
+	// Real ids, as CreateMultipartUpload hands them out, and as an
+	// earlier release handed out version 1 ones.
+	for _, create := range []func(context.Context, keys.Provider, envelope.Params) (*envelope.ObjectKey, envelope.Header, error){envelope.NewV2, envelope.New} {
+		ok, hdr, err := create(context.Background(), &keystest.Provider{}, envelope.Params{Bucket: "b", Key: "k", Multipart: true})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(encodeUploadID("store-upload-id", hdr, ok.UploadTag("store-upload-id")))
+		ok.Zero()
 	}
-	f.Add(encodeUploadID("store-upload-id", hdr, ok.UploadTag("store-upload-id")))
-	ok.Zero()
 	f.Fuzz(func(t *testing.T, id string) {
 		ref, err := decodeUploadID(id)
 		if err != nil {
@@ -138,7 +142,7 @@ func FuzzDecodeUploadID(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(id, uploadIDPrefix) {
+		if !strings.HasPrefix(id, uploadIDPrefix) && !strings.HasPrefix(id, uploadIDPrefixV1) {
 			if ref.storeID != id || ref.hdr != nil || ref.tag != nil {
 				t.Fatalf("%q: a store id came back as %+v", id, ref)
 			}
@@ -146,6 +150,9 @@ func FuzzDecodeUploadID(f *testing.F) {
 		}
 		if ref.hdr == nil || !ref.hdr.Multipart() || len(ref.tag) != 32 {
 			t.Fatalf("%q: accepted without a multipart header and a 32-byte tag", id)
+		}
+		if strings.HasPrefix(id, uploadIDPrefix) != (ref.hdr.Version() == envelope.VersionV2) {
+			t.Fatalf("%q: a version %d header under that prefix", id, ref.hdr.Version())
 		}
 		// Decoding is exact: encoding what was decoded gives the id back.
 		if got := encodeUploadID(ref.storeID, ref.hdr, ref.tag); got != id {

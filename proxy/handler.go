@@ -138,6 +138,9 @@ type Options struct {
 	// Encryption Client objects, which are held whole until their tag
 	// verifies; 0 means 64 MiB.
 	S3ECMaxObjectSize int64
+	// MarkerWait is W of FORMAT.md section 9.4 (envelope format markers);
+	// 0 means DefaultMarkerWait.
+	MarkerWait time.Duration
 	// Metrics records request metrics; nil disables them.
 	Metrics *Metrics
 	// Audit receives one record per use of a key (nil: none).
@@ -181,6 +184,8 @@ type Handler struct {
 	docBudget *memBudget
 	// s3ecBudget bounds the memory held by S3EC reads.
 	s3ecBudget *memBudget
+	// env is envelope mode's format version 2 state (envelope_v2.go).
+	env *envState
 }
 
 // NewHandler returns a Handler.
@@ -226,6 +231,7 @@ func NewHandler(o Options) (*Handler, error) {
 	h.s3ecBudget = &memBudget{max: o.S3ECMaxObjectSize}
 	h.docBudget = &memBudget{max: maxDocuments}
 	h.uploadIDs = newUploadStates()
+	h.env = newEnvState(o.MarkerWait)
 	h.layouts, _ = lru.New[string, *stream.Layout](10000)
 	h.sizes, _ = lru.New[string, int64](100000)
 	h.SetRuntime(o.Runtime)

@@ -218,7 +218,13 @@ func envelopeTable() map[s3.Op]action {
 		s3.OpCompleteMultipartUpload: env((*Handler).envComplete),
 		s3.OpAbortMultipartUpload:    env((*Handler).envAbort),
 		s3.OpListParts:               env(func(h *Handler, w *responseWriter, _ *Runtime, q *request) { h.envListParts(w, q) }),
-		s3.OpPostObject:              refuse(errPostObject),
+		// s3seal's tag (the part-set record of multipart objects) is
+		// hidden from clients, refused from them, and kept when they
+		// replace or delete their tags.
+		s3.OpGetObjectTagging:    handle((*Handler).envGetTagging),
+		s3.OpPutObjectTagging:    handle((*Handler).envPutTagging),
+		s3.OpDeleteObjectTagging: handle((*Handler).envDeleteTagging),
+		s3.OpPostObject:          refuse(errPostObject),
 		s3.OpSelectObjectContent: refuse(func(q *request) error {
 			return s3err.NotImplemented.WithMessage("S3 Select cannot read client-side encrypted objects; refused under envelope policy %q.", q.rule.Name)
 		}),

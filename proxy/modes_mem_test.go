@@ -166,7 +166,8 @@ func TestModesPutGetListCopyMultipart(t *testing.T) {
 			if err != nil || len(dr.Deleted) != 2 || len(dr.Errors) != 0 {
 				t.Fatalf("DeleteObjects: %v %+v", err, dr)
 			}
-			if keys := env.store.keys(bucket); len(keys) != 0 {
+			// What is left is s3seal's: the marker of an envelope bucket.
+			if keys := env.store.keys(bucket); len(keys) != 0 && (bucket != "benv" || strings.Join(keys, " ") != markerFormat2) {
 				t.Errorf("keys left: %v", keys)
 			}
 		})
@@ -266,13 +267,19 @@ func TestListingParameters(t *testing.T) {
 			if len(l.Contents) != 1 || l.Contents[0].Key != "dir/2" || strings.Join(l.CommonPrefixes, "|") != "dir/sub/" || l.IsTruncated {
 				t.Errorf("V2 second page: %+v", l)
 			}
-			// Versions, paged.
+			// Versions, paged. In the envelope bucket the store's first
+			// page also holds s3seal's marker .s3seal/format-2, which
+			// clients do not see: that page has one entry less.
+			first := 3
+			if b == "benv" {
+				first = 2
+			}
 			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?versions&max-keys=3", nil)))
-			if len(l.Versions) != 3 || !l.IsTruncated || l.NextKeyMarker != "dir/1" {
+			if len(l.Versions) != first || !l.IsTruncated || l.NextKeyMarker != keys[first-1] {
 				t.Fatalf("versions page: %+v", l)
 			}
 			l = parseListing(t, mustBody(t, env.do(t, "GET", "/"+b+"/?versions&key-marker="+url.QueryEscape(l.NextKeyMarker)+"&version-id-marker="+l.NextVersionIDMarker, nil)))
-			if len(l.Versions) != 4 || l.Versions[0].Key != "dir/2" || l.Versions[0].Size != 5 || !l.Versions[0].IsLatest {
+			if len(l.Versions) != len(keys)-first || l.Versions[0].Key != keys[first] || l.Versions[0].Size != int64(len(keys[first])) || !l.Versions[0].IsLatest {
 				t.Errorf("versions second page: %+v", l.Versions)
 			}
 		})

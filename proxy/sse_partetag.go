@@ -35,9 +35,9 @@ func ssePartETag(contentMD5, etag string) string {
 	return `"` + hex.EncodeToString(sum) + "." + strings.Trim(etag, `"`) + `"`
 }
 
-// splitPartETag undoes ssePartETag: the part's MD5 and the store's ETag
+// splitSSEPartETag undoes ssePartETag: the part's MD5 and the store's ETag
 // (quoted), or ok=false for an ETag without an MD5.
-func splitPartETag(etag string) (sum []byte, store string, ok bool) {
+func splitSSEPartETag(etag string) (sum []byte, store string, ok bool) {
 	v := strings.Trim(etag, `"`)
 	m, rest, found := strings.Cut(v, ".")
 	if !found || len(m) != 2*md5.Size || rest == "" {
@@ -63,7 +63,7 @@ func sseCompleteDoc(doc []byte) ([]byte, string, error) {
 			return nil
 		}
 		n++
-		sum, store, ok := splitPartETag(v)
+		sum, store, ok := splitSSEPartETag(v)
 		if !ok {
 			all = false
 			return nil

@@ -99,7 +99,8 @@ func TestIndependentDecrypter(t *testing.T) {
 }
 
 // Every row of FORMAT.md's nonce-uniqueness table names tests, and each
-// named test (and subtest) exists in the crypto packages.
+// named test (and subtest) exists: in the crypto packages, the proxy's,
+// rewrap's or the integration tests.
 func TestFormatDocNonceTable(t *testing.T) {
 	doc, err := os.ReadFile("../../FORMAT.md")
 	if err != nil {
@@ -112,7 +113,7 @@ func TestFormatDocNonceTable(t *testing.T) {
 		t.Fatal("FORMAT.md has no section 12.3")
 	}
 	var sources strings.Builder
-	for _, dir := range []string{".", "../stream", "../keys/local"} {
+	for _, dir := range []string{".", "../stream", "../keys/local", "../../proxy", "../../deploy/rewrap", "../../integration"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
 		for _, f := range files {
 			b, _ := os.ReadFile(f)

@@ -84,8 +84,9 @@ func (ps PartSet) Check(segs []stream.SegmentInfo) error {
 //	32    SHA-256 of the parts' salts, in part order
 //	32    HMAC-SHA256 of the above, keyed with HKDF-Expand(PRK,
 //	      "s3seal" 02 01 "parts", 32), over "s3seal" 02 01 "parts" ||
-//	      header bytes 0..2 (version, algorithm, flags) || commitment ||
-//	      LP(bucket) || LP(key) || the 51 bytes above
+//	      header bytes 0..2 (version, algorithm, flags with the
+//	      key-object bit cleared) || commitment || LP(bucket) || LP(key) ||
+//	      the 51 bytes above
 //
 // stored base64url (unpadded) as the object tag PartSetTag. It is valid
 // only as returned by ParsePartSetRecord or SealPartSet.
@@ -116,8 +117,12 @@ func (k *ObjectKey) SealPartSet(h Header, bucket, key string, ps PartSet) (PartS
 	return ParsePartSetRecordBinary(r)
 }
 
+// partSetMAC binds the record to the object's key, name and kind, not to
+// how its data key is wrapped: the key-object flag (which rotation into or
+// out of a key object changes) is left out, so rotation keeps the record
+// valid.
 func (k *ObjectKey) partSetMAC(h Header, bucket, key string, body []byte) []byte {
-	msg := append([]byte(label(k.version, labelParts)), h[:3]...)
+	msg := append([]byte(label(k.version, labelParts)), h[0], h[1], h[2]&^flagKeyObject)
 	msg = append(msg, h.Commitment()...)
 	msg = appendName(msg, bucket, key)
 	return k.mac(labelParts, append(msg, body...))

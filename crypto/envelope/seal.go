@@ -195,7 +195,7 @@ var zeroNonce [12]byte
 // it under the data key for (p.Bucket, p.Key). provider is the
 // keys.Provider's Name. It returns the object key (for the content) and the
 // header to store. New objects are written with SealV2; Seal remains for
-// the proxy until it moves to version 2, and for the version 1 vectors.
+// the version 1 vectors and for tests that need version 1 objects to read.
 func Seal(dk *keys.DataKey, provider string, p Params) (*ObjectKey, Header, error) {
 	return sealNew(Version, dk, provider, p)
 }
@@ -520,8 +520,8 @@ func unwrap(ctx context.Context, kp keys.Provider, h Header, keyObject []byte) (
 
 // New creates a version 1 object with a data key from kp (generated or
 // reused, as kp's policy says; wrap kp in a keys.Cache to reuse). New
-// objects are written with NewV2; New remains for the proxy until it moves
-// to version 2.
+// objects are written with NewV2; New remains for tests that need version 1
+// objects to read (what earlier releases wrote).
 func New(ctx context.Context, kp keys.Provider, p Params) (*ObjectKey, Header, error) {
 	return createObject(ctx, kp, p, Seal)
 }

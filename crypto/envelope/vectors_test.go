@@ -8,13 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/s3seal/s3seal/crypto/envelope/envelopetest"
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
@@ -63,22 +63,9 @@ type vector struct {
 }
 
 func (v *vector) plaintexts(t *testing.T) [][]byte {
-	var out [][]byte
-	for _, p := range v.Parts {
-		var n int
-		if _, err := fmt.Sscanf(p, "pattern:%d", &n); err == nil {
-			b := make([]byte, n)
-			for i := range b {
-				b[i] = byte(i % 251)
-			}
-			out = append(out, b)
-			continue
-		}
-		b, err := hex.DecodeString(p)
-		if err != nil {
-			t.Fatalf("%s: part %q", v.Name, p)
-		}
-		out = append(out, b)
+	out, err := envelopetest.ParseParts(v.Parts)
+	if err != nil {
+		t.Fatalf("%s: %v", v.Name, err)
 	}
 	return out
 }

@@ -141,7 +141,7 @@ func newLayout(f *format, first uint32, sizes []int64) (*Layout, error) {
 }
 
 // Multipart reports whether the layout is that of a multipart object.
-func (l *Layout) Multipart() bool { return l.first == 1 }
+func (l *Layout) Multipart() bool { return l.first != 0 }
 
 // Version returns the content format version, 1 or 2.
 func (l *Layout) Version() uint8 { return l.f.version }
@@ -158,6 +158,14 @@ func (l *Layout) Segment(i int) Segment {
 		PlainOffset:  l.plainOff[i],
 		PlainSize:    l.plainOff[i+1] - l.plainOff[i],
 	}
+}
+
+// SegmentLayout returns the layout of the i-th segment alone (0-based
+// index), keeping its number: what a reader of one part of a multipart
+// object (GET ?partNumber=) needs to authenticate exactly that part.
+func (l *Layout) SegmentLayout(i int) *Layout {
+	s := l.Segment(i)
+	return &Layout{f: l.f, first: s.Number, cipherOff: []int64{0, s.CipherSize}, plainOff: []int64{0, s.PlainSize}}
 }
 
 // PlaintextSize returns the object's plaintext size.

@@ -247,6 +247,28 @@ func TestMultipartV2(t *testing.T) {
 			if l.PlaintextSize() > 0 {
 				checkRanges(t, func(rg Range, src io.Reader) (*RangeReader, error) { return NewRangeReaderV2(keys, l, rg, src) }, l, obj, plain)
 			}
+			// Each part alone, as GET ?partNumber= returns it, reads
+			// under its own layout and no other part's.
+			for i := 0; i < l.Segments(); i++ {
+				seg := l.Segment(i)
+				part := obj[seg.CipherOffset : seg.CipherOffset+seg.CipherSize]
+				sl := l.SegmentLayout(i)
+				if !sl.Multipart() || sl.Segments() != 1 || sl.Segment(0).Number != seg.Number {
+					t.Fatalf("segment layout %d: %+v", i, sl.Segment(0))
+				}
+				got, segs, err := decryptV2(keys, sl, part)
+				if err != nil || !bytes.Equal(got, parts[i]) || len(segs) != 1 || segs[0].Salt != salts[i] {
+					t.Fatalf("part %d alone: %v", i+1, err)
+				}
+				if l.Segments() > 1 {
+					other := l.SegmentLayout((i + 1) % l.Segments())
+					if other.Segment(0).CipherSize == seg.CipherSize {
+						if _, _, err := decryptV2(keys, other, part); !errors.Is(err, ErrAuthentication) {
+							t.Fatalf("part %d read as another part: %v", i+1, err)
+						}
+					}
+				}
+			}
 		})
 	}
 }

@@ -47,17 +47,32 @@ func (r *runner) prepare(ctx context.Context, o *Object, p plan) (*rewrite, erro
 	case KindEnvelope:
 		w.to = r.activeID
 		w.parts = p.hdr.Multipart()
+		ko, err := r.keyObjectOf(ctx, p.hdr)
+		if err != nil {
+			return nil, err
+		}
 		if r.cfg.DryRun {
-			ok, err := envelope.Open(ctx, r.kp, p.hdr, r.cfg.Bucket, o.Key)
+			ok, err := envelope.OpenWithKeyObject(ctx, r.kp, p.hdr, r.cfg.Bucket, o.Key, ko)
 			if err != nil {
 				return nil, err
 			}
 			ok.Zero()
 			return w, nil
 		}
-		nh, err := envelope.Rotate(ctx, r.kp, p.hdr, r.cfg.Bucket, o.Key, r.cfg.Rand)
+		// The ciphertext, the object key and the name stay: a version 2
+		// multipart object's part-set record (its tag, copied along)
+		// stays valid.
+		nh, err := envelope.RotateWithKeyObject(ctx, r.kp, p.hdr, r.cfg.Bucket, o.Key, r.cfg.Rand, ko,
+			func(ref [envelope.WrappedKeyRefSize]byte, wrapped []byte) error {
+				return r.storeKeyObject(ctx, ref, wrapped)
+			})
 		if err != nil {
 			return nil, err
+		}
+		if nh.Version() == envelope.Version {
+			if err := r.beforeVersion1Write(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if nh.KeyID() != r.activeID {
 			return nil, fmt.Errorf("rewrap: the key provider rewrapped to %q, not the active key %q", nh.KeyID(), r.activeID)

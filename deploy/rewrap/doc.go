@@ -13,7 +13,17 @@
 // encryption and tags preserved). A multipart envelope object is copied
 // part by part (UploadPartCopy of each stored part's byte range) into a new
 // upload at the same key, so its part layout, which readers need, stays as
-// it was; a single-request object is copied with one CopyObject.
+// it was; a single-request object is copied with one CopyObject. A format
+// version 2 multipart object's part-set record (its tag s3seal-parts) is
+// copied with its other tags and stays valid: it is bound to the object key
+// and the name, which rotation does not change, not to how the data key is
+// wrapped. A data key whose wrapped form does not fit in the metadata (an
+// age recipient's) is read from, and rewrapped into, a key object
+// .s3seal/keys/<sha256> (FORMAT.md, section 6.5). Before rewriting a
+// version 1 object in a bucket that holds version 2 objects (it has the
+// marker .s3seal/format-2), rewrap writes the marker .s3seal/mixed and waits
+// Config.MarkerWait, so that listings through s3seal keep such objects'
+// sizes right (FORMAT.md, section 9.4).
 //
 // SSE-C objects written by s3seal (customer keys derived from a key-ring
 // master key, local.Keyring.DeriveSSECKey) are re-encrypted by the store

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -30,6 +31,7 @@ type fakeVersion struct {
 	lockMode string
 	retain   time.Time
 	hold     bool
+	modified time.Time
 }
 
 type fakeUpload struct {
@@ -85,6 +87,9 @@ func (f *fakeStore) put(key string, v *fakeVersion) *fakeVersion {
 }
 
 func (f *fakeStore) putLocked(key string, v *fakeVersion) *fakeVersion {
+	if v.modified.IsZero() {
+		v.modified = time.Now()
+	}
 	if v.etag == "" && !v.marker {
 		if v.parts != nil {
 			v.etag = fmt.Sprintf(`"%s-%d"`, strings.Trim(md5ETag(v.data), `"`), len(v.parts))
@@ -223,7 +228,7 @@ func (f *fakeStore) Head(_ context.Context, in HeadInput) (*Object, error) {
 	if in.IfMatch != "" && in.IfMatch != v.etag {
 		return nil, f.errStatus("HeadObject", 412)
 	}
-	o := &Object{Key: in.Key, VersionID: v.id, ETag: v.etag, Size: int64(len(v.data)), Metadata: maps.Clone(v.meta), Props: v.props,
+	o := &Object{Key: in.Key, VersionID: v.id, ETag: v.etag, Size: int64(len(v.data)), Modified: v.modified, Metadata: maps.Clone(v.meta), Props: v.props,
 		LockMode: v.lockMode, RetainUntil: v.retain, LegalHold: v.hold, SSEC: v.ssec != nil}
 	if in.PartNumber > 0 {
 		if v.parts == nil {
@@ -252,6 +257,35 @@ func (f *fakeStore) Tagging(_ context.Context, bucket, key, versionID string) (s
 		return "", f.errStatus("GetObjectTagging", 404)
 	}
 	return v.tags, nil
+}
+
+func (f *fakeStore) Get(_ context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Get"); err != nil {
+		return nil, err
+	}
+	v := f.lookup(key, versionID)
+	if v == nil {
+		return nil, f.errStatus("GetObject", 404)
+	}
+	if ifMatch != "" && ifMatch != v.etag {
+		return nil, f.errStatus("GetObject", 412)
+	}
+	return io.NopCloser(bytes.NewReader(v.data)), nil
+}
+
+func (f *fakeStore) PutNew(_ context.Context, bucket, key string, body []byte) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("PutNew"); err != nil {
+		return false, err
+	}
+	if f.current(key) != nil {
+		return false, nil
+	}
+	f.putLocked(key, &fakeVersion{data: append([]byte(nil), body...)})
+	return true, nil
 }
 
 // source resolves a copy source.

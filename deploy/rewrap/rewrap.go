@@ -123,6 +123,11 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the randomness of new seal salts (nil: crypto/rand).
 	Rand io.Reader
+	// MarkerWait is W of FORMAT.md section 9.4 (default
+	// DefaultMarkerWait): after writing the marker .s3seal/mixed, which a
+	// bucket holding version 2 objects needs before a version 1 object is
+	// rewritten, rewrap waits this long.
+	MarkerWait time.Duration
 }
 
 // Result is what happened to one object (one version, with AllVersions).
@@ -184,6 +189,7 @@ type runner struct {
 	provider string // kp.Name()
 	activeID string // the envelope active key's id
 	replay   bool   // AllVersions on a versioned bucket
+	v2       *v2State
 }
 
 // Run moves every object under cfg.Bucket/cfg.Prefix to the active key. It
@@ -216,7 +222,13 @@ func newRunner(ctx context.Context, cfg Config) (*runner, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	r := &runner{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.MarkerWait <= 0 {
+		cfg.MarkerWait = DefaultMarkerWait
+	}
+	r := &runner{cfg: cfg, log: cfg.Logger, now: cfg.Now, v2: &v2State{
+		keyObjects: map[[envelope.WrappedKeyRefSize]byte][]byte{},
+		stored:     map[[envelope.WrappedKeyRefSize]byte]bool{},
+	}}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}

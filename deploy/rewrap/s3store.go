@@ -1,6 +1,7 @@
 package rewrap
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -238,6 +239,7 @@ func (s *S3Store) Head(ctx context.Context, in HeadInput) (*Object, error) {
 		VersionID:  aws.ToString(out.VersionId),
 		ETag:       aws.ToString(out.ETag),
 		Size:       aws.ToInt64(out.ContentLength),
+		Modified:   aws.ToTime(out.LastModified),
 		PartsCount: int(aws.ToInt32(out.PartsCount)),
 		Metadata:   out.Metadata,
 		Props: Properties{
@@ -268,10 +270,23 @@ func (s *S3Store) Head(ctx context.Context, in HeadInput) (*Object, error) {
 	return o, nil
 }
 
-// Get returns the stored bytes of an object (or one version of it), as
-// the store holds them, when its ETag still is ifMatch (if set). Rewrap
-// never reads object bodies; the offline commands that read an object
-// straight from the store do.
+// PutNew implements Store.
+func (s *S3Store) PutNew(ctx context.Context, bucket, key string, body []byte) (bool, error) {
+	_, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body), IfNoneMatch: aws.String("*"),
+		ContentType: aws.String("application/octet-stream")})
+	if err == nil {
+		return true, nil
+	}
+	if err = storeErr("PutObject", err); isPrecondition(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// Get implements Store: the stored bytes of an object (or one version of
+// it), as the store holds them, when its ETag still is ifMatch (if set).
+// Rewrap reads key objects with it, never object data; the offline
+// commands that read an object straight from the store do.
 func (s *S3Store) Get(ctx context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, error) {
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key, VersionId: optional(versionID), IfMatch: optional(ifMatch)})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -25,6 +26,13 @@ type Store interface {
 	Head(ctx context.Context, in HeadInput) (*Object, error)
 	// Tagging returns an object version's tags as a URL query string.
 	Tagging(ctx context.Context, bucket, key, versionID string) (string, error)
+	// Get returns the stored bytes of an object (the current version
+	// unless versionID is set; only while its ETag is ifMatch, if set).
+	// Rewrap reads key objects with it, never object data.
+	Get(ctx context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, error)
+	// PutNew creates a small object (a key object, a marker) unless one
+	// exists (If-None-Match: *), and reports whether it created it.
+	PutNew(ctx context.Context, bucket, key string, body []byte) (bool, error)
 	// Copy copies an object server-side (CopyObject, metadata directive
 	// REPLACE, tagging directive COPY).
 	Copy(ctx context.Context, in CopyInput) (Written, error)
@@ -79,6 +87,8 @@ type Object struct {
 	ETag      string
 	// Size is the stored size (of the part, with HeadInput.PartNumber).
 	Size int64
+	// Modified is its Last-Modified time.
+	Modified time.Time
 	// PartsCount is the number of parts, when a part was asked for and
 	// the object is multipart; else 0.
 	PartsCount int

@@ -189,7 +189,10 @@ def unseal_v2(h, data_key, bucket, key):
 def open_part_set(prk, h, bucket, key, value):
     rec = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     assert len(rec) == 83 and rec[0] == 2
-    msg = label(2, b"parts") + h["raw"][:3] + h["commitment"] + lp(bucket.encode()) + lp(key.encode()) + rec[:51]
+    # The flags byte with bit 1 (key object) cleared: rotation may move
+    # the wrapped key into or out of a key object without touching the record.
+    kind = h["raw"][:2] + bytes([h["raw"][2] & ~0x02])
+    msg = label(2, b"parts") + kind + h["commitment"] + lp(bucket.encode()) + lp(key.encode()) + rec[:51]
     mac = hmac.new(expand(prk, label(2, b"parts")), msg, hashlib.sha256).digest()
     if not hmac.compare_digest(mac, rec[51:]):
         raise ValueError("part-set record does not authenticate")
