@@ -23,8 +23,8 @@ import (
 //
 // It fails on any error or mismatch (no faults are injected), and when
 // s3seal's goroutines or resident memory, sampled with the workers paused,
-// spread by more than 25 % (max/min) after the warm-up (see below for what
-// is counted).
+// spread by more than 25 % (max/min; goroutines also by more than 16)
+// after the warm-up (see below for what is counted).
 func TestReliabilitySoak(t *testing.T) {
 	testbed.Require(t)
 	d := 2 * time.Minute
@@ -78,16 +78,21 @@ func TestReliabilitySoak(t *testing.T) {
 	// holds: goroutines less those serving keep-alive connections (the
 	// pools' sizes move with the traffic's recent peaks) and resident
 	// memory less heap pages freed but not yet returned (the runtime gives
-	// them back gradually). The raw figures are reported too.
-	if sp.GoroutinesNet > 1.25 || sp.RSSInUse > 1.25 {
-		t.Errorf("after the %v warm-up, goroutines outside connection pools spread %.2f× and resident memory in use %.2f× (max/min); want at most 1.25×", warmup, sp.GoroutinesNet, sp.RSSInUse)
+	// them back gradually). The raw figures are reported too. A goroutine
+	// count moving by at most 16 is not a leak over thousands of
+	// operations, whatever its ratio.
+	if sp.GoroutinesNet > 1.25 && sp.GoroutinesNetRange > 16 {
+		t.Errorf("after the %v warm-up, goroutines outside connection pools spread %.2f× (%.0f goroutines, max/min); want at most 1.25× or 16", warmup, sp.GoroutinesNet, sp.GoroutinesNetRange)
+	}
+	if sp.RSSInUse > 1.25 {
+		t.Errorf("after the %v warm-up, resident memory in use spread %.2f× (max/min); want at most 1.25×", warmup, sp.RSSInUse)
 	}
 	health(t, p)
 	relRecord(t, "soak", map[string]any{
 		"duration": rep.Duration.Round(time.Second), "concurrency": rep.Concurrency, "ops": rep.TotalOps(), "ops_by_kind": fmt.Sprint(rep.Ops),
 		"errors": rep.TotalErrors(), "mismatches": rep.Mismatches, "written_mib": rep.BytesWritten >> 20, "read_mib": rep.BytesRead >> 20,
 		"largest_object_mib": fmt.Sprintf("%.1f", float64(rep.LargestObject)/(1<<20)),
-		"goroutine_spread":   fmt.Sprintf("%.2f", sp.Goroutines), "goroutine_net_spread": fmt.Sprintf("%.2f", sp.GoroutinesNet),
+		"goroutine_spread":   fmt.Sprintf("%.2f", sp.Goroutines), "goroutine_net_spread": fmt.Sprintf("%.2f", sp.GoroutinesNet), "goroutine_net_range": sp.GoroutinesNetRange,
 		"rss_spread": fmt.Sprintf("%.2f", sp.RSS), "rss_in_use_spread": fmt.Sprintf("%.2f", sp.RSSInUse),
 		"warmup": warmup, "samples": len(rep.Samples),
 	})

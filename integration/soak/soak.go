@@ -166,6 +166,10 @@ type Spreads struct {
 	// Goroutines is over the whole count, GoroutinesNet over the count
 	// less PoolGoroutines.
 	Goroutines, GoroutinesNet float64
+	// GoroutinesNetRange is max-min of the count less PoolGoroutines: a
+	// handful of goroutines (timers, a connection closing) moves a small
+	// count's ratio a lot without being a leak.
+	GoroutinesNetRange float64
 	// RSS is over resident memory, RSSInUse over resident memory less
 	// Retained.
 	RSS, RSSInUse float64
@@ -174,8 +178,7 @@ type Spreads struct {
 // Spread returns the spreads of the samples taken at or after warmup (1
 // where there are none).
 func (r *Report) Spread(warmup time.Duration) Spreads {
-	ratio := func(f func(Sample) float64) float64 {
-		lo, hi := 0.0, 0.0
+	bounds := func(f func(Sample) float64) (lo, hi float64) {
 		for _, s := range r.Samples {
 			v := f(s)
 			if s.At < warmup || s.Goroutines <= 0 || v <= 0 {
@@ -186,16 +189,23 @@ func (r *Report) Spread(warmup time.Duration) Spreads {
 			}
 			lo, hi = min(lo, v), max(hi, v)
 		}
+		return lo, hi
+	}
+	ratio := func(f func(Sample) float64) float64 {
+		lo, hi := bounds(f)
 		if lo == 0 {
 			return 1
 		}
 		return hi / lo
 	}
+	net := func(s Sample) float64 { return s.Goroutines - s.PoolGoroutines }
+	lo, hi := bounds(net)
 	return Spreads{
-		Goroutines:    ratio(func(s Sample) float64 { return s.Goroutines }),
-		GoroutinesNet: ratio(func(s Sample) float64 { return s.Goroutines - s.PoolGoroutines }),
-		RSS:           ratio(func(s Sample) float64 { return s.RSS }),
-		RSSInUse:      ratio(func(s Sample) float64 { return s.RSS - s.Retained }),
+		Goroutines:         ratio(func(s Sample) float64 { return s.Goroutines }),
+		GoroutinesNet:      ratio(net),
+		GoroutinesNetRange: hi - lo,
+		RSS:                ratio(func(s Sample) float64 { return s.RSS }),
+		RSSInUse:           ratio(func(s Sample) float64 { return s.RSS - s.Retained }),
 	}
 }
 
