@@ -281,7 +281,7 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 // minimum size of all data chunks but the last.
 func (d *chunkedReader) admit(size int64) error {
 	if d.declared >= 0 && size > d.declared-d.decoded {
-		return errLength(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
+		return errTerminated.WithCause(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
 	}
 	if size > 0 {
 		if d.short {
@@ -394,6 +394,9 @@ func (d *chunkedReader) finish() error {
 // canonical form "name:value\n".
 func (d *chunkedReader) readTrailer() error {
 	gotSig := false
+	// A malformed trailer line is reported once the section has ended: a
+	// body cut short is IncompleteBody first, as S3 answers it.
+	var bad error
 	blank := 0
 	lines := 0
 	if d.signed {
@@ -428,16 +431,22 @@ func (d *chunkedReader) readTrailer() error {
 		if lines++; lines > maxTrailers {
 			return errMalformedTrailer("sigv4: too many trailers")
 		}
+		if bad != nil {
+			continue
+		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			return errMalformedTrailer("sigv4: invalid trailer line")
+			bad = errMalformedTrailer("sigv4: invalid trailer line")
+			continue
 		}
 		idx := d.trailerIndex(trimSpace(name))
 		if idx < 0 {
-			return errMalformedTrailer("sigv4: trailer %q is not declared in x-amz-trailer", clip(string(name)))
+			bad = errMalformedTrailer("sigv4: trailer %q is not declared in x-amz-trailer", clip(string(name)))
+			continue
 		}
 		if d.found[idx] {
-			return errMalformedTrailer("sigv4: trailer %q appears twice", d.trailers[idx])
+			bad = errMalformedTrailer("sigv4: trailer %q appears twice", d.trailers[idx])
+			continue
 		}
 		d.found[idx] = true
 		d.values[idx] = string(trimSpace(value))
@@ -445,6 +454,9 @@ func (d *chunkedReader) readTrailer() error {
 			d.sha.Write(line)
 			d.sha.Write([]byte{'\n'})
 		}
+	}
+	if bad != nil {
+		return bad
 	}
 	for i, found := range d.found {
 		if !found {

@@ -255,6 +255,14 @@ func TestStreamingAdversarial(t *testing.T) {
 			f[len(f)-1] = []byte("0\r\n:AAAAAAAAAAA=\r\n\r\n")
 			return f
 		}, code: "MalformedTrailerError"},
+		{name: "unsigned undeclared trailer, body cut short", spec: chunkSpec{trailer: checksum.CRC64NVME, sizes: unsigned.sizes, trailerValue: checksum.SumBytes(checksum.CRC64NVME, testBody(24676))}, edit: func(f [][]byte) [][]byte {
+			// A mangled trailer name in a body that then ends early: S3
+			// reports the short body (IncompleteBody) first.
+			last := f[len(f)-1]
+			i := bytes.Index(last, []byte("x-amz-checksum"))
+			f[len(f)-1] = append(bytes.Clone(last[:i]), "x-aminvalid-checksum-crc64nvme:AAAAAAAAAAA=\r\n"...)
+			return f
+		}, code: "IncompleteBody"},
 		{name: "unsigned trailer without colon", spec: unsigned, edit: func(f [][]byte) [][]byte {
 			f[len(f)-1] = []byte("0\r\ninvalid_trailer\r\n\r\n")
 			return f
