@@ -39,6 +39,12 @@ import (
 // marker whose absence readers cache.
 const DefaultMarkerWait = 30 * time.Second
 
+// markerRecheck is how long a writer trusts that a marker it found or
+// wrote still exists before it looks again (one HEAD per bucket and
+// marker): a bucket deleted through another replica and created again
+// gets its markers back from the first write after that.
+const markerRecheck = time.Minute
+
 // Marker objects (FORMAT.md, section 9.4).
 const (
 	markerFormat2   = UploadStatePrefix + "format-2"
@@ -69,7 +75,9 @@ type envState struct {
 	keyObjectsIn *lru.Cache[string, struct{}]
 	// markersOK records markers known to exist and (for those whose
 	// absence readers cache) to be older than wait, by bucket and name.
-	markersOK *lru.Cache[string, struct{}]
+	// Each entry holds when it was learnt and is trusted for markerRecheck:
+	// DeleteBucket removes markers (delete_bucket.go).
+	markersOK *lru.Cache[string, time.Time]
 	// markers caches what listings read under .s3seal/, by bucket.
 	markers *lru.Cache[string, markerState]
 }
@@ -82,7 +90,7 @@ func newEnvState(wait time.Duration) *envState {
 	s.records, _ = lru.New[string, envelope.PartSet](10000)
 	s.keyObjects, _ = lru.New[[envelope.WrappedKeyRefSize]byte, []byte](1000)
 	s.keyObjectsIn, _ = lru.New[string, struct{}](10000)
-	s.markersOK, _ = lru.New[string, struct{}](10000)
+	s.markersOK, _ = lru.New[string, time.Time](10000)
 	s.markers, _ = lru.New[string, markerState](10000)
 	return s
 }
@@ -234,7 +242,7 @@ func (h *Handler) ensureFormat2(ctx context.Context, bucket string) error {
 // old by the store's clock.
 func (h *Handler) ensureMarker(ctx context.Context, bucket, marker string, wait bool) error {
 	ck := bucket + "\x00" + marker
-	if _, ok := h.env.markersOK.Get(ck); ok {
+	if at, ok := h.env.markersOK.Get(ck); ok && h.now().Sub(at) < markerRecheck {
 		return nil
 	}
 	age, found, err := h.markerAge(ctx, bucket, marker)
@@ -259,7 +267,7 @@ func (h *Handler) ensureMarker(ctx context.Context, bucket, marker string, wait 
 		case <-t.C:
 		}
 	}
-	h.env.markersOK.Add(ck, struct{}{})
+	h.env.markersOK.Add(ck, h.now())
 	return nil
 }
 

@@ -133,6 +133,7 @@ func passthroughTable() map[s3.Op]action {
 	}, map[s3.Op]action{
 		s3.OpListBuckets:             handle((*Handler).serveListBuckets),
 		s3.OpDeleteObjects:           handle((*Handler).serveDeleteObjects),
+		s3.OpDeleteBucket:            handle((*Handler).serveDeleteBucket),
 		s3.OpGetObject:               plain(),
 		s3.OpHeadObject:              plain(),
 		s3.OpPutObject:               plain(),
@@ -172,6 +173,7 @@ func sseTable() map[s3.Op]action {
 	}, map[s3.Op]action{
 		s3.OpListBuckets:             handle((*Handler).serveListBuckets),
 		s3.OpDeleteObjects:           handle((*Handler).serveDeleteObjects),
+		s3.OpDeleteBucket:            handle((*Handler).serveDeleteBucket),
 		s3.OpGetObject:               sse(func(h *Handler, w *responseWriter, _ *Runtime, s *SSE, q *request) { h.sseRead(w, s, q) }),
 		s3.OpHeadObject:              sse(func(h *Handler, w *responseWriter, _ *Runtime, s *SSE, q *request) { h.sseRead(w, s, q) }),
 		s3.OpGetObjectAttributes:     sse(func(h *Handler, w *responseWriter, _ *Runtime, s *SSE, q *request) { h.sseRead(w, s, q) }),
@@ -208,6 +210,7 @@ func envelopeTable() map[s3.Op]action {
 	}, map[s3.Op]action{
 		s3.OpListBuckets:             handle((*Handler).serveListBuckets),
 		s3.OpDeleteObjects:           handle((*Handler).serveDeleteObjects),
+		s3.OpDeleteBucket:            handle((*Handler).serveDeleteBucket),
 		s3.OpGetObject:               env((*Handler).envGet),
 		s3.OpHeadObject:              env((*Handler).envGet),
 		s3.OpPutObject:               env((*Handler).envPut),
