@@ -48,6 +48,7 @@ type chunkedOptions struct {
 	seed     *chainSeed // nil: signatures are parsed but not checked
 	maxChunk int64      // largest signed chunk (buffered whole)
 	declared int64      // x-amz-decoded-content-length, or -1
+	over     bool       // the current chunk goes past declared
 	trailers []string   // declared trailer names, lower case
 	minChunk int64      // smallest data chunk but the last (S3: 8192); 0: any
 }
@@ -235,6 +236,16 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 		case stDone:
 			return 0, io.EOF
 		case stData:
+			if d.over {
+				// Read past the chunk without delivering it.
+				if _, err := io.CopyN(io.Discard, d.br, d.left); err != nil {
+					return 0, d.readErr(err)
+				}
+				if err := d.crlf(); err != nil {
+					return 0, err
+				}
+				return 0, d.overrun()
+			}
 			if d.left == 0 {
 				if err := d.crlf(); err != nil {
 					return 0, err
@@ -281,7 +292,12 @@ func (d *chunkedReader) readUnsigned(p []byte) (int, error) {
 // minimum size of all data chunks but the last.
 func (d *chunkedReader) admit(size int64) error {
 	if d.declared >= 0 && size > d.declared-d.decoded {
-		return errTerminated.WithCause(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
+		if size-(d.declared-d.decoded) > maxOverrun {
+			return d.overrun()
+		}
+		// As S3: a chunk that breaks off is reported as such before its
+		// length is, so the chunk is read (never delivered) first.
+		d.over = true
 	}
 	if size > 0 {
 		if d.short {
@@ -290,6 +306,16 @@ func (d *chunkedReader) admit(size int64) error {
 		d.short = size < d.minChunk
 	}
 	return nil
+}
+
+// maxOverrun is how far past x-amz-decoded-content-length a chunk may
+// claim to go and still be read to tell a body that breaks off from one
+// that is only too long.
+const maxOverrun = 64 << 10
+
+// overrun is the error for a chunk that goes past the declared length.
+func (d *chunkedReader) overrun() error {
+	return errLength(fmt.Errorf("the aws-chunked body is longer than x-amz-decoded-content-length (%d bytes)", d.declared))
 }
 
 // nextSignedChunk reads, verifies and buffers the next signed chunk; after
@@ -342,6 +368,10 @@ func (d *chunkedReader) nextSignedChunk() error {
 		if err := d.crlf(); err != nil {
 			d.buf = d.buf[:0]
 			return err
+		}
+		if d.over {
+			d.buf = d.buf[:0]
+			return d.overrun()
 		}
 		d.decoded += size
 		return nil

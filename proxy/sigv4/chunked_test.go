@@ -160,6 +160,7 @@ type bodyCase struct {
 	edit  func(frames [][]byte) [][]byte
 	setup func(v *Verifier, h http.Header)
 	code  string
+	msg   string // S3's message, where it tells two faults of one code apart
 }
 
 func flipByte(f []byte, i int) []byte {
@@ -271,7 +272,16 @@ func TestStreamingAdversarial(t *testing.T) {
 			f[0] = append([]byte("fffffffffffff\r\n"), f[0][6:]...)
 			return f
 		}, code: "IncompleteBody"},
-		{name: "unsigned chunk longer than declared", spec: unsigned, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") }, code: "IncompleteBody"},
+		{name: "unsigned chunk longer than declared", spec: unsigned, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") }, code: "IncompleteBody",
+			msg: "You did not provide the number of bytes specified by the Content-Length HTTP header"},
+		{name: "unsigned chunk longer than declared, then broken off", spec: unsigned, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") },
+			edit: func(f [][]byte) [][]byte { f[0] = append(bytes.Clone(f[0][:len(f[0])-2]), 'x', 'y'); return f }, code: "IncompleteBody",
+			msg: "The request body terminated unexpectedly"},
+		{name: "signed chunk longer than declared", spec: signed, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") }, code: "IncompleteBody",
+			msg: "You did not provide the number of bytes specified by the Content-Length HTTP header"},
+		{name: "signed chunk longer than declared, then broken off", spec: signed, setup: func(_ *Verifier, h http.Header) { h.Set("X-Amz-Decoded-Content-Length", "8000") },
+			edit: func(f [][]byte) [][]byte { f[0] = append(bytes.Clone(f[0][:len(f[0])-2]), 'x', 'y'); return f }, code: "IncompleteBody",
+			msg: "The request body terminated unexpectedly"},
 		{name: "unsigned chunk header ended by LF", spec: unsigned, edit: func(f [][]byte) [][]byte {
 			i := bytes.Index(f[1], []byte("\r\n"))
 			f[1] = append(append(bytes.Clone(f[1][:i]), '\n'), f[1][i+2:]...)
@@ -305,7 +315,9 @@ func TestStreamingAdversarial(t *testing.T) {
 				}
 				cr := &countingReader{r: res.Body}
 				_, err = readBody(cr, step)
-				expectCode(t, err, c.code)
+				if e := expectCode(t, err, c.code); c.msg != "" && e.Message != c.msg {
+					t.Fatalf("message %q, want %q", e.Message, c.msg)
+				}
 				expectNoSecrets(t, err, authSignature(t, r))
 				if cr.n >= int64(len(data)) {
 					t.Fatalf("step %d: released %d of %d bytes", step, cr.n, len(data))

@@ -81,6 +81,12 @@ func errTruncated() *s3err.Error {
 // errTerminated is S3's IncompleteBody for a body whose framing broke off.
 var errTerminated = s3err.IncompleteBody.WithMessage("The request body terminated unexpectedly")
 
+// errLength is S3's IncompleteBody for a body of another length than its
+// headers declare.
+func errLength(cause error) *s3err.Error {
+	return s3err.IncompleteBody.WithCause(cause)
+}
+
 // minChunkSize is the smallest data chunk S3 accepts in aws-chunked
 // framing, except for the last one.
 const minChunkSize = 8192
