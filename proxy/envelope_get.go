@@ -26,29 +26,34 @@ const smallObject = 1 << 20
 type byteRange struct {
 	start, end int64 // end -1: to the end of the object
 	suffix     int64 // > 0: the last suffix bytes (start and end unused)
+	none       bool  // "bytes=-0": satisfiable by no object
 }
 
-// parseRange parses a Range header. Like S3, it serves only single ranges:
-// anything else (several ranges, other units, syntax errors) is ignored and
-// the whole object is returned.
+// parseRange parses a Range header. Like S3, it serves only single ranges
+// written exactly as RFC 9110 says: anything else (several ranges, other
+// units, spaces, signs, syntax errors, a last byte before the first) is
+// ignored and the whole object is returned.
 func parseRange(v string) *byteRange {
 	spec, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
-	if !ok || strings.Contains(spec, ",") {
+	if !ok {
 		return nil
 	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok {
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok || !digits(b) || (a != "" && !digits(a)) || (a == "" && b == "") {
 		return nil
 	}
 	if a == "" {
 		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 {
+		if err != nil {
 			return nil
+		}
+		if n == 0 {
+			return &byteRange{none: true}
 		}
 		return &byteRange{suffix: n}
 	}
 	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 {
+	if err != nil {
 		return nil
 	}
 	if b == "" {
@@ -61,10 +66,22 @@ func parseRange(v string) *byteRange {
 	return &byteRange{start: start, end: end}
 }
 
+// digits reports whether s is only ASCII digits (or empty).
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // resolve turns the range into plaintext offsets [a, b] for an object of
 // size bytes, or reports it unsatisfiable.
 func (r *byteRange) resolve(size int64) (a, b int64, ok bool) {
 	switch {
+	case r.none:
+		return 0, 0, false
 	case r.suffix > 0:
 		if size == 0 {
 			return 0, 0, false
@@ -76,6 +93,12 @@ func (r *byteRange) resolve(size int64) (a, b int64, ok bool) {
 		return r.start, size - 1, true
 	}
 	return r.start, r.end, true
+}
+
+// wholeEmpty reports whether the range asks for the whole of an empty
+// object: S3 answers a suffix range on one with the (empty) object, 200.
+func (r *byteRange) wholeEmpty(size int64) bool {
+	return size == 0 && r.suffix > 0
 }
 
 // speculative is the ciphertext range that holds plaintext range r if the
@@ -98,6 +121,8 @@ func (r *byteRange) speculative() string {
 		r = &c
 	}
 	switch {
+	case r.none:
+		return ""
 	case r.suffix > 0:
 		chunks := (r.suffix+stream.ChunkSize-1)/stream.ChunkSize + 1
 		return fmt.Sprintf("bytes=-%d", chunks*ec+stream.TrailerSizeV2)
@@ -287,10 +312,16 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Del("X-Amz-Checksum-Mode")
 	mapConditionalHeaders(ureq.Header)
 	if partNumber != "" {
+		if q.r.Header.Get("Range") != "" {
+			h.fail(w, q, s3err.InvalidRequest.WithMessage("Cannot specify both Range header and partNumber query parameter"))
+			return
+		}
 		rg = nil
 	}
 	if rg != nil && !head {
-		ureq.Header.Set("Range", rg.speculative())
+		if spec := rg.speculative(); spec != "" {
+			ureq.Header.Set("Range", spec)
+		}
 	}
 	resp, ok := h.send(w, q, ureq, nil)
 	if !ok {
@@ -392,7 +423,7 @@ func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.R
 	}
 	status := http.StatusOK
 	n := size
-	if rg != nil {
+	if rg != nil && !rg.wholeEmpty(size) {
 		a, b, ok := rg.resolve(size)
 		if !ok {
 			h.fail(w, q, rangeError(size))
@@ -528,6 +559,11 @@ func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *ht
 		return
 	}
 	size := l.PlaintextSize()
+	if rg.wholeEmpty(size) && x == 0 {
+		// The speculative suffix covered the whole stored object.
+		h.envGetWhole(w, q, s, resp)
+		return
+	}
 	a, b, ok := rg.resolve(size)
 	if !ok {
 		h.fail(w, q, rangeError(size))
@@ -603,11 +639,13 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	hideRecordTag(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(seg.PlainSize))
-	if status == http.StatusPartialContent {
+	switch {
+	case seg.PlainSize == 0:
+		// An empty object's one part: S3 sends it whole, without a
+		// Content-Range (no byte range describes nothing).
+		status = http.StatusOK
+	case status == http.StatusPartialContent:
 		end := seg.PlainOffset + seg.PlainSize - 1
-		if seg.PlainSize == 0 {
-			end = seg.PlainOffset
-		}
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", seg.PlainOffset, end, l.PlaintextSize()))
 	}
 	if q.r.Method == http.MethodHead {

@@ -154,6 +154,10 @@ func (h *Handler) sealNew(rt *Runtime, q *request, p envelope.Params, user map[s
 // where the wrapped key needs one.
 func (h *Handler) sealNewAt(ctx context.Context, rt *Runtime, q *request, bucket, key string, p envelope.Params, user map[string]string) (*envelope.ObjectKey, envelope.Header, error) {
 	if err := h.ensureFormat2(ctx, bucket); err != nil {
+		if e, ok := s3err.As(err); ok && (e.Code == "NoSuchBucket" || e.Code == "AccessDenied") {
+			// The store's answer about the bucket is the client's.
+			return nil, nil, e
+		}
 		return nil, nil, s3err.InternalError.WithMessage("s3seal could not write its format marker %s in bucket %s; nothing was written.", markerFormat2, bucket).WithCause(err)
 	}
 	p.Bucket, p.Key = bucket, key

@@ -211,7 +211,7 @@ func (h *Handler) putOnce(ctx context.Context, bucket, key string, body []byte) 
 	if err != nil {
 		return err
 	}
-	drainClose(resp.Body)
+	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPreconditionFailed {
 		return upstreamError(resp)
 	}
