@@ -79,6 +79,10 @@ type testEnv struct {
 	logs  *observer.ObservedLogs
 	// ak and sk sign do's requests (the first client's).
 	ak, sk string
+	// client sends do's requests over its own transport: httptest
+	// servers of parallel tests close the default transport's idle
+	// connections when they stop, which breaks a request reusing one.
+	client *http.Client
 }
 
 // newEnv starts the memory store and s3seal in front of it.
@@ -152,7 +156,10 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testEnv{h: h, srv: srv, store: store, rt: rt, logs: logs, ak: clients[0].AccessKeyID, sk: clients[0].Secret}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return &testEnv{h: h, srv: srv, store: store, rt: rt, logs: logs, ak: clients[0].AccessKeyID, sk: clients[0].Secret,
+		client: &http.Client{Transport: tr}}
 }
 
 // uploadStateReservations reserves the upload state prefix in the buckets
@@ -204,7 +211,7 @@ func (e *testEnv) send(t testing.TB, req *http.Request, ph string, kv ...string)
 	if err := s.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.ak, SecretAccessKey: e.sk}, req, ph, "s3", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

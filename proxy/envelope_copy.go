@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
@@ -183,7 +184,10 @@ func checkMetaSize(user map[string]string, hdr envelope.Header) error {
 	if err := envelope.CheckMetadataSize(user, hdr); err != nil {
 		var tl *envelope.MetadataTooLargeError
 		if errors.As(err, &tl) {
-			return s3err.New("MetadataTooLarge", http.StatusBadRequest, tl.Error())
+			// S3's message; what is left for the client beside s3seal's
+			// field in MaxSizeAllowed, the full explanation in the log.
+			return s3err.New("MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size").
+				WithField("Size", strconv.Itoa(tl.UserBytes)).WithField("MaxSizeAllowed", strconv.Itoa(tl.Limit-tl.S3sealBytes)).WithCause(tl)
 		}
 		return err
 	}

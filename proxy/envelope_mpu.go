@@ -75,7 +75,7 @@ type uploadRef struct {
 }
 
 var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
-	"The specified upload does not exist, or was not created through s3seal.")
+	"The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 
 // decodeUploadID parses an upload id. Ids not minted by s3seal (the store's
 // own, as ListMultipartUploads shows them) return a ref with only storeID.

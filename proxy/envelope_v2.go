@@ -714,7 +714,7 @@ func (h *Handler) setTagsKeepingRecord(w *responseWriter, q *request, tags []tag
 		}
 	}
 	if record == nil && len(tags) > maxTags {
-		h.fail(w, q, s3err.New("BadRequest", http.StatusBadRequest, fmt.Sprintf("Object tags cannot be greater than %d.", maxTags)))
+		h.fail(w, q, s3err.New("BadRequest", http.StatusBadRequest, fmt.Sprintf("Object tags cannot be greater than %d", maxTags)))
 		return
 	}
 	if record != nil {

@@ -193,7 +193,7 @@ func ParseValue(a Algorithm, value string) ([]byte, error) {
 	d, err := base64.StdEncoding.Strict().DecodeString(value)
 	if err != nil || len(d) != a.Size() {
 		if a == ContentMD5 {
-			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.").WithField("Content-MD5", clip(value))
+			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified is not valid.").WithField("Content-MD5", clip(value))
 		}
 		return nil, s3err.InvalidRequest.WithMessage("Value for %s header is invalid.", a.HeaderName())
 	}
@@ -271,7 +271,7 @@ func HeaderChecks(h http.Header) ([]Check, error) {
 	}
 	if vs := h.Values("Content-Md5"); len(vs) > 0 {
 		if len(vs) > 1 {
-			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.")
+			return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified is not valid.")
 		}
 		c, err := Expect(ContentMD5, vs[0])
 		if err != nil {

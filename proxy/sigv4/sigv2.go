@@ -198,7 +198,7 @@ func (v *Verifier) finishV2(r *http.Request, params []queryParam, akid, sig stri
 	}
 	md5 := r.Header.Values("Content-Md5")
 	if len(md5) > 1 {
-		return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified was invalid.")
+		return nil, s3err.InvalidDigest.WithMessage("The Content-MD5 you specified is not valid.")
 	}
 	if len(md5) == 1 {
 		c, err := checksum.Expect(checksum.ContentMD5, md5[0])
