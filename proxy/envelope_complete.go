@@ -43,7 +43,26 @@ type completedPart struct {
 	number int
 	etag   string // the store's
 	salt   *[stream.SaltSize]byte
-	cipher int64 // stored size
+	md5    []byte // the plaintext MD5 the part ETag carries, or nil
+	cipher int64  // stored size
+}
+
+// plaintextETag is the multipart ETag of parts when every one carries its
+// plaintext MD5 (the client sent Content-MD5 with each): the ETag S3 would
+// give the plaintext upload, which tools that verify uploads compute. ""
+// otherwise.
+func plaintextETag(parts []completedPart) string {
+	sums := make([][]byte, len(parts))
+	for i, p := range parts {
+		if p.md5 == nil {
+			return ""
+		}
+		sums[i] = p.md5
+	}
+	if len(sums) == 0 {
+		return ""
+	}
+	return multipartMD5ETag(sums)
 }
 
 // checkCompleteParts checks the client's part list: numbered 1..N in
@@ -67,13 +86,13 @@ func (h *Handler) checkCompleteParts(ctx context.Context, q *request, ref *uploa
 	}
 	out := make([]completedPart, len(parts))
 	for i, p := range parts {
-		etag, salt := splitPartETag(p.ETag)
+		etag, salt, sum := splitPartETagMD5(p.ETag)
 		sp, found := byNumber[p.PartNumber]
 		if !found || strings.Trim(sp.ETag, `"`) != strings.Trim(etag, `"`) {
 			return nil, s3err.New("InvalidPart", http.StatusBadRequest,
 				fmt.Sprintf("One or more of the specified parts could not be found; part %d is missing or its ETag does not match.", p.PartNumber))
 		}
-		out[i] = completedPart{number: p.PartNumber, etag: sp.ETag, salt: salt, cipher: sp.Size}
+		out[i] = completedPart{number: p.PartNumber, etag: sp.ETag, salt: salt, md5: sum, cipher: sp.Size}
 	}
 	return out, nil
 }
@@ -155,7 +174,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 	} else {
 		inPlace = regularParts(cipher)
 	}
-	ans := &lateAnswer{h: h, w: w, q: q, ka: startKeepAlive(w, 10*time.Second)}
+	ans := &lateAnswer{h: h, w: w, q: q, ka: startKeepAlive(w, 10*time.Second), etag: plaintextETag(parts)}
 	var recheck bool
 	switch {
 	case v2 && inPlace && irregular(ps):
@@ -258,6 +277,17 @@ type lateAnswer struct {
 	ka      *keepAlive
 	stopped bool
 	started bool
+	// etag, if set, is the ETag to answer with instead of the store's
+	// (plaintextETag).
+	etag string
+}
+
+// clientETag is the ETag the answer shows for the store's ETag store.
+func (a *lateAnswer) clientETag(store string) string {
+	if a.etag != "" {
+		return a.etag
+	}
+	return clientETag(store)
 }
 
 func (a *lateAnswer) stop() bool {
@@ -296,7 +326,7 @@ func (a *lateAnswer) relayDoc(doc []byte, hdr http.Header) {
 	}
 	out, err := s3.RewriteXML(doc, []string{"CompleteMultipartUploadResult"}, func(e *s3.Entry) error {
 		if v, ok := e.Fields["ETag"]; ok {
-			e.Fields["ETag"] = clientETag(v)
+			e.Fields["ETag"] = a.clientETag(v)
 		}
 		if _, ok := e.Fields["Location"]; ok {
 			e.Fields["Location"] = clientLocation(a.q)
@@ -358,7 +388,7 @@ func (h *Handler) relayout(ans *lateAnswer, rt *Runtime, q *request, ok *envelop
 		Bucket   string   `xml:"Bucket"`
 		Key      string   `xml:"Key"`
 		ETag     string   `xml:"ETag"`
-	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
+	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: ans.clientETag(newETag)}
 	b, _ := xml.Marshal(res)
 	hh := http.Header{}
 	if newVersion != "" {

@@ -19,7 +19,8 @@ import (
 
 // smallObject bounds the objects whose whole plaintext s3seal decrypts
 // before answering, so that a checksum known only from the object's trailer
-// can go into the response headers without a second request.
+// can go into the response headers without a second request (larger
+// objects have their trailers read first: envelope_checksum.go).
 const smallObject = 1 << 20
 
 // byteRange is a parsed single HTTP byte range.
@@ -382,14 +383,16 @@ func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.R
 		h.fail(w, q, err)
 		return
 	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
-	if checksumMode(q.r) {
-		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
-			w.Header().Set(name, v)
-			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+	var sum objectSum
+	if checksumMode(q.r) && rg == nil {
+		if sum, err = h.objectChecksum(q.r.Context(), q, s); err != nil {
+			h.fail(w, q, err)
+			return
 		}
 	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	hideRecordTag(w.Header(), s)
+	sum.setHeaders(w.Header())
 	status := http.StatusOK
 	n := size
 	if rg != nil {
@@ -484,20 +487,29 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 		h.fail(w, q, err)
 		return
 	}
+	want := checksumMode(q.r)
+	var sum objectSum
+	if want && s.hdr.Checksum().Algorithm != stream.ChecksumNone {
+		sum, want = fullObjectSum(s.hdr.Checksum()), false
+	}
+	small := !s.hdr.Multipart() && s.cipherSize <= smallObject
+	if want && !small {
+		// The checksum is in the trailers: read them first (ranged
+		// GETs of their bytes alone), since headers go before the body.
+		if sum, err = h.objectChecksum(q.r.Context(), q, s); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+		want = false
+	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	hideRecordTag(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(size))
-	want := checksumMode(q.r)
+	sum.setHeaders(w.Header())
 	if want {
-		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
-			w.Header().Set(name, v)
-			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-			want = false
-		}
-	}
-	if want && !s.hdr.Multipart() && s.cipherSize <= smallObject {
-		// The checksum is in the trailer: decrypt the (small) object
-		// first so it can go into the headers.
+		// The checksum is in the trailer of a small single PUT: decrypt
+		// it first so the checksum can go into the headers, without
+		// another request.
 		body, err := io.ReadAll(io.LimitReader(dec, smallObject+1))
 		if err != nil || int64(len(body)) != size {
 			h.logAuthFailure(q, err)
@@ -505,10 +517,7 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 			return
 		}
 		if tr := dec.Trailers(); len(tr) == 1 {
-			if name, v, ok := checksumHeader(tr[0].Checksum); ok {
-				w.Header().Set(name, v)
-				w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-			}
+			fullObjectSum(tr[0].Checksum).setHeaders(w.Header())
 		}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)

@@ -282,14 +282,16 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Query.Set("uploadId", ref.storeID)
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Body, ureq.ContentLength = enc, cipher
-	h.sendUpload(w, q, ureq, src, upfront, partETagOf(enc))
+	h.sendUpload(w, q, ureq, src, upfront, partETagOf(enc, q.r.Header.Get("Content-Md5")))
 }
 
 // partETagOf returns how the ETag of a part encrypted by enc is shown: with
-// its salt in version 2 (FORMAT.md, section 8.4), as any ETag in version 1.
-func partETagOf(enc segmentEncrypter) func(string) string {
+// its salt in version 2, and the plaintext MD5 the client sent (contentMD5,
+// verified; "" for none) in front (FORMAT.md, section 8.4); as any ETag in
+// version 1.
+func partETagOf(enc segmentEncrypter, contentMD5 string) func(string) string {
 	if e, ok := enc.(*stream.EncryptReaderV2); ok {
-		return func(store string) string { return partETag(store, e.Salt()) }
+		return func(store string) string { return partETagWithMD5(contentMD5, store, e.Salt()) }
 	}
 	return clientETag
 }
@@ -473,7 +475,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		h.relay(w, q, resp)
 		return
 	}
-	h.writeResult(w, "CopyPartResult", partETagOf(enc)(resp.Header.Get("Etag")), "")
+	h.writeResult(w, "CopyPartResult", partETagOf(enc, "")(resp.Header.Get("Etag")), "")
 }
 
 // openPlaintext opens a plaintext byte range ("bytes=a-b", or "" for all)

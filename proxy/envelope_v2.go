@@ -72,6 +72,9 @@ type envState struct {
 	markersOK *lru.Cache[string, struct{}]
 	// markers caches what listings read under .s3seal/, by bucket.
 	markers *lru.Cache[string, markerState]
+	// sums holds whole-object checksums read from segment trailers, by
+	// recordKey (envelope_checksum.go).
+	sums *lru.Cache[string, objectSum]
 }
 
 func newEnvState(wait time.Duration) *envState {
@@ -84,6 +87,7 @@ func newEnvState(wait time.Duration) *envState {
 	s.keyObjectsIn, _ = lru.New[string, struct{}](10000)
 	s.markersOK, _ = lru.New[string, struct{}](10000)
 	s.markers, _ = lru.New[string, markerState](10000)
+	s.sums, _ = lru.New[string, objectSum](10000)
 	return s
 }
 
@@ -96,16 +100,45 @@ const partETagSalt = "-s"
 // partETag is the ETag s3seal returns for a part of a version 2 upload:
 // the store's ETag with "-s" and the hex of the part's salt appended, so
 // that CompleteMultipartUpload learns which encryption of each part the
-// client completes.
+// client completes. A part sent with Content-MD5 also gets its MD5 in
+// front (partETagWithMD5).
 func partETag(store string, salt [stream.SaltSize]byte) string {
 	inner := strings.Trim(store, `"`)
 	return `"` + inner + partETagSalt + hex.EncodeToString(salt[:]) + `"`
+}
+
+// partETagWithMD5 is partETag with the part's plaintext MD5 in front when
+// the client sent Content-MD5 (contentMD5, base64, verified on the way in;
+// "" for none): "<md5 hex>.<store ETag>-s<salt hex>".
+func partETagWithMD5(contentMD5, store string, salt [stream.SaltSize]byte) string {
+	return ssePartETag(contentMD5, partETag(store, salt))
 }
 
 // splitPartETag returns the store's ETag of a part ETag a client sent, and
 // the salt it carries (nil when it carries none: a part ETag from
 // ListParts, or of a version 1 upload).
 func splitPartETag(client string) (string, *[stream.SaltSize]byte) {
+	store, salt, _ := splitPartETagMD5(client)
+	return store, salt
+}
+
+// splitPartETagMD5 is splitPartETag for part ETags that may also carry
+// the MD5 of the part's plaintext in front ("<md5 hex>.", where the client
+// sent Content-MD5; sse_partetag.go): it returns that MD5 too, or nil.
+// Whatever a client makes up here only changes its own Complete: a store
+// ETag that is not the part's fails the part list check, a salt that is
+// not the part's fails whole reads, an MD5 only the ETag Complete answers.
+func splitPartETagMD5(client string) (string, *[stream.SaltSize]byte, []byte) {
+	sum, rest, ok := splitSSEPartETag(client)
+	if !ok {
+		sum, rest = nil, client
+	}
+	store, salt := splitSaltETag(rest)
+	return store, salt, sum
+}
+
+// splitSaltETag splits the salt off a part ETag (without an MD5).
+func splitSaltETag(client string) (string, *[stream.SaltSize]byte) {
 	inner := strings.Trim(client, `"`)
 	if i := len(inner) - len(partETagSalt) - 2*stream.SaltSize; i > 0 && inner[i:i+len(partETagSalt)] == partETagSalt {
 		var salt [stream.SaltSize]byte
@@ -798,24 +831,10 @@ func (h *Handler) partSalts(ctx context.Context, bucket, key, version, etag stri
 // ETag).
 func (h *Handler) readSalt(ctx context.Context, bucket, key, version, etag string, off int64) ([stream.SaltSize]byte, error) {
 	var salt [stream.SaltSize]byte
-	query := url.Values{}
-	if version != "" {
-		query.Set("versionId", version)
-	}
-	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, off+stream.SaltSize-1)}}
-	if etag != "" {
-		hdr.Set("If-Match", etag)
-	}
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: bucket, Key: key, Query: query, Header: hdr})
+	b, err := h.readStored(ctx, bucket, key, version, etag, off, stream.SaltSize)
 	if err != nil {
 		return salt, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
-		return salt, upstreamError(resp)
-	}
-	if _, err := io.ReadFull(resp.Body, salt[:]); err != nil {
-		return salt, err
-	}
+	copy(salt[:], b)
 	return salt, nil
 }
