@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/s3seal/s3seal/crypto/envelope"
@@ -181,4 +182,85 @@ func (h *Handler) readStored(ctx context.Context, bucket, key, version, etag str
 		return nil, err
 	}
 	return b, nil
+}
+
+// Plaintext multipart ETags in conditional requests.
+//
+// GET and HEAD show a version 2 multipart object's plaintext multipart
+// ETag where its record keeps one (objectHeaders), while the store knows
+// only its own. A GET or HEAD whose If-Match or If-None-Match names a
+// multipart ETag ("<32 hex>-N") therefore costs a HEAD of the object at the
+// store first (and its record, usually cached): where the object's
+// plaintext ETag is named, the store's takes its place before the request
+// goes on. An object changed in between fails the condition at the store,
+// as it should.
+
+// multipartETagForm reports whether v (one entity tag of a list) has the
+// form of a multipart ETag.
+func multipartETagForm(v string) bool {
+	inner := strings.Trim(strings.TrimPrefix(strings.TrimSpace(v), "W/"), `"`)
+	_, n, ok := strings.Cut(inner, "-")
+	if !ok || len(inner)-len(n)-1 != 32 || n == "" || n == "0" {
+		return false
+	}
+	for _, c := range inner[:32] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
+}
+
+// plainETagConditions are the conditional headers of GET and HEAD that may
+// name a plaintext multipart ETag.
+var plainETagConditions = []string{"If-Match", "If-None-Match"}
+
+// resolvePlainETags rewrites plaintext multipart ETags in the conditional
+// headers hdr of an upstream GET or HEAD of q's object to the store's.
+func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request, hdr http.Header) error {
+	named := false
+	for _, name := range plainETagConditions {
+		for _, v := range hdr.Values(name) {
+			for _, e := range strings.Split(v, ",") {
+				named = named || multipartETagForm(e)
+			}
+		}
+	}
+	if !named {
+		return nil
+	}
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.req.Bucket, Key: q.req.Key, Query: upstreamQuery(q.query), Header: http.Header{}})
+	if err != nil {
+		return err
+	}
+	drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(metaHeader) == "" {
+		// The request itself answers (not found, not sealed, ...).
+		return nil
+	}
+	s, err := h.openSealed(ctx, rt, q, resp.Header, resp.ContentLength)
+	if err != nil || s == nil {
+		return err
+	}
+	defer s.key.Zero()
+	if s.hdr.Version() != envelope.VersionV2 || !s.hdr.Multipart() {
+		return nil
+	}
+	if _, err := h.partSet(ctx, q, q.req.Bucket, q.req.Key, s); err != nil || s.plainETag == "" {
+		return err
+	}
+	for _, name := range plainETagConditions {
+		vs := hdr.Values(name)
+		for i, v := range vs {
+			parts := strings.Split(v, ",")
+			for j, e := range parts {
+				if strings.EqualFold(strings.Trim(strings.TrimPrefix(strings.TrimSpace(e), "W/"), `"`), s.plainETag) {
+					parts[j] = s.etag
+				}
+			}
+			vs[i] = strings.Join(parts, ",")
+		}
+	}
+	return nil
 }

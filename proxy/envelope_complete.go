@@ -226,7 +226,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 			ps.Salts = envelope.SaltsDigest(salts)
 			var rec envelope.PartSetRecord
 			if rec, err = ok.SealPartSet(ref.hdr, q.req.Bucket, q.req.Key, ps); err == nil {
-				err = h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, nil, false)
+				err = h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, ans.etag, nil, false)
 			}
 		}
 		if err != nil {
@@ -369,7 +369,7 @@ func (a *lateAnswer) done(doc []byte, hdr http.Header) {
 // keeps versions.
 func (h *Handler) relayout(ans *lateAnswer, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version string) {
 	ctx := q.r.Context()
-	newETag, newVersion, err := h.rewriteObject(ctx, rt, q, ok, hdr, parts, etag, version)
+	newETag, newVersion, err := h.rewriteObject(ctx, rt, q, ok, hdr, parts, etag, version, ans.etag)
 	if err != nil {
 		h.log.Error("re-laying out a multipart object failed",
 			zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.Error(err))
@@ -409,7 +409,9 @@ func regularPartSize(total int64) int64 {
 // rewriteObject streams the completed object at q's key (header hdr, key
 // ok, parts as completed, store ETag etag, version) into a new version 2
 // upload of equal parts at the same key and returns its ETag and version.
-func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version string) (string, string, error) {
+// plainETag is the client's upload's plaintext multipart ETag ("" if not
+// known), which the new object's record keeps.
+func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version, plainETag string) (string, string, error) {
 	sizes := make([]int64, len(parts))
 	for i, p := range parts {
 		sizes[i] = p.cipher
@@ -527,7 +529,7 @@ func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok
 	if err != nil {
 		return "", "", err
 	}
-	if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, newVersion, rec, tags, true); err != nil {
+	if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, newVersion, rec, plainETag, tags, true); err != nil {
 		return "", "", err
 	}
 	return newETag, newVersion, nil

@@ -134,6 +134,9 @@ type sealed struct {
 	hdr  envelope.Header
 	key  *envelope.ObjectKey
 	etag string // the store's ETag
+	// plainETag is the plaintext multipart ETag of a version 2 multipart
+	// object, once its record was read, if the record keeps one.
+	plainETag string
 	// version is the version the store answered with (or the one asked
 	// for); "" when the store names none.
 	version string
@@ -287,6 +290,10 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Del("Range")
 	ureq.Header.Del("X-Amz-Checksum-Mode")
 	mapConditionalHeaders(ureq.Header)
+	if err := h.resolvePlainETags(ctx, rt, q, ureq.Header); err != nil {
+		h.fail(w, q, err)
+		return
+	}
 	if partNumber != "" {
 		rg = nil
 	}
@@ -391,7 +398,7 @@ func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.R
 		}
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	sum.setHeaders(w.Header())
 	status := http.StatusOK
 	n := size
@@ -503,7 +510,7 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 		want = false
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(size))
 	sum.setHeaders(w.Header())
 	if want {
@@ -580,7 +587,7 @@ func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *ht
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
 	w.Header().Set("Content-Length", itoa(b-a+1))
 	h.streamPlaintext(w, q, rr, http.StatusPartialContent, b-a+1)
@@ -610,7 +617,7 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 	seg := l.Segment(int(n) - 1)
 	status := resp.StatusCode
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(seg.PlainSize))
 	if status == http.StatusPartialContent {
 		end := seg.PlainOffset + seg.PlainSize - 1

@@ -671,7 +671,7 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, rt *Runtime, q *request
 			h.fail(w, q, err)
 			return
 		}
-		if _, err := withRecord(tags, rec); err != nil {
+		if _, err := withRecord(tags, rec, ""); err != nil {
 			h.fail(w, q, err)
 			return
 		}
@@ -728,7 +728,7 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, rt *Runtime, q *request
 		return
 	}
 	if v2 {
-		if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, tags, true); err != nil {
+		if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, "", tags, true); err != nil {
 			h.log.Error("a multipart copy completed but its part-set record could not be written; the copy is refused until it is made again",
 				zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.String("error", describe(err)))
 			h.fail(w, q, s3err.InternalError.WithMessage("The store completed the copy, but s3seal could not write its part-set record (tag %s), without which it does not serve the object; copy it again.", envelope.PartSetTag).WithCause(err))

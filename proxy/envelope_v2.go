@@ -58,9 +58,10 @@ const maxTags = 10
 type envState struct {
 	// wait is W (DefaultMarkerWait unless Options.MarkerWait sets it).
 	wait time.Duration
-	// records holds verified part sets by bucket, key, version, store
-	// ETag and header commitment (recordKey).
-	records *lru.Cache[string, envelope.PartSet]
+	// records holds verified part sets, with the plaintext multipart
+	// ETag their tag keeps, by bucket, key, version, store ETag and header
+	// commitment (recordKey).
+	records *lru.Cache[string, recordEntry]
 	// keyObjects holds key objects' contents by reference (their SHA-256,
 	// checked before they are cached).
 	keyObjects *lru.Cache[[envelope.WrappedKeyRefSize]byte, []byte]
@@ -82,7 +83,7 @@ func newEnvState(wait time.Duration) *envState {
 		wait = DefaultMarkerWait
 	}
 	s := &envState{wait: wait}
-	s.records, _ = lru.New[string, envelope.PartSet](10000)
+	s.records, _ = lru.New[string, recordEntry](10000)
 	s.keyObjects, _ = lru.New[[envelope.WrappedKeyRefSize]byte, []byte](1000)
 	s.keyObjectsIn, _ = lru.New[string, struct{}](10000)
 	s.markersOK, _ = lru.New[string, struct{}](10000)
@@ -436,13 +437,22 @@ func recordKey(bucket, key, version, etag string, hdr envelope.Header) string {
 	return bucket + "\x00" + key + "\x00" + version + "\x00" + etag + "\x00" + string(hdr.Commitment())
 }
 
+// recordEntry is a verified part set and the plaintext multipart ETag its
+// tag keeps ("" if none).
+type recordEntry struct {
+	ps   envelope.PartSet
+	etag string
+}
+
 // partSet returns the verified part set of the version 2 multipart object
 // s at bucket/key (version: the version the store answered with, "" if
-// none), from the cache or its tag.
+// none), from the cache or its tag, and sets s.plainETag to the plaintext
+// multipart ETag the tag keeps.
 func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s *sealed) (envelope.PartSet, error) {
 	ck := recordKey(bucket, key, s.version, s.etag, s.hdr)
-	if ps, ok := h.env.records.Get(ck); ok {
-		return ps, nil
+	if e, ok := h.env.records.Get(ck); ok {
+		s.plainETag = e.etag
+		return e.ps, nil
 	}
 	tags, err := h.getTags(ctx, bucket, key, s.version)
 	if err != nil {
@@ -462,7 +472,7 @@ func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s
 	if !ok {
 		return fail("missing", nil)
 	}
-	rec, err := envelope.ParsePartSetRecord(value)
+	rec, etag, err := envelope.ParsePartSetTag(value)
 	if err != nil {
 		return fail("malformed", err)
 	}
@@ -470,7 +480,8 @@ func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s
 	if err != nil {
 		return fail("it does not verify for this object", err)
 	}
-	h.env.records.Add(ck, ps)
+	h.env.records.Add(ck, recordEntry{ps: ps, etag: etag})
+	s.plainETag = etag
 	return ps, nil
 }
 
@@ -545,8 +556,9 @@ func (h *Handler) putTags(ctx context.Context, bucket, key, version string, tags
 }
 
 // withRecord returns tags (a client's, without any s3seal-parts) with the
-// record added, or an error if that makes more than S3's 10.
-func withRecord(tags []tag, rec envelope.PartSetRecord) ([]tag, error) {
+// record (and the plaintext multipart ETag etag, "" if none) added, or an
+// error if that makes more than S3's 10.
+func withRecord(tags []tag, rec envelope.PartSetRecord, etag string) ([]tag, error) {
 	out := make([]tag, 0, len(tags)+1)
 	for _, t := range tags {
 		if !envelope.IsReservedTag(t.Key) {
@@ -556,7 +568,7 @@ func withRecord(tags []tag, rec envelope.PartSetRecord) ([]tag, error) {
 	if len(out)+1 > maxTags {
 		return nil, errTooManyTags(len(out))
 	}
-	return append(out, tag{Key: envelope.PartSetTag, Value: rec.String()}), nil
+	return append(out, tag{Key: envelope.PartSetTag, Value: envelope.PartSetTagValue(rec, strings.Trim(etag, `"`))}), nil
 }
 
 func errTooManyTags(n int) *s3err.Error {
@@ -565,9 +577,10 @@ func errTooManyTags(n int) *s3err.Error {
 }
 
 // writeRecord sets the part-set record of the object version bucket/key
-// version as its tag s3seal-parts, next to the client tags it has. It
-// retries, since the object exists and is unreadable without it.
-func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, rec envelope.PartSetRecord, client []tag, known bool) error {
+// version as its tag s3seal-parts (with the plaintext multipart ETag etag
+// where known, else ""), next to the client tags it has. It retries, since
+// the object exists and is unreadable without it.
+func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, rec envelope.PartSetRecord, etag string, client []tag, known bool) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -584,7 +597,7 @@ func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, 
 			}
 		}
 		var all []tag
-		if all, err = withRecord(tags, rec); err != nil {
+		if all, err = withRecord(tags, rec, etag); err != nil {
 			return err
 		}
 		if err = h.putTags(ctx, bucket, key, version, all); err == nil {
@@ -595,6 +608,16 @@ func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, 
 		}
 	}
 	return err
+}
+
+// objectHeaders adjusts a GET or HEAD answer's headers for the envelope
+// object s: the plaintext multipart ETag where its record keeps one
+// (FORMAT.md, section 8.3), and the tag count without s3seal's tag.
+func objectHeaders(hdr http.Header, s *sealed) {
+	if s.plainETag != "" {
+		hdr.Set("Etag", `"`+s.plainETag+`"`)
+	}
+	hideRecordTag(hdr, s)
 }
 
 // hideRecordTag takes s3seal's tag out of the tag count the store answers
