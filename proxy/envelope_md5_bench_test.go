@@ -14,6 +14,10 @@ import (
 // plaintext MD5 as the ETag of requests that did not send Content-MD5):
 //
 //	go test -run x -bench EnvelopePutMD5 -benchtime 2s -count 3 ./proxy/
+//
+// On the test machine (2 cores, one used): encrypt 1.85–2.27 GB/s,
+// encrypt+md5 0.49–0.52 GB/s, md5 alone 0.64–0.67 GB/s. Hashing would take
+// a PUT's CPU per byte to about four times what encryption costs.
 func BenchmarkEnvelopePutMD5(b *testing.B) {
 	plain := pattern(8<<20, 3)
 	key := bytes.Repeat([]byte{7}, stream.KeySize)
