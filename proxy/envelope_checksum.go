@@ -14,6 +14,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/stream"
 	"github.com/s3seal/s3seal/proxy/checksum"
+	"github.com/s3seal/s3seal/proxy/s3"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
@@ -189,11 +190,11 @@ func (h *Handler) readStored(ctx context.Context, bucket, key, version, etag str
 // GET and HEAD show a version 2 multipart object's plaintext multipart
 // ETag where its record keeps one (objectHeaders), while the store knows
 // only its own. A GET or HEAD whose If-Match or If-None-Match names a
-// multipart ETag ("<32 hex>-N") therefore costs a HEAD of the object at the
-// store first (and its record, usually cached): where the object's
-// plaintext ETag is named, the store's takes its place before the request
-// goes on. An object changed in between fails the condition at the store,
-// as it should.
+// multipart ETag ("<32 hex>-N"), and a copy whose copy-source conditions
+// do, therefore cost a HEAD of the object at the store first (and its
+// record, usually cached): where the object's plaintext ETag is named, the
+// store's takes its place before the request goes on. An object changed in
+// between fails the condition at the store, as it should.
 
 // multipartETagForm reports whether v (one entity tag of a list) has the
 // form of a multipart ETag.
@@ -217,8 +218,10 @@ func multipartETagForm(v string) bool {
 var plainETagConditions = []string{"If-Match", "If-None-Match"}
 
 // resolvePlainETags rewrites plaintext multipart ETags in the conditional
-// headers hdr of an upstream GET or HEAD of q's object to the store's.
-func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request, hdr http.Header) error {
+// headers hdr (If-Match, If-None-Match) of an upstream GET or HEAD of the
+// object bucket/key (version: "" for the current one), made on behalf of
+// q, to the store's.
+func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request, bucket, key, version string, hdr http.Header) error {
 	named := false
 	for _, name := range plainETagConditions {
 		for _, v := range hdr.Values(name) {
@@ -230,7 +233,14 @@ func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request
 	if !named {
 		return nil
 	}
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: q.req.Bucket, Key: q.req.Key, Query: upstreamQuery(q.query), Header: http.Header{}})
+	query := url.Values{}
+	if version != "" {
+		query.Set("versionId", version)
+	}
+	if rt == nil || rt.Keys == nil {
+		return nil
+	}
+	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: bucket, Key: key, Query: query, Header: http.Header{}})
 	if err != nil {
 		return err
 	}
@@ -239,7 +249,9 @@ func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request
 		// The request itself answers (not found, not sealed, ...).
 		return nil
 	}
-	s, err := h.openSealed(ctx, rt, q, resp.Header, resp.ContentLength)
+	// The object as named (for the seal and the record), on q's behalf.
+	oq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Info: q.req.Info, Bucket: bucket, Key: key, Query: query}, query: query, identity: q.identity}
+	s, err := h.openSealed(ctx, rt, oq, resp.Header, resp.ContentLength)
 	if err != nil || s == nil {
 		return err
 	}
@@ -247,7 +259,7 @@ func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request
 	if s.hdr.Version() != envelope.VersionV2 || !s.hdr.Multipart() {
 		return nil
 	}
-	if _, err := h.partSet(ctx, q, q.req.Bucket, q.req.Key, s); err != nil || s.plainETag == "" {
+	if _, err := h.partSet(ctx, oq, bucket, key, s); err != nil || s.plainETag == "" {
 		return err
 	}
 	for _, name := range plainETagConditions {

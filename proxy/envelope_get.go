@@ -290,7 +290,7 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Del("Range")
 	ureq.Header.Del("X-Amz-Checksum-Mode")
 	mapConditionalHeaders(ureq.Header)
-	if err := h.resolvePlainETags(ctx, rt, q, ureq.Header); err != nil {
+	if err := h.resolvePlainETags(ctx, rt, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), ureq.Header); err != nil {
 		h.fail(w, q, err)
 		return
 	}

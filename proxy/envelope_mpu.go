@@ -433,7 +433,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		return
 	}
 	defer ok.Zero()
-	src, sh, err := h.headCopySource(q)
+	src, sh, err := h.headCopySource(rt, q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
