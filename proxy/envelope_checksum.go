@@ -220,8 +220,9 @@ var plainETagConditions = []string{"If-Match", "If-None-Match"}
 // resolvePlainETags rewrites plaintext multipart ETags in the conditional
 // headers hdr (If-Match, If-None-Match) of an upstream GET or HEAD of the
 // object bucket/key (version: "" for the current one), made on behalf of
-// q, to the store's.
-func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request, bucket, key, version string, hdr http.Header) error {
+// q, to the store's. It returns the object's store and plaintext ETags
+// when it found the latter ("" otherwise), so that a 304 can show it.
+func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request, bucket, key, version string, hdr http.Header) (store, plain string, err error) {
 	named := false
 	for _, name := range plainETagConditions {
 		for _, v := range hdr.Values(name) {
@@ -231,36 +232,36 @@ func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request
 		}
 	}
 	if !named {
-		return nil
+		return "", "", nil
 	}
 	query := url.Values{}
 	if version != "" {
 		query.Set("versionId", version)
 	}
 	if rt == nil || rt.Keys == nil {
-		return nil
+		return "", "", nil
 	}
 	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodHead, Bucket: bucket, Key: key, Query: query, Header: http.Header{}})
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(metaHeader) == "" {
 		// The request itself answers (not found, not sealed, ...).
-		return nil
+		return "", "", nil
 	}
 	// The object as named (for the seal and the record), on q's behalf.
 	oq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Info: q.req.Info, Bucket: bucket, Key: key, Query: query}, query: query, identity: q.identity}
 	s, err := h.openSealed(ctx, rt, oq, resp.Header, resp.ContentLength)
 	if err != nil || s == nil {
-		return err
+		return "", "", err
 	}
 	defer s.key.Zero()
 	if s.hdr.Version() != envelope.VersionV2 || !s.hdr.Multipart() {
-		return nil
+		return "", "", nil
 	}
 	if _, err := h.partSet(ctx, oq, bucket, key, s); err != nil || s.plainETag == "" {
-		return err
+		return "", "", err
 	}
 	for _, name := range plainETagConditions {
 		vs := hdr.Values(name)
@@ -274,5 +275,5 @@ func (h *Handler) resolvePlainETags(ctx context.Context, rt *Runtime, q *request
 			vs[i] = strings.Join(parts, ",")
 		}
 	}
-	return nil
+	return s.etag, s.plainETag, nil
 }

@@ -52,7 +52,7 @@ func (h *Handler) headSource(rt *Runtime, q *request, src copySource) (*http.Res
 	if src.VersionID != "" {
 		query.Set("versionId", src.VersionID)
 	}
-	if err := h.resolvePlainETags(q.r.Context(), rt, q, src.Bucket, src.Key, src.VersionID, hdr); err != nil {
+	if _, _, err := h.resolvePlainETags(q.r.Context(), rt, q, src.Bucket, src.Key, src.VersionID, hdr); err != nil {
 		return nil, err
 	}
 	resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodHead, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})

@@ -290,7 +290,8 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Del("Range")
 	ureq.Header.Del("X-Amz-Checksum-Mode")
 	mapConditionalHeaders(ureq.Header)
-	if err := h.resolvePlainETags(ctx, rt, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), ureq.Header); err != nil {
+	storeTag, plainTag, err := h.resolvePlainETags(ctx, rt, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), ureq.Header)
+	if err != nil {
 		h.fail(w, q, err)
 		return
 	}
@@ -308,6 +309,9 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		copyEnvelopeHeaders(w.Header(), resp.Header)
+		if plainTag != "" && strings.Trim(resp.Header.Get("Etag"), `"`) == strings.Trim(storeTag, `"`) {
+			w.Header().Set("Etag", `"`+plainTag+`"`)
+		}
 		w.WriteHeader(http.StatusNotModified)
 		return
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
