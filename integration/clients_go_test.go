@@ -128,10 +128,16 @@ func runRclone(t *testing.T, c *matrixCell) {
 	}
 	rclone("check (hashes)", "check", src, remote)
 	// The hash rclone reads for one object (HEAD, no listing): the MD5 of
-	// the plaintext for a single-part and for the multipart object.
-	for _, name := range []string{names[len(names)/2], "large-0.bin"} {
+	// the plaintext for a single-part and for the multipart object. Under
+	// envelope rules a single-part object's ETag is not an MD5 (README),
+	// so rclone reads none for it; it must never read a wrong one.
+	for i, name := range []string{names[len(names)/2], "large-0.bin"} {
 		b, _ := os.ReadFile(filepath.Join(src, name))
-		if r, ok := rclone("lsjson --stat --hash "+name, "lsjson", "--stat", "--hash", remote+"/"+name); ok && !strings.Contains(r.out, md5hex(b)) {
+		r, ok := rclone("lsjson --stat --hash "+name, "lsjson", "--stat", "--hash", remote+"/"+name)
+		if !ok || strings.Contains(r.out, md5hex(b)) {
+			continue
+		}
+		if i > 0 || c.mode != "envelope" || strings.Contains(r.out, `"Hashes"`) {
 			t.Errorf("rclone reads another MD5 for %s than the file's %s: %s", name, md5hex(b), toolResult{out: r.out})
 		}
 	}

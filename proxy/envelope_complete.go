@@ -43,7 +43,26 @@ type completedPart struct {
 	number int
 	etag   string // the store's
 	salt   *[stream.SaltSize]byte
-	cipher int64 // stored size
+	md5    []byte // the plaintext MD5 the part ETag carries, or nil
+	cipher int64  // stored size
+}
+
+// plaintextETag is the multipart ETag of parts when every one carries its
+// plaintext MD5 (the client sent Content-MD5 with each): the ETag S3 would
+// give the plaintext upload, which tools that verify uploads compute. ""
+// otherwise.
+func plaintextETag(parts []completedPart) string {
+	sums := make([][]byte, len(parts))
+	for i, p := range parts {
+		if p.md5 == nil {
+			return ""
+		}
+		sums[i] = p.md5
+	}
+	if len(sums) == 0 {
+		return ""
+	}
+	return multipartMD5ETag(sums)
 }
 
 // checkCompleteParts checks the client's part list: numbered 1..N in
@@ -67,13 +86,13 @@ func (h *Handler) checkCompleteParts(ctx context.Context, q *request, ref *uploa
 	}
 	out := make([]completedPart, len(parts))
 	for i, p := range parts {
-		etag, salt := splitPartETag(p.ETag)
+		etag, salt, sum := splitPartETagMD5(p.ETag)
 		sp, found := byNumber[p.PartNumber]
 		if !found || strings.Trim(sp.ETag, `"`) != strings.Trim(etag, `"`) {
 			return nil, s3err.New("InvalidPart", http.StatusBadRequest,
 				fmt.Sprintf("One or more of the specified parts could not be found; part %d is missing or its ETag does not match.", p.PartNumber))
 		}
-		out[i] = completedPart{number: p.PartNumber, etag: sp.ETag, salt: salt, cipher: sp.Size}
+		out[i] = completedPart{number: p.PartNumber, etag: sp.ETag, salt: salt, md5: sum, cipher: sp.Size}
 	}
 	return out, nil
 }
@@ -155,7 +174,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 	} else {
 		inPlace = regularParts(cipher)
 	}
-	ans := &lateAnswer{h: h, w: w, q: q, ka: startKeepAlive(w, 10*time.Second)}
+	ans := &lateAnswer{h: h, w: w, q: q, ka: startKeepAlive(w, 10*time.Second), etag: plaintextETag(parts)}
 	var recheck bool
 	switch {
 	case v2 && inPlace && irregular(ps):
@@ -207,7 +226,7 @@ func (h *Handler) envComplete(w *responseWriter, rt *Runtime, q *request) {
 			ps.Salts = envelope.SaltsDigest(salts)
 			var rec envelope.PartSetRecord
 			if rec, err = ok.SealPartSet(ref.hdr, q.req.Bucket, q.req.Key, ps); err == nil {
-				err = h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, nil, false)
+				err = h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, ans.etag, nil, false)
 			}
 		}
 		if err != nil {
@@ -258,6 +277,17 @@ type lateAnswer struct {
 	ka      *keepAlive
 	stopped bool
 	started bool
+	// etag, if set, is the ETag to answer with instead of the store's
+	// (plaintextETag).
+	etag string
+}
+
+// clientETag is the ETag the answer shows for the store's ETag store.
+func (a *lateAnswer) clientETag(store string) string {
+	if a.etag != "" {
+		return a.etag
+	}
+	return clientETag(store)
 }
 
 func (a *lateAnswer) stop() bool {
@@ -296,7 +326,7 @@ func (a *lateAnswer) relayDoc(doc []byte, hdr http.Header) {
 	}
 	out, err := s3.RewriteXML(doc, []string{"CompleteMultipartUploadResult"}, func(e *s3.Entry) error {
 		if v, ok := e.Fields["ETag"]; ok {
-			e.Fields["ETag"] = clientETag(v)
+			e.Fields["ETag"] = a.clientETag(v)
 		}
 		if _, ok := e.Fields["Location"]; ok {
 			e.Fields["Location"] = clientLocation(a.q)
@@ -339,7 +369,7 @@ func (a *lateAnswer) done(doc []byte, hdr http.Header) {
 // keeps versions.
 func (h *Handler) relayout(ans *lateAnswer, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version string) {
 	ctx := q.r.Context()
-	newETag, newVersion, err := h.rewriteObject(ctx, rt, q, ok, hdr, parts, etag, version)
+	newETag, newVersion, err := h.rewriteObject(ctx, rt, q, ok, hdr, parts, etag, version, ans.etag)
 	if err != nil {
 		h.log.Error("re-laying out a multipart object failed",
 			zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.Error(err))
@@ -358,7 +388,7 @@ func (h *Handler) relayout(ans *lateAnswer, rt *Runtime, q *request, ok *envelop
 		Bucket   string   `xml:"Bucket"`
 		Key      string   `xml:"Key"`
 		ETag     string   `xml:"ETag"`
-	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: clientETag(newETag)}
+	}{Location: clientLocation(q), Bucket: q.req.Bucket, Key: q.req.Key, ETag: ans.clientETag(newETag)}
 	b, _ := xml.Marshal(res)
 	hh := http.Header{}
 	if newVersion != "" {
@@ -379,7 +409,9 @@ func regularPartSize(total int64) int64 {
 // rewriteObject streams the completed object at q's key (header hdr, key
 // ok, parts as completed, store ETag etag, version) into a new version 2
 // upload of equal parts at the same key and returns its ETag and version.
-func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version string) (string, string, error) {
+// plainETag is the client's upload's plaintext multipart ETag ("" if not
+// known), which the new object's record keeps.
+func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok *envelope.ObjectKey, hdr envelope.Header, parts []completedPart, etag, version, plainETag string) (string, string, error) {
 	sizes := make([]int64, len(parts))
 	for i, p := range parts {
 		sizes[i] = p.cipher
@@ -497,7 +529,7 @@ func (h *Handler) rewriteObject(ctx context.Context, rt *Runtime, q *request, ok
 	if err != nil {
 		return "", "", err
 	}
-	if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, newVersion, rec, tags, true); err != nil {
+	if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, newVersion, rec, plainETag, tags, true); err != nil {
 		return "", "", err
 	}
 	return newETag, newVersion, nil

@@ -26,17 +26,18 @@ var copiedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Dispos
 
 // headCopySource returns the request's copy source, parsed and checked
 // against the client's buckets by ServeHTTP, and its headers (headSource).
-func (h *Handler) headCopySource(q *request) (copySource, *http.Response, error) {
+func (h *Handler) headCopySource(rt *Runtime, q *request) (copySource, *http.Response, error) {
 	if q.req.CopySource == nil {
 		return copySource{}, nil, s3err.InvalidArgument.WithMessage("Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	sh, err := h.headSource(q, *q.req.CopySource)
+	sh, err := h.headSource(rt, q, *q.req.CopySource)
 	return *q.req.CopySource, sh, err
 }
 
 // headSource fetches the source's headers, applying the client's
-// copy-source conditions to it (mapped to the store's ETags).
-func (h *Handler) headSource(q *request, src copySource) (*http.Response, error) {
+// copy-source conditions to it (mapped to the store's ETags, plaintext
+// multipart ETags too).
+func (h *Handler) headSource(rt *Runtime, q *request, src copySource) (*http.Response, error) {
 	hdr := http.Header{}
 	for from, to := range map[string]string{
 		"X-Amz-Copy-Source-If-Match":            "If-Match",
@@ -51,6 +52,9 @@ func (h *Handler) headSource(q *request, src copySource) (*http.Response, error)
 	query := url.Values{}
 	if src.VersionID != "" {
 		query.Set("versionId", src.VersionID)
+	}
+	if _, _, err := h.resolvePlainETags(q.r.Context(), rt, q, src.Bucket, src.Key, src.VersionID, hdr); err != nil {
+		return nil, err
 	}
 	resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodHead, Bucket: src.Bucket, Key: src.Key, Query: query, Header: hdr})
 	if err != nil {
@@ -72,7 +76,7 @@ func (h *Handler) headSource(q *request, src copySource) (*http.Response, error)
 // plaintext source is read, encrypted and written through s3seal.
 func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 	ctx := q.r.Context()
-	src, sh, err := h.headCopySource(q)
+	src, sh, err := h.headCopySource(rt, q)
 	if err != nil {
 		h.fail(w, q, err)
 		return

@@ -20,7 +20,7 @@ func (h *Handler) copyOutOfEnvelope(w *responseWriter, rt *Runtime, q *request, 
 	if rt.Keys == nil {
 		return false // no key provider: no envelope objects to read
 	}
-	src, sh, err := h.headCopySource(q)
+	src, sh, err := h.headCopySource(rt, q)
 	if err != nil {
 		// Let the store answer the copy as it would.
 		return false

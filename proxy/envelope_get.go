@@ -19,7 +19,8 @@ import (
 
 // smallObject bounds the objects whose whole plaintext s3seal decrypts
 // before answering, so that a checksum known only from the object's trailer
-// can go into the response headers without a second request.
+// can go into the response headers without a second request (larger
+// objects have their trailers read first: envelope_checksum.go).
 const smallObject = 1 << 20
 
 // byteRange is a parsed single HTTP byte range.
@@ -158,6 +159,9 @@ type sealed struct {
 	hdr  envelope.Header
 	key  *envelope.ObjectKey
 	etag string // the store's ETag
+	// plainETag is the plaintext multipart ETag of a version 2 multipart
+	// object, once its record was read, if the record keeps one.
+	plainETag string
 	// version is the version the store answered with (or the one asked
 	// for); "" when the store names none.
 	version string
@@ -311,6 +315,11 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Header.Del("Range")
 	ureq.Header.Del("X-Amz-Checksum-Mode")
 	mapConditionalHeaders(ureq.Header)
+	storeTag, plainTag, err := h.resolvePlainETags(ctx, rt, q, q.req.Bucket, q.req.Key, q.query.Get("versionId"), ureq.Header)
+	if err != nil {
+		h.fail(w, q, err)
+		return
+	}
 	if partNumber != "" {
 		if q.r.Header.Get("Range") != "" {
 			h.fail(w, q, s3err.InvalidRequest.WithMessage("Cannot specify both Range header and partNumber query parameter"))
@@ -331,6 +340,9 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		copyEnvelopeHeaders(w.Header(), resp.Header)
+		if plainTag != "" && strings.Trim(resp.Header.Get("Etag"), `"`) == strings.Trim(storeTag, `"`) {
+			w.Header().Set("Etag", `"`+plainTag+`"`)
+		}
 		w.WriteHeader(http.StatusNotModified)
 		return
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
@@ -413,14 +425,16 @@ func (h *Handler) envHead(w *responseWriter, q *request, s *sealed, resp *http.R
 		h.fail(w, q, err)
 		return
 	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
-	if checksumMode(q.r) {
-		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
-			w.Header().Set(name, v)
-			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+	var sum objectSum
+	if checksumMode(q.r) && rg == nil {
+		if sum, err = h.objectChecksum(q.r.Context(), q, s); err != nil {
+			h.fail(w, q, err)
+			return
 		}
 	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	objectHeaders(w.Header(), s)
+	sum.setHeaders(w.Header())
 	status := http.StatusOK
 	n := size
 	if rg != nil && !rg.wholeEmpty(size) {
@@ -515,20 +529,29 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 		h.fail(w, q, err)
 		return
 	}
-	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
-	w.Header().Set("Content-Length", itoa(size))
 	want := checksumMode(q.r)
-	if want {
-		if name, v, ok := checksumHeader(s.hdr.Checksum()); ok {
-			w.Header().Set(name, v)
-			w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-			want = false
-		}
+	var sum objectSum
+	if want && s.hdr.Checksum().Algorithm != stream.ChecksumNone {
+		sum, want = fullObjectSum(s.hdr.Checksum()), false
 	}
-	if want && !s.hdr.Multipart() && s.cipherSize <= smallObject {
-		// The checksum is in the trailer: decrypt the (small) object
-		// first so it can go into the headers.
+	small := !s.hdr.Multipart() && s.cipherSize <= smallObject
+	if want && !small {
+		// The checksum is in the trailers: read them first (ranged
+		// GETs of their bytes alone), since headers go before the body.
+		if sum, err = h.objectChecksum(q.r.Context(), q, s); err != nil {
+			h.fail(w, q, err)
+			return
+		}
+		want = false
+	}
+	copyEnvelopeHeaders(w.Header(), resp.Header)
+	objectHeaders(w.Header(), s)
+	w.Header().Set("Content-Length", itoa(size))
+	sum.setHeaders(w.Header())
+	if want {
+		// The checksum is in the trailer of a small single PUT: decrypt
+		// it first so the checksum can go into the headers, without
+		// another request.
 		body, err := io.ReadAll(io.LimitReader(dec, smallObject+1))
 		if err != nil || int64(len(body)) != size {
 			h.logAuthFailure(q, err)
@@ -536,10 +559,7 @@ func (h *Handler) envGetWhole(w *responseWriter, q *request, s *sealed, resp *ht
 			return
 		}
 		if tr := dec.Trailers(); len(tr) == 1 {
-			if name, v, ok := checksumHeader(tr[0].Checksum); ok {
-				w.Header().Set(name, v)
-				w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-			}
+			fullObjectSum(tr[0].Checksum).setHeaders(w.Header())
 		}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
@@ -607,7 +627,7 @@ func (h *Handler) envGetRange(w *responseWriter, q *request, s *sealed, resp *ht
 		return
 	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
 	w.Header().Set("Content-Length", itoa(b-a+1))
 	h.streamPlaintext(w, q, rr, http.StatusPartialContent, b-a+1)
@@ -637,7 +657,7 @@ func (h *Handler) envGetPart(w *responseWriter, q *request, s *sealed, resp *htt
 	seg := l.Segment(int(n) - 1)
 	status := resp.StatusCode
 	copyEnvelopeHeaders(w.Header(), resp.Header)
-	hideRecordTag(w.Header(), s)
+	objectHeaders(w.Header(), s)
 	w.Header().Set("Content-Length", itoa(seg.PlainSize))
 	switch {
 	case seg.PlainSize == 0:

@@ -282,14 +282,16 @@ func (h *Handler) envUploadPart(w *responseWriter, rt *Runtime, q *request) {
 	ureq.Query.Set("uploadId", ref.storeID)
 	dropPlaintextChecksums(ureq.Header)
 	ureq.Body, ureq.ContentLength = enc, cipher
-	h.sendUpload(w, q, ureq, src, upfront, partETagOf(enc))
+	h.sendUpload(w, q, ureq, src, upfront, partETagOf(enc, q.r.Header.Get("Content-Md5")))
 }
 
 // partETagOf returns how the ETag of a part encrypted by enc is shown: with
-// its salt in version 2 (FORMAT.md, section 8.4), as any ETag in version 1.
-func partETagOf(enc segmentEncrypter) func(string) string {
+// its salt in version 2, and the plaintext MD5 the client sent (contentMD5,
+// verified; "" for none) in front (FORMAT.md, section 8.4); as any ETag in
+// version 1.
+func partETagOf(enc segmentEncrypter, contentMD5 string) func(string) string {
 	if e, ok := enc.(*stream.EncryptReaderV2); ok {
-		return func(store string) string { return partETag(store, e.Salt()) }
+		return func(store string) string { return partETagWithMD5(contentMD5, store, e.Salt()) }
 	}
 	return clientETag
 }
@@ -431,7 +433,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		return
 	}
 	defer ok.Zero()
-	src, sh, err := h.headCopySource(q)
+	src, sh, err := h.headCopySource(rt, q)
 	if err != nil {
 		h.fail(w, q, err)
 		return
@@ -473,7 +475,7 @@ func (h *Handler) envUploadPartCopy(w *responseWriter, rt *Runtime, q *request) 
 		h.relay(w, q, resp)
 		return
 	}
-	h.writeResult(w, "CopyPartResult", partETagOf(enc)(resp.Header.Get("Etag")), "")
+	h.writeResult(w, "CopyPartResult", partETagOf(enc, "")(resp.Header.Get("Etag")), "")
 }
 
 // openPlaintext opens a plaintext byte range ("bytes=a-b", or "" for all)
@@ -669,7 +671,7 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, rt *Runtime, q *request
 			h.fail(w, q, err)
 			return
 		}
-		if _, err := withRecord(tags, rec); err != nil {
+		if _, err := withRecord(tags, rec, ""); err != nil {
 			h.fail(w, q, err)
 			return
 		}
@@ -726,7 +728,7 @@ func (h *Handler) copyMultipartSealed(w *responseWriter, rt *Runtime, q *request
 		return
 	}
 	if v2 {
-		if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, tags, true); err != nil {
+		if err := h.writeRecord(ctx, q.req.Bucket, q.req.Key, version, rec, "", tags, true); err != nil {
 			h.log.Error("a multipart copy completed but its part-set record could not be written; the copy is refused until it is made again",
 				zap.String("request_id", q.id), zap.String("bucket", q.req.Bucket), zap.String("key", q.req.Key), zap.String("error", describe(err)))
 			h.fail(w, q, s3err.InternalError.WithMessage("The store completed the copy, but s3seal could not write its part-set record (tag %s), without which it does not serve the object; copy it again.", envelope.PartSetTag).WithCause(err))

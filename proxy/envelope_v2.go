@@ -64,9 +64,10 @@ const maxTags = 10
 type envState struct {
 	// wait is W (DefaultMarkerWait unless Options.MarkerWait sets it).
 	wait time.Duration
-	// records holds verified part sets by bucket, key, version, store
-	// ETag and header commitment (recordKey).
-	records *lru.Cache[string, envelope.PartSet]
+	// records holds verified part sets, with the plaintext multipart
+	// ETag their tag keeps, by bucket, key, version, store ETag and header
+	// commitment (recordKey).
+	records *lru.Cache[string, recordEntry]
 	// keyObjects holds key objects' contents by reference (their SHA-256,
 	// checked before they are cached).
 	keyObjects *lru.Cache[[envelope.WrappedKeyRefSize]byte, []byte]
@@ -80,6 +81,9 @@ type envState struct {
 	markersOK *lru.Cache[string, time.Time]
 	// markers caches what listings read under .s3seal/, by bucket.
 	markers *lru.Cache[string, markerState]
+	// sums holds whole-object checksums read from segment trailers, by
+	// recordKey (envelope_checksum.go).
+	sums *lru.Cache[string, objectSum]
 }
 
 func newEnvState(wait time.Duration) *envState {
@@ -87,11 +91,12 @@ func newEnvState(wait time.Duration) *envState {
 		wait = DefaultMarkerWait
 	}
 	s := &envState{wait: wait}
-	s.records, _ = lru.New[string, envelope.PartSet](10000)
+	s.records, _ = lru.New[string, recordEntry](10000)
 	s.keyObjects, _ = lru.New[[envelope.WrappedKeyRefSize]byte, []byte](1000)
 	s.keyObjectsIn, _ = lru.New[string, struct{}](10000)
 	s.markersOK, _ = lru.New[string, time.Time](10000)
 	s.markers, _ = lru.New[string, markerState](10000)
+	s.sums, _ = lru.New[string, objectSum](10000)
 	return s
 }
 
@@ -104,16 +109,45 @@ const partETagSalt = "-s"
 // partETag is the ETag s3seal returns for a part of a version 2 upload:
 // the store's ETag with "-s" and the hex of the part's salt appended, so
 // that CompleteMultipartUpload learns which encryption of each part the
-// client completes.
+// client completes. A part sent with Content-MD5 also gets its MD5 in
+// front (partETagWithMD5).
 func partETag(store string, salt [stream.SaltSize]byte) string {
 	inner := strings.Trim(store, `"`)
 	return `"` + inner + partETagSalt + hex.EncodeToString(salt[:]) + `"`
+}
+
+// partETagWithMD5 is partETag with the part's plaintext MD5 in front when
+// the client sent Content-MD5 (contentMD5, base64, verified on the way in;
+// "" for none): "<md5 hex>.<store ETag>-s<salt hex>".
+func partETagWithMD5(contentMD5, store string, salt [stream.SaltSize]byte) string {
+	return ssePartETag(contentMD5, partETag(store, salt))
 }
 
 // splitPartETag returns the store's ETag of a part ETag a client sent, and
 // the salt it carries (nil when it carries none: a part ETag from
 // ListParts, or of a version 1 upload).
 func splitPartETag(client string) (string, *[stream.SaltSize]byte) {
+	store, salt, _ := splitPartETagMD5(client)
+	return store, salt
+}
+
+// splitPartETagMD5 is splitPartETag for part ETags that may also carry
+// the MD5 of the part's plaintext in front ("<md5 hex>.", where the client
+// sent Content-MD5; sse_partetag.go): it returns that MD5 too, or nil.
+// Whatever a client makes up here only changes its own Complete: a store
+// ETag that is not the part's fails the part list check, a salt that is
+// not the part's fails whole reads, an MD5 only the ETag Complete answers.
+func splitPartETagMD5(client string) (string, *[stream.SaltSize]byte, []byte) {
+	sum, rest, ok := splitSSEPartETag(client)
+	if !ok {
+		sum, rest = nil, client
+	}
+	store, salt := splitSaltETag(rest)
+	return store, salt, sum
+}
+
+// splitSaltETag splits the salt off a part ETag (without an MD5).
+func splitSaltETag(client string) (string, *[stream.SaltSize]byte) {
 	inner := strings.Trim(client, `"`)
 	if i := len(inner) - len(partETagSalt) - 2*stream.SaltSize; i > 0 && inner[i:i+len(partETagSalt)] == partETagSalt {
 		var salt [stream.SaltSize]byte
@@ -411,13 +445,22 @@ func recordKey(bucket, key, version, etag string, hdr envelope.Header) string {
 	return bucket + "\x00" + key + "\x00" + version + "\x00" + etag + "\x00" + string(hdr.Commitment())
 }
 
+// recordEntry is a verified part set and the plaintext multipart ETag its
+// tag keeps ("" if none).
+type recordEntry struct {
+	ps   envelope.PartSet
+	etag string
+}
+
 // partSet returns the verified part set of the version 2 multipart object
 // s at bucket/key (version: the version the store answered with, "" if
-// none), from the cache or its tag.
+// none), from the cache or its tag, and sets s.plainETag to the plaintext
+// multipart ETag the tag keeps.
 func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s *sealed) (envelope.PartSet, error) {
 	ck := recordKey(bucket, key, s.version, s.etag, s.hdr)
-	if ps, ok := h.env.records.Get(ck); ok {
-		return ps, nil
+	if e, ok := h.env.records.Get(ck); ok {
+		s.plainETag = e.etag
+		return e.ps, nil
 	}
 	tags, err := h.getTags(ctx, bucket, key, s.version)
 	if err != nil {
@@ -437,7 +480,7 @@ func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s
 	if !ok {
 		return fail("missing", nil)
 	}
-	rec, err := envelope.ParsePartSetRecord(value)
+	rec, etag, err := envelope.ParsePartSetTag(value)
 	if err != nil {
 		return fail("malformed", err)
 	}
@@ -445,7 +488,8 @@ func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s
 	if err != nil {
 		return fail("it does not verify for this object", err)
 	}
-	h.env.records.Add(ck, ps)
+	h.env.records.Add(ck, recordEntry{ps: ps, etag: etag})
+	s.plainETag = etag
 	return ps, nil
 }
 
@@ -520,8 +564,9 @@ func (h *Handler) putTags(ctx context.Context, bucket, key, version string, tags
 }
 
 // withRecord returns tags (a client's, without any s3seal-parts) with the
-// record added, or an error if that makes more than S3's 10.
-func withRecord(tags []tag, rec envelope.PartSetRecord) ([]tag, error) {
+// record (and the plaintext multipart ETag etag, "" if none) added, or an
+// error if that makes more than S3's 10.
+func withRecord(tags []tag, rec envelope.PartSetRecord, etag string) ([]tag, error) {
 	out := make([]tag, 0, len(tags)+1)
 	for _, t := range tags {
 		if !envelope.IsReservedTag(t.Key) {
@@ -531,7 +576,7 @@ func withRecord(tags []tag, rec envelope.PartSetRecord) ([]tag, error) {
 	if len(out)+1 > maxTags {
 		return nil, errTooManyTags(len(out))
 	}
-	return append(out, tag{Key: envelope.PartSetTag, Value: rec.String()}), nil
+	return append(out, tag{Key: envelope.PartSetTag, Value: envelope.PartSetTagValue(rec, strings.Trim(etag, `"`))}), nil
 }
 
 func errTooManyTags(n int) *s3err.Error {
@@ -540,9 +585,10 @@ func errTooManyTags(n int) *s3err.Error {
 }
 
 // writeRecord sets the part-set record of the object version bucket/key
-// version as its tag s3seal-parts, next to the client tags it has. It
-// retries, since the object exists and is unreadable without it.
-func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, rec envelope.PartSetRecord, client []tag, known bool) error {
+// version as its tag s3seal-parts (with the plaintext multipart ETag etag
+// where known, else ""), next to the client tags it has. It retries, since
+// the object exists and is unreadable without it.
+func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, rec envelope.PartSetRecord, etag string, client []tag, known bool) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -559,7 +605,7 @@ func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, 
 			}
 		}
 		var all []tag
-		if all, err = withRecord(tags, rec); err != nil {
+		if all, err = withRecord(tags, rec, etag); err != nil {
 			return err
 		}
 		if err = h.putTags(ctx, bucket, key, version, all); err == nil {
@@ -570,6 +616,16 @@ func (h *Handler) writeRecord(ctx context.Context, bucket, key, version string, 
 		}
 	}
 	return err
+}
+
+// objectHeaders adjusts a GET or HEAD answer's headers for the envelope
+// object s: the plaintext multipart ETag where its record keeps one
+// (FORMAT.md, section 8.3), and the tag count without s3seal's tag.
+func objectHeaders(hdr http.Header, s *sealed) {
+	if s.plainETag != "" {
+		hdr.Set("Etag", `"`+s.plainETag+`"`)
+	}
+	hideRecordTag(hdr, s)
 }
 
 // hideRecordTag takes s3seal's tag out of the tag count the store answers
@@ -806,24 +862,10 @@ func (h *Handler) partSalts(ctx context.Context, bucket, key, version, etag stri
 // ETag).
 func (h *Handler) readSalt(ctx context.Context, bucket, key, version, etag string, off int64) ([stream.SaltSize]byte, error) {
 	var salt [stream.SaltSize]byte
-	query := url.Values{}
-	if version != "" {
-		query.Set("versionId", version)
-	}
-	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, off+stream.SaltSize-1)}}
-	if etag != "" {
-		hdr.Set("If-Match", etag)
-	}
-	resp, err := h.up.Do(ctx, &upstream.Request{Method: http.MethodGet, Bucket: bucket, Key: key, Query: query, Header: hdr})
+	b, err := h.readStored(ctx, bucket, key, version, etag, off, stream.SaltSize)
 	if err != nil {
 		return salt, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
-		return salt, upstreamError(resp)
-	}
-	if _, err := io.ReadFull(resp.Body, salt[:]); err != nil {
-		return salt, err
-	}
+	copy(salt[:], b)
 	return salt, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/s3seal/s3seal/proxy/s3"
 )
 
-// Multipart ETags under sse-kms and sse-c.
+// Multipart ETags under sse-kms, sse-c and envelope.
 //
 // Tools that verify multipart uploads (rclone with multipart ETag checks,
 // as for AWS and MinIO) compare CompleteMultipartUpload's ETag with the
@@ -24,6 +24,11 @@ import (
 // plaintext form. It costs no hashing (the MD5 is the client's, checked by
 // the store) and keeps no state. Other responses about the object show
 // the store's ETag, which is also what ListParts shows for parts.
+//
+// Envelope mode (format version 2) uses the same form around its own part
+// ETag, "<md5 hex>.<store ETag>-s<salt hex>" (envelope_v2.go): s3seal
+// verifies the client's Content-MD5 on the plaintext itself, since the
+// store sees ciphertext.
 
 // ssePartETag returns the client's part ETag for a part whose store ETag
 // is etag, uploaded with Content-MD5 contentMD5 ("" if none).
@@ -56,7 +61,7 @@ func splitSSEPartETag(etag string) (sum []byte, store string, ok bool) {
 // answer stands).
 func sseCompleteDoc(doc []byte) ([]byte, string, error) {
 	all, n := true, 0
-	h := md5.New()
+	var sums [][]byte
 	out, err := s3.RewriteXML(doc, []string{"Part"}, func(e *s3.Entry) error {
 		v, ok := e.Fields["ETag"]
 		if !ok {
@@ -68,14 +73,24 @@ func sseCompleteDoc(doc []byte) ([]byte, string, error) {
 			all = false
 			return nil
 		}
-		h.Write(sum)
+		sums = append(sums, sum)
 		e.Fields["ETag"] = store
 		return nil
 	})
 	if err != nil || n == 0 || !all {
 		return out, "", err
 	}
-	return out, `"` + hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(n) + `"`, nil
+	return out, multipartMD5ETag(sums), nil
+}
+
+// multipartMD5ETag is the ETag S3 gives a multipart object whose parts
+// have the MD5s sums: the MD5 of their concatenation, "-N" (quoted).
+func multipartMD5ETag(sums [][]byte) string {
+	h := md5.New()
+	for _, s := range sums {
+		h.Write(s)
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(sums)) + `"`
 }
 
 // ssePartResponse puts the part's MD5 into a successful UploadPart answer.

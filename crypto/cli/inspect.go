@@ -228,7 +228,8 @@ func partSetRecord(tagsFile, value string, stdin io.Reader) (envelope.PartSetRec
 	if value == "" {
 		return nil, nil
 	}
-	return envelope.ParsePartSetRecord(strings.TrimSpace(value))
+	rec, _, err := envelope.ParsePartSetTag(strings.TrimSpace(value))
+	return rec, err
 }
 
 // readSmall reads a small JSON document (at most 1 MiB) from path, or from

@@ -140,7 +140,8 @@ func remotePartSetRecord(ctx context.Context, r *Remote, o StoredObject) (envelo
 	if v == "" {
 		return nil, fmt.Errorf("s3://%s/%s is a version 2 multipart object without its part-set record (the tag %s): its tags were replaced at the store; restore the tag, or decrypt with --unverified-parts", o.Bucket, o.Key, envelope.PartSetTag)
 	}
-	return envelope.ParsePartSetRecord(v)
+	rec, _, err := envelope.ParsePartSetTag(v)
+	return rec, err
 }
 
 // remoteKeyObject reads the key object a header refers to from the store.

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/s3seal/s3seal/crypto/keys"
@@ -85,6 +86,33 @@ func FuzzParsePartSetRecord(f *testing.F) {
 		}
 		if _, err := ok.OpenPartSet(h, "b", "k", r); err == nil {
 			t.Fatal("fuzzed record opened")
+		}
+	})
+}
+
+// FuzzParsePartSetTag: the tag value parses to one record and ETag that
+// write back to exactly the value, and an error returns nothing.
+func FuzzParsePartSetTag(f *testing.F) {
+	f.Add("")
+	f.Add(".")
+	b := make([]byte, PartSetRecordSize)
+	b[0], b[2], b[10], b[18] = VersionV2, 2, 10, 5 // 2 parts of 10 and 5 bytes
+	rec, err := ParsePartSetRecordBinary(b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rec.String())
+	f.Add(PartSetTagValue(rec, strings.Repeat("0a", 16)+"-2"))
+	f.Fuzz(func(t *testing.T, value string) {
+		r, etag, err := ParsePartSetTag(value)
+		if err != nil {
+			if r != nil || etag != "" {
+				t.Fatal("record or ETag returned with an error")
+			}
+			return
+		}
+		if got := PartSetTagValue(r, etag); got != value {
+			t.Fatalf("ParsePartSetTag(%q) writes back as %q", value, got)
 		}
 	})
 }

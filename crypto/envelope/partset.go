@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/s3seal/s3seal/crypto/stream"
 )
@@ -185,4 +187,51 @@ func (k *ObjectKey) OpenPartSet(h Header, bucket, key string, r PartSetRecord) (
 		return PartSet{}, ErrAuthentication
 	}
 	return r.Unverified(), nil
+}
+
+// PartSetTagValue is the value of the tag PartSetTag: the record's
+// String, then, where the upload's plaintext multipart ETag is known (the
+// client sent Content-MD5 with every part), "." and that ETag,
+// "<32 lowercase hex digits>-N" with N the number of parts the client
+// uploaded, 1..10000 (FORMAT.md, section 8.3; the object may hold another
+// number if s3seal rewrote it). The ETag is not authenticated: it is what
+// S3 would have shown for the plaintext upload, not something a reader
+// checks.
+func PartSetTagValue(r PartSetRecord, etag string) string {
+	if etag == "" {
+		return r.String()
+	}
+	return r.String() + "." + etag
+}
+
+// ParsePartSetTag parses the value of the tag PartSetTag: the record
+// (ParsePartSetRecord) and the plaintext multipart ETag after it, "" if
+// none. A value whose ETag is not of the form PartSetTagValue writes is
+// refused.
+func ParsePartSetTag(value string) (PartSetRecord, string, error) {
+	rec, etag, found := strings.Cut(value, ".")
+	r, err := ParsePartSetRecord(rec)
+	if err != nil || !found {
+		return r, "", err
+	}
+	if !validPlainETag(etag) {
+		return nil, "", parseErr("part-set tag with a malformed ETag")
+	}
+	return r, etag, nil
+}
+
+// validPlainETag reports whether etag is "<32 lowercase hex>-N", N in
+// 1..10000 in canonical decimal.
+func validPlainETag(etag string) bool {
+	sum, n, ok := strings.Cut(etag, "-")
+	parts, err := strconv.Atoi(n)
+	if !ok || len(sum) != 32 || err != nil || parts < 1 || parts > stream.MaxParts || n != strconv.Itoa(parts) {
+		return false
+	}
+	for i := 0; i < len(sum); i++ {
+		if c := sum[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -712,3 +712,44 @@ func TestPartCopyAfterUploadPart(t *testing.T) {
 		t.Fatalf("the UploadPart read as the completed UploadPartCopy: %v", err)
 	}
 }
+
+// TestPartSetTag: the tag value is the record, optionally followed by the
+// plaintext multipart ETag; anything else after the record is refused.
+func TestPartSetTag(t *testing.T) {
+	kp := &keystest.Provider{}
+	u := newUpload(t, kp, "b", "k")
+	_, rec := u.complete([]part{u.part(1, pattern(10, 1)), u.part(2, pattern(10, 2))})
+	etag := strings.Repeat("0a", 16) + "-2"
+	for _, c := range []struct {
+		value, etag string
+		ok          bool
+	}{
+		{rec.String(), "", true},
+		{PartSetTagValue(rec, ""), "", true},
+		{PartSetTagValue(rec, etag), etag, true},
+		{rec.String() + ".", "", false},
+		{rec.String() + "." + strings.Repeat("0a", 16) + "-3", strings.Repeat("0a", 16) + "-3", true}, // rewritten in other parts
+		{rec.String() + "." + strings.Repeat("0a", 16) + "-0", "", false},
+		{rec.String() + "." + strings.Repeat("0a", 16) + "-10001", "", false},
+		{rec.String() + "." + strings.Repeat("0a", 16) + "-+2", "", false},
+		{rec.String() + "." + strings.Repeat("0a", 16) + "-02", "", false}, // not canonical
+		{rec.String() + "." + strings.Repeat("0A", 16) + "-2", "", false},  // upper case
+		{rec.String() + "." + strings.Repeat("0a", 15) + "-2", "", false},  // short
+		{rec.String() + "." + strings.Repeat("0g", 16) + "-2", "", false},  // not hex
+		{rec.String() + "." + strings.Repeat("0a", 16), "", false},         // no count
+		{rec.String() + "." + etag + "." + etag, "", false},
+		{rec.String() + " " + etag, "", false},
+		{"." + etag, "", false},
+	} {
+		r, e, err := ParsePartSetTag(c.value)
+		if (err == nil) != c.ok || e != c.etag {
+			t.Errorf("%q: etag %q, err %v", c.value, e, err)
+		}
+		if err == nil && r.String() != rec.String() {
+			t.Errorf("%q: another record", c.value)
+		}
+		if err != nil && r != nil {
+			t.Errorf("%q: a record with an error", c.value)
+		}
+	}
+}
