@@ -64,10 +64,29 @@ func (h *Handler) headSource(rt *Runtime, q *request, src copySource) (*http.Res
 	switch {
 	case resp.StatusCode == http.StatusNotModified, resp.StatusCode == http.StatusPreconditionFailed:
 		return nil, s3err.PreconditionFailed
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, h.missingSource(q, src)
 	case resp.StatusCode/100 != 2:
 		return nil, upstreamError(resp)
 	}
 	return resp, nil
+}
+
+// missingSource names what a copy source that the store answered 404 to
+// (a HEAD, without a body) lacks, as S3 does: NoSuchBucket or NoSuchKey
+// (NoSuchVersion for a version id).
+func (h *Handler) missingSource(q *request, src copySource) error {
+	resp, err := h.up.Do(q.r.Context(), &upstream.Request{Method: http.MethodHead, Bucket: src.Bucket, Header: http.Header{}})
+	if err == nil {
+		drainClose(resp.Body)
+		if resp.StatusCode == http.StatusNotFound {
+			return s3err.New("NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist").WithField("BucketName", src.Bucket)
+		}
+	}
+	if src.VersionID != "" {
+		return s3err.New("NoSuchVersion", http.StatusNotFound, "The specified version does not exist.").WithField("Key", src.Key).WithField("VersionId", src.VersionID)
+	}
+	return s3err.New("NoSuchKey", http.StatusNotFound, "The specified key does not exist.").WithField("Key", src.Key)
 }
 
 // envCopy serves CopyObject into an envelope key. An envelope source is

@@ -68,3 +68,23 @@ func TestEnvelopeMissingBucket(t *testing.T) {
 		t.Errorf("Range with partNumber: %s", body)
 	}
 }
+
+// A copy whose source or destination is missing names what is missing, as
+// S3 does, although s3seal looks the source up with a HEAD.
+func TestEnvelopeCopyMissing(t *testing.T) {
+	t.Parallel()
+	env := envelopeEnv(t, func(o *envOptions) {
+		o.Rules = append(o.Rules, policy.Rule{Name: "missing", Bucket: "nobucket", Mode: policy.Envelope})
+	})
+	expect(t, env.do(t, "PUT", "/benv/src", []byte("data")), 200)
+	for _, c := range []struct{ dst, src, code string }{
+		{"/benv/dst", "/benv/nokey", "NoSuchKey"},
+		{"/benv/dst", "/nobucket/k", "NoSuchBucket"},
+		{"/nobucket/dst", "/benv/src", "NoSuchBucket"},
+	} {
+		body, _, _ := expect(t, env.do(t, "PUT", c.dst, nil, "X-Amz-Copy-Source", c.src), 404)
+		if !strings.Contains(string(body), "<Code>"+c.code+"</Code>") {
+			t.Errorf("copy %s to %s: %s; want %s", c.src, c.dst, body, c.code)
+		}
+	}
+}
