@@ -112,6 +112,15 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 			return
 		}
 	} else {
+		// As S3: the request's own metadata headers are held to the
+		// limit although the directive COPY leaves them unused.
+		if given, err := userMetadata(q.r.Header); err != nil {
+			h.fail(w, q, err)
+			return
+		} else if err := checkMetaSize(given, nil); err != nil {
+			h.fail(w, q, err)
+			return
+		}
 		user = map[string]string{}
 		for k, v := range sh.Header {
 			if name, ok := cutFoldPrefix(k, "X-Amz-Meta-"); ok && !envelope.IsReservedMetadata(strings.ToLower(name)) && !isS3ECHeader(strings.ToLower(k)) {
