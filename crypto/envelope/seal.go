@@ -123,6 +123,9 @@ func (k *ObjectKey) mac(name string, msg []byte) []byte {
 
 // Zero overwrites the key material.
 func (k *ObjectKey) Zero() {
+	if k == nil {
+		return
+	}
 	clear(k.key[:])
 	clear(k.prk)
 }
