@@ -242,10 +242,13 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 			return errors.New("no UploadId")
 		}
 		if writeOnly(rt) {
-			id, err = h.uploadKeyID(rt, q, ok, hdr, storeID)
-			return err
+			var err error
+			if id, err = h.uploadKeyID(rt, q, ok, hdr, storeID); err != nil {
+				return err
+			}
+		} else {
+			id = encodeUploadID(storeID, hdr, ok.UploadTag(storeID))
 		}
-		id = encodeUploadID(storeID, hdr, ok.UploadTag(storeID))
 		e.Fields["UploadId"] = id
 		return nil
 	})
