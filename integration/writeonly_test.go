@@ -103,7 +103,8 @@ func TestWriteOnlyGateway(t *testing.T) {
 	ukFile := writeFile0600(t, dir, "upload.key", newUploadKey())
 
 	gatewayEnv := map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "age:" + recipients, "S3SEAL_UPLOAD_KEY": ukFile}
-	wo1 := startProxy(t, up, proxyOptions{Env: gatewayEnv})
+	audit := filepath.Join(dir, "audit.log")
+	wo1 := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "age:" + recipients, "S3SEAL_UPLOAD_KEY": ukFile, "S3SEAL_AUDIT": audit}})
 	wo2 := startProxy(t, up, proxyOptions{Env: gatewayEnv})
 	readerEnv := map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "age:" + recipients + ",identity=" + identity}
 	reader := startProxy(t, up, proxyOptions{Env: readerEnv})
@@ -119,6 +120,7 @@ func TestWriteOnlyGateway(t *testing.T) {
 	}
 
 	objects := map[string][]byte{}
+	var ids []string // upload ids the gateways minted
 	put := func(c *s3.Client, key string, body []byte, meta map[string]string) {
 		t.Helper()
 		_, err := c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body), Metadata: meta})
@@ -149,6 +151,7 @@ func TestWriteOnlyGateway(t *testing.T) {
 		if id := aws.ToString(cr.UploadId); !strings.HasPrefix(id, "S3SU") {
 			t.Fatalf("a write-only gateway's upload id %.8q… is not an upload-key id", id)
 		}
+		ids = append(ids, aws.ToString(cr.UploadId))
 		parts := make([][]byte, len(sizes))
 		done := make([]types.CompletedPart, len(sizes))
 		var wg sync.WaitGroup
@@ -371,6 +374,7 @@ func TestWriteOnlyGateway(t *testing.T) {
 		mine, err := g1.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("t/mpu")})
 		must(t, err, "Create")
 		id := aws.ToString(mine.UploadId)
+		ids = append(ids, id)
 		raw, _ := base64.RawURLEncoding.DecodeString(id[4:])
 		flipped := bytes.Clone(raw)
 		flipped[len(flipped)-20] ^= 1
@@ -437,6 +441,30 @@ func TestWriteOnlyGateway(t *testing.T) {
 		denied(fresh(), "t/a", "the header pointed at another data key's key object")
 		if got := getBytes(t, fresh(), bucket, "t/b"); !bytes.Equal(got, objects["t/b"]) {
 			t.Error("restored key objects: t/b no longer reads")
+		}
+	})
+
+	// The upload key reads an upload only with its s3seal upload id: no
+	// id is kept in the store, in a log line or in the audit log.
+	t.Run("upload-ids-not-kept", func(t *testing.T) {
+		kept, err := direct.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(".s3seal/uploads/")})
+		must(t, err, "direct list")
+		if len(kept.Contents) != 0 {
+			t.Errorf("%d upload states kept in the store by write-only gateways", len(kept.Contents))
+		}
+		var text []byte
+		for _, f := range []string{wo1.LogPath(), wo2.LogPath(), audit} {
+			b, err := os.ReadFile(f)
+			must(t, err, "read ", f)
+			text = append(text, b...)
+		}
+		if !bytes.Contains(text, []byte(`"use":"unseal-upload"`)) || !bytes.Contains(text, []byte(`"op":"UploadPart"`)) {
+			t.Fatal("the logs read are not those of the uploads")
+		}
+		for _, id := range ids {
+			if bytes.Contains(text, []byte(id[len(id)-40:])) {
+				t.Errorf("an s3seal upload id is in the logs")
+			}
 		}
 	})
 }

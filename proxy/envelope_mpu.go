@@ -256,7 +256,11 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read.").WithCause(err))
 		return
 	}
-	h.saveUploadState(q.r.Context(), q, storeID, id)
+	if !writeOnly(rt) {
+		// A write-only gateway's id holds the object key under the upload
+		// key: it is never stored (FORMAT.md, section 8.4).
+		h.saveUploadState(q.r.Context(), q, storeID, id)
+	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	if v := q.r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		w.Header().Set("X-Amz-Checksum-Algorithm", v)
