@@ -365,6 +365,49 @@ func TestWriteOnlyGateway(t *testing.T) {
 			len(ko), len(h), meta, cipher, n, cipher-n)
 	})
 
+	// s3seal rewrap moves age-wrapped data keys to a key ring and back;
+	// going to age recipients it writes key objects.
+	t.Run("rewrap", func(t *testing.T) {
+		b2 := newBucket(t, up)
+		single := randBytes(100000)
+		_, err := g1.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(b2), Key: aws.String("r/single"), Body: bytes.NewReader(single)})
+		must(t, err, "PUT")
+		parts := [][]byte{randBytes(5<<20 + 1000), randBytes(500)}
+		uploadThrough(t, g1, b2, "r/mp", parts)
+		want := map[string][]byte{"r/single": single, "r/mp": bytes.Join(parts, nil)}
+		ring := filepath.Join(dir, "ring")
+		if b, err := exec.Command(shared.bin, "keygen", "-o", ring).CombinedOutput(); err != nil {
+			t.Fatalf("keygen: %v\n%s", err, b)
+		}
+		rewrap := func(keys, readKeys string, keyObject bool) {
+			t.Helper()
+			cfg := writeFile0600(t, t.TempDir(), "rewrap.yaml", []byte(fmt.Sprintf("keys: %q\nread_keys: [%q]\n", keys, readKeys)))
+			r := runRewrap(t, rewrapEnv(t, up, keys), 0, "--config", cfg, "--bucket", b2)
+			if r.code != 0 || r.num("rewrapped") != 2 || r.num("failed") != 0 {
+				t.Fatalf("rewrap to %s: %v", keys, r)
+			}
+			for key := range want {
+				h0, err := direct.HeadObject(ctx(t), &s3.HeadObjectInput{Bucket: aws.String(b2), Key: aws.String(key)})
+				must(t, err, "direct HEAD")
+				h, err := envelope.Parse(h0.Metadata[envelope.MetadataKey])
+				must(t, err, "parse")
+				if h.KeyObject() != keyObject {
+					t.Fatalf("after the rewrap to %s, %s has key object %v", keys, key, h.KeyObject())
+				}
+				if keyObject && len(storeBytes(t, direct, b2, envelope.KeyObjectName([envelope.WrappedKeyRefSize]byte(h.WrappedKey())))) != 1691 {
+					t.Errorf("%s: the key object is not one recipient's age file", key)
+				}
+			}
+		}
+		rewrap("local:"+ring, "age:identity="+identity, false)
+		rewrap("age:"+recipients, "local:"+ring, true)
+		for key, body := range want {
+			if got := getBytes(t, rc, b2, key); !bytes.Equal(got, body) {
+				t.Errorf("reader after the rewraps: %s has other bytes", key)
+			}
+		}
+	})
+
 	t.Run("tamper", func(t *testing.T) {
 		// A replica with another upload key, and a forged id.
 		other := startProxy(t, up, proxyOptions{Env: map[string]string{"S3SEAL_MODE": "envelope", "S3SEAL_KEYS": "age:" + recipients,
