@@ -372,7 +372,7 @@ func TestWriteOnlyGateway(t *testing.T) {
 		single := randBytes(100000)
 		_, err := g1.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(b2), Key: aws.String("r/single"), Body: bytes.NewReader(single)})
 		must(t, err, "PUT")
-		parts := [][]byte{randBytes(5<<20 + 1000), randBytes(500)}
+		parts := [][]byte{randBytes(5 << 20), randBytes(500)} // whole chunks: no marker wait
 		uploadThrough(t, g1, b2, "r/mp", parts)
 		want := map[string][]byte{"r/single": single, "r/mp": bytes.Join(parts, nil)}
 		ring := filepath.Join(dir, "ring")
@@ -484,6 +484,19 @@ func TestWriteOnlyGateway(t *testing.T) {
 		denied(fresh(), "t/a", "the header pointed at another data key's key object")
 		if got := getBytes(t, fresh(), bucket, "t/b"); !bytes.Equal(got, objects["t/b"]) {
 			t.Error("restored key objects: t/b no longer reads")
+		}
+	})
+
+	t.Run("deletes", func(t *testing.T) {
+		_, err := g1.DeleteObject(ctx(t), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("small/000")})
+		must(t, err, "DeleteObject")
+		_, err = g2.DeleteObjects(ctx(t), &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+			{Key: aws.String("small/001")}, {Key: aws.String("mpu/list-etags")}}}})
+		must(t, err, "DeleteObjects")
+		for _, key := range []string{"small/000", "small/001", "mpu/list-etags"} {
+			if objectExists(t, up, bucket, key) {
+				t.Errorf("%s is still in the store", key)
+			}
 		}
 	})
 

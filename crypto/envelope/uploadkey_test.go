@@ -138,3 +138,30 @@ func mustHex(t *testing.T, s string) []byte {
 const uploadVectorHeader = "0201010106766563746f720003090909000000000000000000041dca45060a0bc6d7375cc5c87836bd7842129286fd3ce9a0a50c9c950191a633333333333333333333333333333333333333333333333333333333333333333333333333333333333333333dc5adfd667e6cf834022c1897e2d180c5d206a97311a2af1bacdb0d2a5ceba31f22b0e068185849cdaffbebf19bac05"
 const uploadVectorSealed = "4444444444444444444444444444444444444444444444444444444444444444a3778014769e3f167e3cd455312483be0779b6052c4e24cf6fb79a3fa0c798407e7c23e85ef591d3da524b292b31a60689a34d726b36eef1f453507d"
 const uploadVectorOK = "3333333333333333333333333333333333333333333333333333333333333333"
+
+// FuzzOpenForUpload: no input opens without the key, none panics.
+func FuzzOpenForUpload(f *testing.F) {
+	dk := &keys.DataKey{WrappedKey: keys.WrappedKey{KeyID: "k1", Ciphertext: []byte{1, 2, 3}}}
+	ok, h, err := SealV2(dk, keys.KindLocal, Params{Bucket: "b", Key: "k", Multipart: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	uk := &[UploadKeySize]byte{9}
+	sealed, err := ok.SealForUpload(uk, h, "b", "k", "s", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed, "b", "k", "s")
+	f.Add(sealed[:50], "b", "k", "s")
+	f.Fuzz(func(t *testing.T, in []byte, bucket, key, storeID string) {
+		got, err := OpenForUpload([]*[UploadKeySize]byte{uk}, h, bucket, key, storeID, in)
+		if err == nil {
+			if !bytes.Equal(in, sealed) || bucket != "b" || key != "k" || storeID != "s" {
+				t.Fatalf("opened a sealing that was not made: %x %q %q %q", in, bucket, key, storeID)
+			}
+			got.Zero()
+		} else if !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
