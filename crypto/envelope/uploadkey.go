@@ -103,15 +103,7 @@ func OpenForUpload(uks []*[UploadKeySize]byte, h Header, bucket, key, storeID st
 		if _, err := aead.Open(raw[:0], nil, sealed[SaltSize:], aad); err != nil {
 			continue
 		}
-		ok, err := newObjectKey(VersionV2, raw[:])
-		if err != nil {
-			return nil, err
-		}
-		if subtle.ConstantTimeCompare(ok.commitment(), h.Commitment()) != 1 {
-			ok.Zero()
-			return nil, ErrAuthentication
-		}
-		return ok, nil
+		return committedKey(VersionV2, raw[:], h)
 	}
 	return nil, ErrAuthentication
 }
