@@ -63,6 +63,16 @@ func TestEnvelopeWriteOnly(t *testing.T) {
 	if _, code, _ := expect(t, env.do(t, "PUT", "/benv/mp?partNumber=1&uploadId="+uploadIDPrefixUK+uploadB64.EncodeToString(raw), []byte("x")), 404); code != "NoSuchUpload" {
 		t.Errorf("altered upload id: %s", code)
 	}
+	// Rotation: a replica whose new upload key comes first, with the old
+	// one kept, takes the upload; one without the old key does not.
+	env.rt.UploadKeys = []*[envelope.UploadKeySize]byte{{8}}
+	if _, code, _ := expect(t, env.do(t, "PUT", "/benv/mp?partNumber=2&uploadId="+id, big[cs+5:]), 404); code != "NoSuchUpload" {
+		t.Errorf("upload id under a key the replica does not hold: %s", code)
+	}
+	env.rt.UploadKeys = []*[envelope.UploadKeySize]byte{{8}, {7}}
+	resp := env.do(t, "PUT", "/benv/mp?partNumber=2&uploadId="+id, big[cs+5:])
+	expect(t, resp, 200)
+	etags[1] = resp.Header.Get("ETag")
 	expect(t, env.do(t, "POST", "/benv/mp?uploadId="+id, completeBody(etags...)), 200)
 	for _, k := range env.store.keys("benv") {
 		if strings.HasPrefix(k, uploadStateDir) {
