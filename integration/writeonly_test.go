@@ -327,6 +327,16 @@ func TestWriteOnlyGateway(t *testing.T) {
 			if !bytes.Equal(got, objects[key]) {
 				t.Errorf("offline decrypt of %s: other bytes", key)
 			}
+			// Read from the store by decrypt itself: it fetches the key
+			// object and the part-set record there.
+			cmd := exec.Command(shared.bin, "decrypt", "--identity", identity, "--bucket", bucket, "--key", key, filepath.Join(d, "fetched"))
+			cmd.Env = rewrapEnv(t, up, "")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("s3seal decrypt %s from the store: %v\n%s", key, err, b)
+			}
+			if got, _ := os.ReadFile(filepath.Join(d, "fetched")); !bytes.Equal(got, objects[key]) {
+				t.Errorf("decrypt from the store of %s: other bytes", key)
+			}
 		}
 	})
 
