@@ -119,16 +119,6 @@ func generate(path string) (bool, error) {
 	return false, fmt.Errorf("upload key: %w", err)
 }
 
-// New returns the text of a new upload key file.
-func New() ([]byte, error) {
-	var k [Size]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		return nil, err
-	}
-	defer clear(k[:])
-	return []byte(base64.StdEncoding.EncodeToString(k[:]) + "\n"), nil
-}
-
 // parse reads keys, one a line.
 func parse(text string) ([]*[Size]byte, error) {
 	var out []*[Size]byte

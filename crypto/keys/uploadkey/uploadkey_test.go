@@ -1,6 +1,8 @@
 package uploadkey
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,13 @@ import (
 )
 
 func noEnv(string) (string, bool) { return "", false }
+
+// newKey returns the text of a new upload key file.
+func newKey() []byte {
+	var k [Size]byte
+	rand.Read(k[:])
+	return []byte(base64.StdEncoding.EncodeToString(k[:]) + "\n")
+}
 
 func TestGenerateOnceAndReuse(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
@@ -38,8 +47,7 @@ func TestGenerateOnceAndReuse(t *testing.T) {
 }
 
 func TestFileAndEnv(t *testing.T) {
-	k1, _ := New()
-	k2, _ := New()
+	k1, k2 := newKey(), newKey()
 	path := filepath.Join(t.TempDir(), "uk")
 	if err := os.WriteFile(path, []byte("# current\n"+string(k1)+"\n# old\n"+string(k2)), 0o600); err != nil {
 		t.Fatal(err)
