@@ -1,7 +1,6 @@
 package keys_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/s3seal/s3seal/crypto/keys"
@@ -15,10 +14,6 @@ type capsProvider struct {
 }
 
 func (p capsProvider) Capabilities() keys.Capabilities { return p.caps }
-
-func (p capsProvider) Decrypt(ctx context.Context, w []byte, id string) ([keys.DataKeySize]byte, error) {
-	return p.Provider.Decrypt(ctx, w, id)
-}
 
 // A set is write-only only when none of its members can unwrap, and wraps
 // as its active member does.
