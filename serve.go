@@ -35,6 +35,7 @@ import (
 	"github.com/s3seal/s3seal/crypto/keys/kmip"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/keys/pkcs11"
+	"github.com/s3seal/s3seal/crypto/keys/uploadkey"
 	"github.com/s3seal/s3seal/deploy/sdnotify"
 	"github.com/s3seal/s3seal/deploy/tlsconf"
 	"github.com/s3seal/s3seal/proxy"
@@ -628,6 +629,15 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *zap.Logger, m *pro
 			names[i] = p.Name()
 		}
 		log.Info("key provider ready", zap.String("provider", raw[0].Name()), zap.Strings("read_only", names[1:]))
+	}
+	if rt.Keys != nil && keys.CapabilitiesOf(rt.Keys).WriteOnly || cfg.UploadKey != "" {
+		uk, err := uploadkey.Load(cfg.UploadKey, cfg.DataDir, os.LookupEnv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("upload_key (S3SEAL_UPLOAD_KEY): %w", err)
+		}
+		rt.UploadKeys = uk.Keys
+		log.Info("upload key ready: every replica of this write-only gateway must share it, or a multipart upload fails on the replicas that do not hold it",
+			zap.String("source", uk.Source), zap.Bool("generated", uk.Generated), zap.String("key_id", uk.ID()), zap.Int("old_keys", len(uk.Keys)-1))
 	}
 	rules := make([]policy.Rule, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {

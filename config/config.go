@@ -71,6 +71,12 @@ type Config struct {
 	// provider to another stay readable, and "s3seal rewrap" moves them to
 	// Keys.
 	ReadKeys []string `yaml:"read_keys"`
+	// UploadKey is the secret the replicas of a write-only gateway (keys
+	// "age:" with recipients only) share to seal each multipart upload's
+	// object key into the upload id: a file (one base64 key a line, the
+	// first sealing, the others kept for uploads begun before a rotation)
+	// or "env:VAR". Empty: upload.key in DataDir, generated once.
+	UploadKey string `yaml:"upload_key"`
 	// KMIP configures the kmip key provider.
 	KMIP KMIP `yaml:"kmip"`
 	// PKCS11 configures the pkcs11 key provider.

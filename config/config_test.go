@@ -109,7 +109,8 @@ func TestValidationNamesField(t *testing.T) {
 		{"bad mode", map[string]string{"S3SEAL_MODE": "rot13"}, "mode (S3SEAL_MODE)", "unknown mode"},
 		{"envelope needs keys", map[string]string{"S3SEAL_MODE": "envelope"}, "keys (S3SEAL_KEYS)", "key provider"},
 		{"bad keys", map[string]string{"S3SEAL_KEYS": "vault:x"}, "keys (S3SEAL_KEYS)", "local:"},
-		{"age keys not yet served", map[string]string{"S3SEAL_KEYS": "age:/etc/s3seal/recipients.txt"}, "keys (S3SEAL_KEYS)", "envelope format 2"},
+		{"age keys for sse-c", map[string]string{"S3SEAL_KEYS": "age:/etc/s3seal/recipients.txt", "S3SEAL_MODE": "sse-c"}, "keys (S3SEAL_KEYS)", "envelope mode only"},
+		{"upload key env without name", map[string]string{"S3SEAL_UPLOAD_KEY": "env:"}, "upload_key (S3SEAL_UPLOAD_KEY)", "env:VAR"},
 		{"insecure upstream", map[string]string{"AWS_ENDPOINT_URL_S3": "http://s3.example.test"}, "upstream.endpoint (AWS_ENDPOINT_URL_S3)", "loopback"},
 		{"proxy loop", map[string]string{"AWS_ENDPOINT_URL_S3": "https://localhost:8443"}, "upstream.endpoint", "itself"},
 		{"proxy loop wildcard", map[string]string{"S3SEAL_LISTEN": "0.0.0.0:9443", "AWS_ENDPOINT_URL_S3": "https://127.0.0.1:9443"}, "upstream.endpoint", "itself"},
@@ -243,5 +244,19 @@ func TestSigV2Setting(t *testing.T) {
 	env["S3SEAL_SIGV2"] = "maybe"
 	if _, err := Load(Source{LookupEnv: envMap(env), HomeDir: dir}); err == nil || !strings.Contains(err.Error(), "S3SEAL_SIGV2") {
 		t.Fatalf("bad S3SEAL_SIGV2 accepted or unnamed: %v", err)
+	}
+}
+
+func TestAgeKeysServeEnvelope(t *testing.T) {
+	env := minimalEnv()
+	env["S3SEAL_KEYS"] = "age:/etc/s3seal/recipients.txt"
+	env["S3SEAL_MODE"] = "envelope"
+	env["S3SEAL_UPLOAD_KEY"] = "env:S3SEAL_TEST_UK"
+	c, err := Load(Source{LookupEnv: envMap(env), HomeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Keys != "age:/etc/s3seal/recipients.txt" || c.UploadKey != "env:S3SEAL_TEST_UK" {
+		t.Fatalf("keys %q, upload key %q", c.Keys, c.UploadKey)
 	}
 }

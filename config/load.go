@@ -165,6 +165,7 @@ var envTable = []envVar{
 	{"S3SEAL_BASE_DOMAINS", "base_domains", list(func(c *Config) *[]string { return &c.BaseDomains })},
 	{"S3SEAL_MODE", "mode", str(func(c *Config) *string { return &c.Mode })},
 	{"S3SEAL_KEYS", "keys", str(func(c *Config) *string { return &c.Keys })},
+	{"S3SEAL_UPLOAD_KEY", "upload_key", str(func(c *Config) *string { return &c.UploadKey })},
 	{"S3SEAL_TLS", "tls.mode", str(func(c *Config) *string { return &c.TLS.Mode })},
 	{"S3SEAL_TLS_CERT", "tls.cert_file", str(func(c *Config) *string { return &c.TLS.CertFile })},
 	{"S3SEAL_TLS_KEY", "tls.key_file", str(func(c *Config) *string { return &c.TLS.KeyFile })},

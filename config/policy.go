@@ -99,7 +99,7 @@ var policyModes = []string{"passthrough", "sse-s3", "sse-kms", "sse-c", "envelop
 func (c *Config) validatePolicies(v *validator) {
 	keyKind, _, _ := strings.Cut(c.Keys, ":")
 	if c.Mode == "sse-c" && c.Keys != "" && keyKind != "local" {
-		v.fail("keys", "S3SEAL_KEYS", "mode sse-c derives SSE-C keys from a local key ring: set keys to local:<key ring file> (create one with `s3seal keygen -o FILE`)")
+		v.fail("keys", "S3SEAL_KEYS", "mode sse-c derives SSE-C keys from a local key ring: set keys to local:<key ring file> (create one with `s3seal keygen -o FILE`)"+ageOnlyEnvelope(keyKind))
 	}
 	names := map[string]int{}
 	for i, r := range c.Policies {
@@ -184,7 +184,7 @@ func (c *Config) validatePolicies(v *validator) {
 			case c.Keys == "":
 				fail("mode", "sse-c needs a key ring: set keys (S3SEAL_KEYS) to local:<key ring file> (create one with `s3seal keygen -o FILE`)")
 			case keyKind != "local":
-				fail("mode", "sse-c derives SSE-C keys from a local key ring, and keys (S3SEAL_KEYS) is %s: set keys to local:<key ring file>", keyKind)
+				fail("mode", "sse-c derives SSE-C keys from a local key ring, and keys (S3SEAL_KEYS) is %s: set keys to local:<key ring file>%s", keyKind, ageOnlyEnvelope(keyKind))
 			}
 		case "envelope":
 			if c.Keys == "" {
@@ -222,4 +222,12 @@ func validKeyName(name string) bool {
 		}
 	}
 	return true
+}
+
+// ageOnlyEnvelope explains, for age keys, why sse-c cannot use them.
+func ageOnlyEnvelope(kind string) string {
+	if kind != "age" {
+		return ""
+	}
+	return "; age keys (public recipients) serve envelope mode only"
 }

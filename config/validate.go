@@ -186,7 +186,7 @@ func (c *Config) defaults() {
 }
 
 // keyKinds are the key provider kinds of key specs.
-var keyKinds = []string{"local", "aws-kms", "kmip", "pkcs11"}
+var keyKinds = []string{"local", "aws-kms", "kmip", "pkcs11", "age"}
 
 // validateKeys checks the key specs' kinds (package keys parses the rest
 // when it opens them) and the settings the kmip and pkcs11 kinds need.
@@ -194,13 +194,8 @@ func (c *Config) validateKeys(v *validator) {
 	kinds := map[string]bool{}
 	check := func(field, env, spec string) {
 		kind, rest, _ := strings.Cut(spec, ":")
-		if kind == "age" {
-			v.fail(field, env, "age keys (write-only gateways) are not yet supported by s3seal serve: their wrapped keys need envelope format 2; "+
-				"today they serve s3seal keygen --age and s3seal decrypt --identity")
-			return
-		}
 		if !slices.Contains(keyKinds, kind) || rest == "" {
-			v.fail(field, env, `want "local:<key ring file>", "aws-kms:<key id, ARN or alias>", "kmip:<unique id>[,…]" or "pkcs11:<key label>[,…]"`)
+			v.fail(field, env, `want "local:<key ring file>", "aws-kms:<key id, ARN or alias>", "kmip:<unique id>[,…]", "pkcs11:<key label>[,…]" or "age:<recipients file>[,identity=FILE]"`)
 			return
 		}
 		if kinds[kind] {
@@ -213,6 +208,9 @@ func (c *Config) validateKeys(v *validator) {
 	}
 	for i, s := range c.ReadKeys {
 		check(fmt.Sprintf("read_keys[%d]", i), "", s)
+	}
+	if name, ok := strings.CutPrefix(c.UploadKey, "env:"); ok && name == "" {
+		v.fail("upload_key", "S3SEAL_UPLOAD_KEY", `want a file path or "env:VAR"`)
 	}
 	if len(c.ReadKeys) > 0 && c.Keys == "" {
 		v.fail("read_keys", "", "needs keys: the provider that new objects use")

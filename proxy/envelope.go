@@ -38,7 +38,10 @@ func keyError(err error) *s3err.Error {
 	var disabled *keys.KeyDisabledError
 	var unwrap *keys.UnwrapError
 	var mismatch *envelope.ProviderMismatchError
+	var writeOnly *keys.WriteOnlyError
 	switch {
+	case errors.As(err, &writeOnly):
+		return errWriteOnly.WithCause(err)
 	case errors.As(err, &unavail):
 		return s3err.ServiceUnavailable.WithMessage("s3seal's key provider is unavailable; retry later.").WithCause(err)
 	case errors.As(err, &unknown), errors.As(err, &mismatch):

@@ -133,6 +133,10 @@ func (h *Handler) envCopy(w *responseWriter, rt *Runtime, q *request) {
 		h.copyReencrypt(w, rt, q, src, sh, user, replace)
 		return
 	}
+	if writeOnly(rt) {
+		h.fail(w, q, errWriteOnly)
+		return
+	}
 	sq := &request{id: q.id, r: q.r, req: &s3.Request{Op: q.req.Op, Bucket: src.Bucket, Key: src.Key}}
 	eh, err := envelope.Parse(v)
 	if err != nil {

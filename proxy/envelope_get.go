@@ -181,8 +181,11 @@ func (h *Handler) openSealed(ctx context.Context, rt *Runtime, q *request, hdr h
 		h.logAuthFailure(q, err)
 		return nil, errObjectAuth.WithCause(err)
 	}
-	ok, err := h.openKey(ctx, rt, eh, q.req.Bucket, q.req.Key)
-	h.auditKey(q, "unseal", "", eh, err)
+	var ok *envelope.ObjectKey
+	if !writeOnly(rt) { // a write-only gateway serves sizes and metadata only: s.key stays nil
+		ok, err = h.openKey(ctx, rt, eh, q.req.Bucket, q.req.Key)
+		h.auditKey(q, "unseal", "", eh, err)
+	}
 	if err != nil {
 		e := keyError(err)
 		if e.Code == errObjectAuth.Code {
@@ -402,6 +405,10 @@ func (h *Handler) envGet(w *responseWriter, rt *Runtime, q *request) {
 		return
 	}
 	defer s.key.Zero()
+	if s.key == nil && !head {
+		h.fail(w, q, errWriteOnly)
+		return
+	}
 	switch {
 	case partNumber != "":
 		h.envGetPart(w, q, s, resp, partNumber)

@@ -43,9 +43,12 @@ import (
 
 // Upload ids minted by s3seal: "S3S2" for a version 2 upload, "S3S1" for
 // one started by an earlier release (version 1), which runs to its end.
+// "S3SU" is a version 2 upload of a write-only gateway, whose id carries
+// the object key sealed under the upload key (envelope_writeonly.go).
 const (
 	uploadIDPrefix   = "S3S2"
 	uploadIDPrefixV1 = "S3S1"
+	uploadIDPrefixUK = "S3SU"
 )
 
 // uploadB64 is strict: an id whose last character carries stray bits is
@@ -54,17 +57,23 @@ var uploadB64 = base64.RawURLEncoding.Strict()
 
 // encodeUploadID builds the upload id s3seal hands out.
 func encodeUploadID(storeID string, hdr envelope.Header, tag []byte) string {
-	b := make([]byte, 0, 4+len(storeID)+len(hdr)+len(tag))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(storeID)))
-	b = append(b, storeID...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(hdr)))
-	b = append(b, hdr...)
-	b = append(b, tag...)
 	prefix := uploadIDPrefix
 	if hdr.Version() == envelope.Version {
 		prefix = uploadIDPrefixV1
 	}
-	return prefix + uploadB64.EncodeToString(b)
+	return prefix + encodeUploadIDBody(storeID, hdr, tag)
+}
+
+// encodeUploadIDBody is the base64url part of an upload id; tail is the
+// tag, or the object key sealed under the upload key.
+func encodeUploadIDBody(storeID string, hdr envelope.Header, tail []byte) string {
+	b := make([]byte, 0, 4+len(storeID)+len(hdr)+len(tail))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(storeID)))
+	b = append(b, storeID...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(hdr)))
+	b = append(b, hdr...)
+	b = append(b, tail...)
+	return uploadB64.EncodeToString(b)
 }
 
 // uploadRef is a decoded s3seal upload id.
@@ -72,6 +81,9 @@ type uploadRef struct {
 	storeID string
 	hdr     envelope.Header
 	tag     []byte
+	// sealedOK is set instead of tag in an "S3SU" id: the object key
+	// sealed under the upload key.
+	sealedOK []byte
 }
 
 var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
@@ -81,12 +93,16 @@ var errUploadID = s3err.New("NoSuchUpload", http.StatusNotFound,
 // own, as ListMultipartUploads shows them) return a ref with only storeID.
 func decodeUploadID(id string) (*uploadRef, error) {
 	var version uint8 = envelope.VersionV2
+	tail := 32
 	raw, ok := strings.CutPrefix(id, uploadIDPrefix)
 	if !ok {
-		if raw, ok = strings.CutPrefix(id, uploadIDPrefixV1); !ok {
+		if raw, ok = strings.CutPrefix(id, uploadIDPrefixUK); ok {
+			tail = envelope.UploadSealedSize
+		} else if raw, ok = strings.CutPrefix(id, uploadIDPrefixV1); ok {
+			version = envelope.Version
+		} else {
 			return &uploadRef{storeID: id}, nil
 		}
-		version = envelope.Version
 	}
 	b, err := uploadB64.DecodeString(raw)
 	if err != nil || len(b) < 2 {
@@ -99,14 +115,19 @@ func decodeUploadID(id string) (*uploadRef, error) {
 	ref := &uploadRef{storeID: string(b[2 : 2+n])}
 	b = b[2+n:]
 	m := int(binary.BigEndian.Uint16(b))
-	if len(b) != 2+m+32 {
+	if len(b) != 2+m+tail {
 		return nil, errUploadID
 	}
 	hdr, err := envelope.ParseBinary(b[2 : 2+m])
 	if err != nil || !hdr.Multipart() || hdr.Version() != version {
 		return nil, errUploadID
 	}
-	ref.hdr, ref.tag = hdr, b[2+m:]
+	ref.hdr = hdr
+	if tail == envelope.UploadSealedSize {
+		ref.sealedOK = b[2+m:]
+	} else {
+		ref.tag = b[2+m:]
+	}
 	return ref, nil
 }
 
@@ -138,6 +159,10 @@ func (h *Handler) openUpload(rt *Runtime, q *request) (*uploadRef, *envelope.Obj
 	ref, err := h.resolveUpload(q, true)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ref.sealedOK != nil {
+		ok, err := h.openUploadKeyID(rt, q, ref)
+		return ref, ok, err
 	}
 	ok, err := h.openKey(q.r.Context(), rt, ref.hdr, q.req.Bucket, q.req.Key)
 	h.auditKey(q, "unseal", "", ref.hdr, err)
@@ -216,7 +241,14 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		if storeID == "" {
 			return errors.New("no UploadId")
 		}
-		id = encodeUploadID(storeID, hdr, ok.UploadTag(storeID))
+		if writeOnly(rt) {
+			var err error
+			if id, err = h.uploadKeyID(rt, q, ok, hdr, storeID); err != nil {
+				return err
+			}
+		} else {
+			id = encodeUploadID(storeID, hdr, ok.UploadTag(storeID))
+		}
 		e.Fields["UploadId"] = id
 		return nil
 	})
@@ -224,7 +256,11 @@ func (h *Handler) envCreateUpload(w *responseWriter, rt *Runtime, q *request) {
 		h.fail(w, q, s3err.InternalError.WithMessage("The store's CreateMultipartUpload answer could not be read.").WithCause(err))
 		return
 	}
-	h.saveUploadState(q.r.Context(), q, storeID, id)
+	if !writeOnly(rt) {
+		// A write-only gateway's id holds the object key under the upload
+		// key: it is never stored (FORMAT.md, section 8.4).
+		h.saveUploadState(q.r.Context(), q, storeID, id)
+	}
 	copyEnvelopeHeaders(w.Header(), resp.Header)
 	if v := q.r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		w.Header().Set("X-Amz-Checksum-Algorithm", v)
@@ -500,6 +536,9 @@ func (h *Handler) openPlaintext(q *request, rt *Runtime, src copySource, sh *htt
 	} else if sr := q.dec.SourceRule; sh.Header.Get(metaHeader) == "" && sr != nil && sr.Mode == policy.Envelope && sr.AllowPlaintextReads && !sr.PlaintextAllowed(lastModified(sh.Header)) {
 		return nil, 0, errPlaintextTooNew(sr)
 	} else if sh.Header.Get(metaHeader) != "" {
+		if writeOnly(rt) {
+			return nil, 0, errWriteOnly
+		}
 		var err error
 		s, err = h.openSealed(ctx, rt, sq, sh.Header, sh.ContentLength)
 		if err != nil {

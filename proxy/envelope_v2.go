@@ -484,6 +484,12 @@ func (h *Handler) partSet(ctx context.Context, q *request, bucket, key string, s
 	if err != nil {
 		return fail("malformed", err)
 	}
+	if s.key == nil {
+		// A write-only gateway cannot verify the record; it serves sizes
+		// from it (checked against the stored size by the caller), never
+		// plaintext, and does not cache it.
+		return rec.Unverified(), nil
+	}
 	ps, err := s.key.OpenPartSet(s.hdr, bucket, key, rec)
 	if err != nil {
 		return fail("it does not verify for this object", err)

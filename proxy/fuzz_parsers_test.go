@@ -144,6 +144,14 @@ func FuzzDecodeUploadID(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(encodeUploadID("store-upload-id", hdr, ok.UploadTag("store-upload-id")))
+		if hdr.Version() == envelope.VersionV2 {
+			// A write-only gateway's id: the object key under an upload key.
+			sealed, err := ok.SealForUpload(&[envelope.UploadKeySize]byte{1}, hdr, "b", "k", "store-upload-id", nil)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(uploadIDPrefixUK + encodeUploadIDBody("store-upload-id", hdr, sealed))
+		}
 		ok.Zero()
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -154,8 +162,17 @@ func FuzzDecodeUploadID(f *testing.F) {
 			}
 			return
 		}
+		if strings.HasPrefix(id, uploadIDPrefixUK) {
+			if ref.hdr == nil || !ref.hdr.Multipart() || ref.hdr.Version() != envelope.VersionV2 || ref.tag != nil || len(ref.sealedOK) != envelope.UploadSealedSize {
+				t.Fatalf("%q: accepted without a version 2 multipart header and a sealed object key", id)
+			}
+			if got := uploadIDPrefixUK + encodeUploadIDBody(ref.storeID, ref.hdr, ref.sealedOK); got != id {
+				t.Fatalf("%q re-encoded as %q", id, got)
+			}
+			return
+		}
 		if !strings.HasPrefix(id, uploadIDPrefix) && !strings.HasPrefix(id, uploadIDPrefixV1) {
-			if ref.storeID != id || ref.hdr != nil || ref.tag != nil {
+			if ref.storeID != id || ref.hdr != nil || ref.tag != nil || ref.sealedOK != nil {
 				t.Fatalf("%q: a store id came back as %+v", id, ref)
 			}
 			return

@@ -34,6 +34,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
+	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/crypto/keys"
 	"github.com/s3seal/s3seal/crypto/keys/local"
 	"github.com/s3seal/s3seal/crypto/stream"
@@ -80,6 +81,10 @@ type Runtime struct {
 	// Keyring is the local key ring when Keys is one (sse-c derives its
 	// keys from it); nil otherwise.
 	Keyring *local.Keyring
+	// UploadKeys seal the object keys of multipart uploads into their
+	// upload ids when Keys cannot unwrap (a write-only gateway), the
+	// sealing key first; nil otherwise.
+	UploadKeys []*[envelope.UploadKeySize]byte
 	// Reserved are bucket prefixes s3seal uses itself; no client may
 	// touch them.
 	Reserved []authz.Reserved

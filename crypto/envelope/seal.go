@@ -123,6 +123,9 @@ func (k *ObjectKey) mac(name string, msg []byte) []byte {
 
 // Zero overwrites the key material.
 func (k *ObjectKey) Zero() {
+	if k == nil {
+		return
+	}
 	clear(k.key[:])
 	clear(k.prk)
 }
@@ -372,7 +375,14 @@ func (h Header) Unseal(dataKey *[keys.DataKeySize]byte, bucket, key string) (*Ob
 			return nil, ErrAuthentication
 		}
 	}
-	ok, err := newObjectKey(v, raw[:])
+	return committedKey(v, raw[:], h)
+}
+
+// committedKey returns the object key raw of format version v after
+// checking it against h's key commitment, which every key opened from a
+// seal must pass before it is used.
+func committedKey(v uint8, raw []byte, h Header) (*ObjectKey, error) {
+	ok, err := newObjectKey(v, raw)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ var (
 	_ Provider = (*Set)(nil)
 	_ Router   = (*Set)(nil)
 	_ Mover    = (*Set)(nil)
+	_ Capable  = (*Set)(nil)
 )
 
 // NewSet returns a Set. Every provider must be of a different kind.
@@ -82,4 +83,16 @@ func (s *Set) Move(ctx context.Context, from string, wrapped []byte, keyID strin
 		return WrappedKey{}, fmt.Errorf("keys: key provider %s cannot wrap data keys made by %s", s.active.Name(), from)
 	}
 	return w.Wrap(ctx, key)
+}
+
+// Capabilities are the active provider's wrapping limits; the set is
+// write-only when no member can unwrap (every one is write-only).
+func (s *Set) Capabilities() Capabilities {
+	c := CapabilitiesOf(s.active)
+	for _, p := range s.all {
+		if !CapabilitiesOf(p).WriteOnly {
+			c.WriteOnly = false
+		}
+	}
+	return c
 }

@@ -33,6 +33,7 @@ type targetInfo struct {
 	Name        string `json:"name"`
 	Kind        string `json:"kind"`
 	Mode        string `json:"mode,omitempty"`
+	WriteOnly   bool   `json:"write_only,omitempty"` // age recipients, no identity: only writing workloads
 	Endpoint    string `json:"endpoint,omitempty"`
 	PID         int    `json:"pid,omitempty"` // the proxy's process while it ran
 	Unavailable string `json:"unavailable,omitempty"`
@@ -47,6 +48,9 @@ func (t targetInfo) describe() string {
 	case kindDirect:
 		return "MinIO over TLS, no proxy (the baseline)"
 	case kindS3seal:
+		if t.WriteOnly {
+			return "s3seal, mode " + t.Mode + ", write-only (age post-quantum recipient; writing workloads only)"
+		}
 		return "s3seal, mode " + t.Mode
 	case kindNginx:
 		return "nginx, TLS reverse proxy, no encryption"

@@ -96,6 +96,9 @@ func execute(ctx context.Context, tb testing.TB, o options, root string) (*resul
 			if b.s3sealErr == nil {
 				b.keyring, b.keyErr = makeKeyring(ctx, b.s3seal, dir)
 			}
+			if b.s3sealErr == nil && b.keyErr == nil {
+				b.recipients, b.keyErr = makeRecipients(ctx, b.s3seal, dir)
+			}
 		}()
 	}
 
@@ -197,7 +200,7 @@ func execute(ctx context.Context, tb testing.TB, o options, root string) (*resul
 		if !containsTarget(specs, t.Name) {
 			continue
 		}
-		res.Targets = append(res.Targets, targetInfo{Name: t.Name, Kind: t.Kind, Mode: t.Mode, Endpoint: t.Endpoint, PID: t.PID(), Unavailable: t.Unavailable, DefaultPut: defaultPut[t.Name]})
+		res.Targets = append(res.Targets, targetInfo{Name: t.Name, Kind: t.Kind, Mode: t.Mode, WriteOnly: t.WriteOnly, Endpoint: t.Endpoint, PID: t.PID(), Unavailable: t.Unavailable, DefaultPut: defaultPut[t.Name]})
 	}
 	for _, id := range o.Workloads {
 		w, _ := workloadByID(id)
@@ -215,7 +218,14 @@ func execute(ctx context.Context, tb testing.TB, o options, root string) (*resul
 			return nil, err
 		}
 	}
-	total := o.Reps * len(o.Workloads) * len(measured)
+	total := 0
+	for _, id := range o.Workloads {
+		for _, t := range measured {
+			if !t.WriteOnly || writeWorkload(id) {
+				total += o.Reps
+			}
+		}
+	}
 	done := 0
 reps:
 	for rep := range o.Reps {
@@ -227,6 +237,9 @@ reps:
 					res.Incomplete = fmt.Sprintf("stopped after %d of %d samples: %v", done, total, context.Cause(ctx))
 					logf(o.Log, "%s", res.Incomplete)
 					break reps
+				}
+				if t.WriteOnly && !writeWorkload(w.ID) {
+					continue
 				}
 				s := measure(ctx, w, &runEnv{t: t, sz: sz, rep: rep, data: data}, res.MinioPID, o.Perf)
 				res.Samples = append(res.Samples, s)
@@ -310,6 +323,16 @@ func firstRequest(ctx context.Context, t *target) error {
 	key := "probe/" + t.Name
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(t.Bucket()), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
 		return fmt.Errorf("PUT: %w", err)
+	}
+	if t.WriteOnly {
+		h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(t.Bucket()), Key: aws.String(key)})
+		if err != nil {
+			return fmt.Errorf("HEAD: %w", err)
+		}
+		if aws.ToInt64(h.ContentLength) != int64(len(body)) {
+			return fmt.Errorf("HEAD says %d bytes, %d were written", aws.ToInt64(h.ContentLength), len(body))
+		}
+		return nil
 	}
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(t.Bucket()), Key: aws.String(key)})
 	if err != nil {
@@ -592,6 +615,25 @@ func makeKeyring(ctx context.Context, bin, dir string) (string, error) {
 		return "", fmt.Errorf("s3seal keygen: %v: %s", err, oneLine(string(b)))
 	}
 	return file, nil
+}
+
+// makeRecipients creates an age identity with "s3seal keygen --age" and
+// returns the file holding its recipient (the public key) alone.
+func makeRecipients(ctx context.Context, bin, dir string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "keygen", "--age", "-o", filepath.Join(dir, "age-identity")).Output()
+	if err != nil {
+		return "", fmt.Errorf("s3seal keygen --age: %v", err)
+	}
+	file := filepath.Join(dir, "age-recipients")
+	return file, os.WriteFile(file, out, 0o644)
+}
+
+// writeWorkload reports whether workload id only writes (what a
+// write-only target can run).
+func writeWorkload(id string) bool {
+	return id == "put-big" || id == "put-small-c16" || id == "multipart"
 }
 
 func loadRoots(file string) (*x509.CertPool, error) {

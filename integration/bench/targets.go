@@ -41,6 +41,9 @@ type targetSpec struct {
 	Group string // the bucket group whose objects it reads (see bucketFor)
 	// Baseline runs the -baseline binary instead of the one under test.
 	Baseline bool
+	// WriteOnly is a write-only gateway (age recipients, no identity): it
+	// runs only the workloads that write (writeWorkload).
+	WriteOnly bool
 }
 
 // allTargets is every target, in the order the results show them. Targets
@@ -53,6 +56,9 @@ var allTargets = []targetSpec{
 	{Name: "sse-s3", Kind: kindS3seal, Mode: "sse-s3", Group: "sse-s3"},
 	{Name: "sse-c", Kind: kindS3seal, Mode: "sse-c", Group: "sse-c"},
 	{Name: "envelope", Kind: kindS3seal, Mode: "envelope", Group: "envelope"},
+	// envelope with age post-quantum recipients and no identity: data keys
+	// wrapped to public keys, reads refused.
+	{Name: "envelope-age", Kind: kindS3seal, Mode: "envelope", Group: "envelope-age", WriteOnly: true},
 	// The baseline targets run the binary given with -baseline, to compare
 	// two versions of s3seal at the same moment on the same machine.
 	{Name: "baseline-passthrough", Kind: kindS3seal, Mode: "passthrough", Group: "plain", Baseline: true},
@@ -144,12 +150,13 @@ type bed struct {
 	keyFile    string
 	roots      *x509.CertPool
 
-	s3seal    string // s3seal binary; "" if it could not be built
-	s3sealErr error  // why there is no binary
-	baseline  string // the -baseline binary; "" when none was given
-	keyring   string // local key ring file for sse-c and envelope
-	keyErr    error  // why there is no key ring
-	pprof     bool   // S3SEAL_PPROF for s3seal targets
+	s3seal     string // s3seal binary; "" if it could not be built
+	s3sealErr  error  // why there is no binary
+	baseline   string // the -baseline binary; "" when none was given
+	keyring    string // local key ring file for sse-c and envelope
+	keyErr     error  // why there is no key ring
+	recipients string // age recipients file for write-only targets
+	pprof      bool   // S3SEAL_PPROF for s3seal targets
 }
 
 // startTarget starts spec's server and waits until it answers. It never
@@ -229,7 +236,13 @@ func (b *bed) startS3seal(ctx context.Context, tb testing.TB, t *target) error {
 	if b.pprof {
 		env = append(env, "S3SEAL_PPROF=true")
 	}
-	if t.Mode == "sse-c" || t.Mode == "envelope" {
+	switch {
+	case t.WriteOnly:
+		if b.recipients == "" {
+			return fmt.Errorf("no age recipients: %v", b.keyErr)
+		}
+		env = append(env, "S3SEAL_KEYS=age:"+b.recipients)
+	case t.Mode == "sse-c" || t.Mode == "envelope":
 		if b.keyring == "" {
 			return fmt.Errorf("no key ring for mode %s: %v", t.Mode, b.keyErr)
 		}
