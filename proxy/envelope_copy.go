@@ -80,7 +80,7 @@ func (h *Handler) missingSource(q *request, src copySource) error {
 	if err == nil {
 		drainClose(resp.Body)
 		if resp.StatusCode == http.StatusNotFound {
-			return s3err.New("NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist").WithField("BucketName", src.Bucket)
+			return s3err.New("NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist.").WithField("BucketName", src.Bucket)
 		}
 	}
 	if src.VersionID != "" {

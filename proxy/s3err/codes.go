@@ -16,7 +16,7 @@ var (
 	InvalidArgument                   = New("InvalidArgument", http.StatusBadRequest, "Invalid argument.")
 	InvalidBucketName                 = New("InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid.")
 	InvalidDigest                     = New("InvalidDigest", http.StatusBadRequest, "The Content-MD5 or checksum value that you specified is not valid.")
-	InvalidRange                      = New("InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable.")
+	InvalidRange                      = New("InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable")
 	InvalidRequest                    = New("InvalidRequest", http.StatusBadRequest, "Invalid request.")
 	MalformedXML                      = New("MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema.")
 	MethodNotAllowed                  = New("MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource.")
