@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/s3seal/s3seal/crypto/envelope"
 	"github.com/s3seal/s3seal/proxy/upstream"
 )
 
@@ -37,9 +38,6 @@ import (
 // maxStateObjects bounds how many of its own objects s3seal deletes to
 // delete a bucket; a bucket with more gets the store's BucketNotEmpty.
 const maxStateObjects = 10000
-
-// keyObjectDir is where key objects live (envelope.KeyObjectName).
-const keyObjectDir = UploadStatePrefix + "keys/"
 
 func (h *Handler) serveDeleteBucket(w *responseWriter, _ *Runtime, q *request) {
 	h.forwardWith(w, q, q.auth, hooks{response: func(w *responseWriter, q *request, resp *http.Response) bool {
@@ -155,7 +153,7 @@ func (h *Handler) listAllVersions(ctx context.Context, bucket string) (entries [
 		}
 		for _, list := range [][]stateEntry{page.Versions, page.DeleteMarkers, page.Contents} {
 			for _, e := range list {
-				if !strings.HasPrefix(e.Key, UploadStatePrefix) || strings.HasPrefix(e.Key, keyObjectDir) {
+				if !strings.HasPrefix(e.Key, UploadStatePrefix) || strings.HasPrefix(e.Key, envelope.KeyObjectPrefix) {
 					return nil, true, nil
 				}
 				entries = append(entries, e)

@@ -484,11 +484,14 @@ func (e *KeyObjectNeededError) Error() string {
 	return "envelope: the object's wrapped data key is in the key object " + KeyObjectName(e.Ref)
 }
 
+// KeyObjectPrefix is where key objects live in a bucket.
+const KeyObjectPrefix = ".s3seal/keys/"
+
 // KeyObjectName is the name, within the object's bucket, of the key object
 // holding the wrapped data key with reference ref (its SHA-256):
 // ".s3seal/keys/" and the reference in lowercase hex.
 func KeyObjectName(ref [WrappedKeyRefSize]byte) string {
-	return ".s3seal/keys/" + hex.EncodeToString(ref[:])
+	return KeyObjectPrefix + hex.EncodeToString(ref[:])
 }
 
 // wrappedKey returns the wrapped data key of h: from the header, or the

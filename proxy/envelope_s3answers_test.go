@@ -1,5 +1,8 @@
 package proxy
 
+// S3's answers in envelope mode where s3seal itself decides them: ranges,
+// missing buckets and copy sources, metadata limits.
+
 import (
 	"strings"
 	"testing"
