@@ -42,7 +42,7 @@ func pgBinDir(t *testing.T) string {
 func (pg *pgCluster) asPostgres(what string, timeout time.Duration, name string, args ...string) (toolResult, bool) {
 	pg.t.Helper()
 	env := []string{"PATH=" + pg.bin + ":" + os.Getenv("PATH"), "HOME=" + pg.dir, "LANG=C.UTF-8"}
-	return step(pg.t, env, what, timeout, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	return step(pg.t, env, what, timeout, "runuser", append([]string{"-u", "postgres", "--", "env", "-C", "/", name}, args...)...)
 }
 
 func (pg *pgCluster) psql(sql string) (string, bool) {
